@@ -1,1 +1,7 @@
-
+//! `opaas-repo`: reading Debian and Ubuntu archives with apt's level of trust.
+pub mod catalog;
+pub mod config;
+pub mod http;
+pub mod index;
+pub mod mirrors;
+pub mod release;

@@ -1,0 +1,155 @@
+//! A small blocking HTTP(S) client for index files: keep-alive agent, timeouts, retries with
+//! backoff on connection errors and 5xx, `file://` URLs for local mirrors.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{url}: not found (HTTP 404)")]
+    NotFound { url: String },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}: cannot connect or read ({message}); is the mirror up and reachable?")]
+    Network { url: String, message: String },
+    #[error("{url}: {source}")]
+    Io { url: String, source: std::io::Error },
+}
+
+impl HttpError {
+    fn retryable(&self) -> bool {
+        match self {
+            HttpError::Network { .. } => true,
+            HttpError::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// A shared HTTP agent (connection pool).
+#[derive(Clone)]
+pub struct Http {
+    agent: ureq::Agent,
+    retries: u32,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Http {
+    pub fn new() -> Self {
+        let config = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(30)))
+            .timeout_recv_body(Some(Duration::from_secs(300)))
+            .http_status_as_error(false)
+            .user_agent(concat!("opaas/", env!("CARGO_PKG_VERSION")))
+            .max_idle_connections_per_host(8)
+            .build();
+        Http {
+            agent: config.into(),
+            retries: 3,
+        }
+    }
+
+    /// Runs `f` and retries transient failures with exponential backoff.
+    fn retry<T>(&self, mut f: impl FnMut() -> Result<T, HttpError>) -> Result<T, HttpError> {
+        let mut attempt = 0;
+        loop {
+            match f() {
+                Err(e) if e.retryable() && attempt < self.retries => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(200 * (1 << attempt)));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Fetches a small file into memory.
+    pub fn get_bytes(&self, url: &str) -> Result<Vec<u8>, HttpError> {
+        self.retry(|| {
+            let mut v = Vec::new();
+            self.get_once(url, &mut v)?;
+            Ok(v)
+        })
+    }
+
+    /// Streams `url` into `file` (truncated first, and again before each retry).
+    pub fn get_to_file(&self, url: &str, file: &mut std::fs::File) -> Result<u64, HttpError> {
+        use std::io::Seek;
+        self.retry(|| {
+            let io = |source| HttpError::Io {
+                url: url.to_string(),
+                source,
+            };
+            file.set_len(0).map_err(io)?;
+            file.rewind().map_err(io)?;
+            let mut w = std::io::BufWriter::with_capacity(256 * 1024, &mut *file);
+            let n = self.get_once(url, &mut w)?;
+            std::io::Write::flush(&mut w).map_err(io)?;
+            Ok(n)
+        })
+    }
+
+    fn get_once(&self, url: &str, sink: &mut dyn std::io::Write) -> Result<u64, HttpError> {
+        if let Some(path) = url.strip_prefix("file://") {
+            let p = Path::new(path);
+            let mut f = std::fs::File::open(p).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    HttpError::NotFound {
+                        url: url.to_string(),
+                    }
+                } else {
+                    HttpError::Io {
+                        url: url.to_string(),
+                        source: e,
+                    }
+                }
+            })?;
+            return std::io::copy(&mut f, sink).map_err(|source| HttpError::Io {
+                url: url.to_string(),
+                source,
+            });
+        }
+        let resp = self.agent.get(url).call().map_err(|e| HttpError::Network {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+        let status = resp.status().as_u16();
+        if status == 404 || status == 410 {
+            return Err(HttpError::NotFound {
+                url: url.to_string(),
+            });
+        }
+        if status != 200 {
+            return Err(HttpError::Status {
+                url: url.to_string(),
+                status,
+            });
+        }
+        let mut body = resp.into_body();
+        let mut reader = body.as_reader();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = reader.read(&mut buf).map_err(|e| HttpError::Network {
+                url: url.to_string(),
+                message: e.to_string(),
+            })?;
+            if n == 0 {
+                break;
+            }
+            sink.write_all(&buf[..n]).map_err(|source| HttpError::Io {
+                url: url.to_string(),
+                source,
+            })?;
+            total += n as u64;
+        }
+        Ok(total)
+    }
+}

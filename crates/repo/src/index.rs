@@ -1,0 +1,357 @@
+//! The parsed form of one Packages file, and how it is built and loaded.
+//!
+//! A verified, decompressed `Packages` file is kept as is and memory-mapped; beside it a small
+//! binary `.idx` file lists, for every paragraph, its byte range and the ranges of its
+//! Package, Version and Architecture values, plus every name it Provides. Loading an index is
+//! reading that table (a few MB for a whole distro) and mapping the text: no paragraph is
+//! parsed until somebody asks for it, so a warm load costs milliseconds and the text pages
+//! stay file-backed (cheap, shared, evictable) instead of living on the heap.
+//!
+//! The `.idx` is built while the text is written ([`ScanWriter`]), in one pass, with memory
+//! bounded by the longest line.
+
+use memmap2::Mmap;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+const MAGIC: &[u8; 8] = b"OPAASIX1";
+
+/// One paragraph of a Packages file: absolute byte ranges into the text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub off: u32,
+    pub len: u32,
+    pub name: (u32, u32),
+    pub version: (u32, u32),
+    pub arch: (u32, u32),
+}
+
+/// `entry` provides the name at `name` (absolute range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provide {
+    pub entry: u32,
+    pub name: (u32, u32),
+}
+
+/// A `Write` that records the paragraph table of the Packages text passing through it.
+pub struct ScanWriter<W: Write> {
+    inner: W,
+    pos: u64,
+    line: Vec<u8>,
+    line_start: u64,
+    cur: Option<Entry>,
+    last_field_provides: bool,
+    pub entries: Vec<Entry>,
+    pub provides: Vec<Provide>,
+}
+
+impl<W: Write> ScanWriter<W> {
+    pub fn new(inner: W) -> Self {
+        ScanWriter {
+            inner,
+            pos: 0,
+            line: Vec::with_capacity(4096),
+            line_start: 0,
+            cur: None,
+            last_field_provides: false,
+            entries: Vec::new(),
+            provides: Vec::new(),
+        }
+    }
+
+    fn end_paragraph(&mut self, end: u64) {
+        if let Some(mut e) = self.cur.take() {
+            e.len = (end - e.off as u64) as u32;
+            if e.name.1 > 0 {
+                self.entries.push(e);
+            }
+        }
+    }
+
+    fn on_line(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        let start = self.line_start;
+        let content = line.strip_suffix(b"\n").unwrap_or(&line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if content.iter().all(|c| c.is_ascii_whitespace()) {
+            self.end_paragraph(start);
+        } else {
+            let cur = self.cur.get_or_insert(Entry {
+                off: start as u32,
+                ..Entry::default()
+            });
+            let value = |prefix_len: usize| -> (u32, u32) {
+                let v = &content[prefix_len..];
+                let lead = v.iter().take_while(|c| **c == b' ' || **c == b'\t').count();
+                let v = &v[lead..];
+                let trail = v
+                    .iter()
+                    .rev()
+                    .take_while(|c| c.is_ascii_whitespace())
+                    .count();
+                (
+                    (start as usize + prefix_len + lead) as u32,
+                    (v.len() - trail) as u32,
+                )
+            };
+            let is_cont = content[0] == b' ' || content[0] == b'\t';
+            let mut provides_at: Option<usize> = None;
+            if is_cont {
+                if self.last_field_provides {
+                    provides_at = Some(0);
+                }
+            } else {
+                self.last_field_provides = false;
+                if content.starts_with(b"Package:") {
+                    cur.name = value(8);
+                } else if content.starts_with(b"Version:") {
+                    cur.version = value(8);
+                } else if content.starts_with(b"Architecture:") {
+                    cur.arch = value(13);
+                } else if content.starts_with(b"Provides:") {
+                    self.last_field_provides = true;
+                    provides_at = Some(9);
+                }
+            }
+            if let Some(p) = provides_at {
+                let entry = self.entries.len() as u32;
+                let base = start as usize + p;
+                let text = &content[p..];
+                let mut i = 0;
+                for item in text.split(|c| *c == b',' || *c == b'|') {
+                    let lead = item.iter().take_while(|c| c.is_ascii_whitespace()).count();
+                    let name_len = item[lead..]
+                        .iter()
+                        .take_while(|c| !(c.is_ascii_whitespace() || **c == b'(' || **c == b':'))
+                        .count();
+                    if name_len > 0 {
+                        self.provides.push(Provide {
+                            entry,
+                            name: ((base + i + lead) as u32, name_len as u32),
+                        });
+                    }
+                    i += item.len() + 1;
+                }
+            }
+        }
+        self.line = line;
+        self.line.clear();
+    }
+
+    /// Flushes and returns the inner writer plus the table.
+    pub fn finish(mut self) -> io::Result<(W, Vec<Entry>, Vec<Provide>)> {
+        if !self.line.is_empty() {
+            self.on_line();
+        }
+        self.end_paragraph(self.pos);
+        self.inner.flush()?;
+        Ok((self.inner, self.entries, self.provides))
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.pos
+    }
+}
+
+impl<W: Write> Write for ScanWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            if self.line.is_empty() {
+                self.line_start = self.pos;
+            }
+            match rest.iter().position(|c| *c == b'\n') {
+                Some(i) => {
+                    self.line.extend_from_slice(&rest[..=i]);
+                    self.pos += (i + 1) as u64;
+                    rest = &rest[i + 1..];
+                    self.on_line();
+                }
+                None => {
+                    self.line.extend_from_slice(rest);
+                    self.pos += rest.len() as u64;
+                    rest = &[];
+                }
+            }
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Serializes the table. `sha256` identifies the text it describes.
+pub fn write_idx(
+    w: &mut impl Write,
+    sha256: &[u8; 32],
+    text_len: u64,
+    entries: &[Entry],
+    provides: &[Provide],
+) -> io::Result<()> {
+    let mut b = Vec::with_capacity(64 + entries.len() * 32 + provides.len() * 12);
+    b.extend_from_slice(MAGIC);
+    b.extend_from_slice(sha256);
+    b.extend_from_slice(&text_len.to_le_bytes());
+    b.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(provides.len() as u32).to_le_bytes());
+    for e in entries {
+        for x in [
+            e.off,
+            e.len,
+            e.name.0,
+            e.name.1,
+            e.version.0,
+            e.version.1,
+            e.arch.0,
+            e.arch.1,
+        ] {
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    for p in provides {
+        for x in [p.entry, p.name.0, p.name.1] {
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    w.write_all(&b)
+}
+
+/// A loaded Packages file: the mapped text and its table.
+pub struct IndexFile {
+    text: Option<Mmap>,
+    pub sha256: [u8; 32],
+    pub entries: Vec<Entry>,
+    pub provides: Vec<Provide>,
+}
+
+fn bad(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.to_string())
+}
+
+impl IndexFile {
+    /// Loads `text_path` and its `.idx`; a table that does not match the text is an error
+    /// (the caller rebuilds it).
+    pub fn load(text_path: &Path, idx_path: &Path) -> io::Result<IndexFile> {
+        let mut raw = Vec::new();
+        std::fs::File::open(idx_path)?.read_to_end(&mut raw)?;
+        if raw.len() < 56 || &raw[..8] != MAGIC {
+            return Err(bad("index table has a wrong header"));
+        }
+        let u32_at = |i: usize| u32::from_le_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]);
+        let mut sha256 = [0u8; 32];
+        sha256.copy_from_slice(&raw[8..40]);
+        let mut l = [0u8; 8];
+        l.copy_from_slice(&raw[40..48]);
+        let text_len = u64::from_le_bytes(l);
+        let ne = u32_at(48) as usize;
+        let np = u32_at(52) as usize;
+        if raw.len() != 56 + ne * 32 + np * 12 {
+            return Err(bad("index table is truncated"));
+        }
+        let f = std::fs::File::open(text_path)?;
+        if f.metadata()?.len() != text_len {
+            return Err(bad("Packages text does not match its index table"));
+        }
+        // SAFETY: cache files are only ever replaced by rename, never written in place, so the
+        // mapping stays valid and unchanged for its lifetime.
+        let text = if text_len == 0 {
+            None
+        } else {
+            Some(unsafe { Mmap::map(&f)? })
+        };
+        let mut entries = Vec::with_capacity(ne);
+        for k in 0..ne {
+            let b = 56 + k * 32;
+            let x = |j: usize| u32_at(b + 4 * j);
+            let e = Entry {
+                off: x(0),
+                len: x(1),
+                name: (x(2), x(3)),
+                version: (x(4), x(5)),
+                arch: (x(6), x(7)),
+            };
+            if e.off as u64 + e.len as u64 > text_len {
+                return Err(bad("index table points outside the text"));
+            }
+            entries.push(e);
+        }
+        let mut provides = Vec::with_capacity(np);
+        let pb = 56 + ne * 32;
+        for k in 0..np {
+            let b = pb + k * 12;
+            let p = Provide {
+                entry: u32_at(b),
+                name: (u32_at(b + 4), u32_at(b + 8)),
+            };
+            if p.entry as usize >= ne || p.name.0 as u64 + p.name.1 as u64 > text_len {
+                return Err(bad("index table has a bad Provides entry"));
+            }
+            provides.push(p);
+        }
+        let file = IndexFile {
+            text,
+            sha256,
+            entries,
+            provides,
+        };
+        // the text was verified by hash when written; a cheap sanity check of UTF-8 happens
+        // per paragraph on access.
+        Ok(file)
+    }
+
+    pub fn text(&self) -> &[u8] {
+        self.text.as_deref().unwrap_or(&[])
+    }
+
+    /// The string at an absolute range (empty if it is not UTF-8).
+    pub fn str_at(&self, r: (u32, u32)) -> &str {
+        let t = self.text();
+        let (a, b) = (r.0 as usize, r.0 as usize + r.1 as usize);
+        t.get(a..b)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .unwrap_or("")
+    }
+
+    /// The whole paragraph of entry `i`.
+    pub fn paragraph(&self, i: u32) -> opaas_deb::Paragraph<'_> {
+        let e = self.entries[i as usize];
+        opaas_deb::Paragraph::new(self.str_at((e.off, e.len)).trim_end())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_write_load() {
+        let text = "Package: a\nVersion: 1.0\nArchitecture: amd64\nProvides: x (= 1), y:any,\n z\nDescription: d\n more\n\nPackage: b\nArchitecture: all\nVersion: 2\n";
+        let mut sw = ScanWriter::new(Vec::new());
+        // write in odd-sized chunks to exercise line reassembly
+        for chunk in text.as_bytes().chunks(7) {
+            sw.write_all(chunk).expect("write");
+        }
+        let (out, entries, provides) = sw.finish().expect("finish");
+        assert_eq!(out, text.as_bytes());
+        assert_eq!(entries.len(), 2);
+        let d = tempfile::tempdir().expect("tmp");
+        let (tp, ip) = (d.path().join("P"), d.path().join("P.idx"));
+        std::fs::write(&tp, text).expect("w");
+        let mut f = std::fs::File::create(&ip).expect("c");
+        write_idx(&mut f, &[7; 32], text.len() as u64, &entries, &provides).expect("idx");
+        let ix = IndexFile::load(&tp, &ip).expect("load");
+        assert_eq!(ix.str_at(ix.entries[0].name), "a");
+        assert_eq!(ix.str_at(ix.entries[0].version), "1.0");
+        assert_eq!(ix.str_at(ix.entries[1].arch), "all");
+        assert_eq!(ix.str_at(ix.entries[1].version), "2");
+        let pn: Vec<_> = ix.provides.iter().map(|p| ix.str_at(p.name)).collect();
+        assert_eq!(pn, ["x", "y", "z"]);
+        assert_eq!(ix.paragraph(1).get("Version"), Some("2"));
+        assert_eq!(ix.paragraph(0).get("Description"), Some("d\n more"));
+        // a table for another text is refused
+        std::fs::write(&tp, "Package: a\n").expect("w");
+        assert!(IndexFile::load(&tp, &ip).is_err());
+    }
+}
