@@ -1,1 +1,64 @@
-fn main() {}
+//! `opaas`: the command-line front end. Thin by design: it parses arguments, builds the
+//! repository target from configuration, calls the library crates and prints.
+
+mod cmd_repo;
+mod common;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "opaas",
+    version,
+    about = "OPaaS: offline package bundles for air-gapped Debian and Ubuntu servers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the distros and architectures OPaaS knows.
+    Distros,
+    /// Show which mirror URLs will be used for a distro/arch, and where each came from.
+    Mirrors(common::TargetArgs),
+    /// Fetch and verify the signed indices of a distro/arch into the cache.
+    Update(common::TargetArgs),
+    /// Show the candidate version of a package and every available version.
+    Show {
+        #[command(flatten)]
+        t: common::TargetArgs,
+        /// Package name
+        package: String,
+    },
+    /// Search packages by name and description.
+    Search {
+        #[command(flatten)]
+        t: common::TargetArgs,
+        /// Maximum number of results
+        #[arg(long, default_value_t = 30)]
+        limit: usize,
+        /// Search term
+        term: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Distros => cmd_repo::distros(),
+        Cmd::Mirrors(t) => cmd_repo::mirrors(&t),
+        Cmd::Update(t) => cmd_repo::update(&t),
+        Cmd::Show { t, package } => cmd_repo::show(&t, &package),
+        Cmd::Search { t, limit, term } => cmd_repo::search(&t, &term, limit),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(common::exit_code(&e))
+        }
+    }
+}

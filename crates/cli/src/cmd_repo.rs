@@ -1,0 +1,279 @@
+//! `distros`, `mirrors`, `update`, `show`, `search`.
+
+use crate::common::{user_err, TargetArgs};
+use anyhow::Result;
+use opaas_repo::catalog;
+use opaas_repo::store::{self, UpdateProgress};
+use opaas_repo::universe::Universe;
+use std::process::ExitCode;
+use std::time::Instant;
+
+pub fn distros() -> Result<ExitCode> {
+    println!(
+        "{:<14} {:<10} {:<18} {:<34} ARCHITECTURES",
+        "DISTRO", "CODENAME", "NAME", "SUPPORT"
+    );
+    for d in catalog::distros() {
+        let mut arches: Vec<String> = d.architectures.clone();
+        arches.extend(d.ports_architectures.iter().map(|a| format!("{a}(ports)")));
+        println!(
+            "{:<14} {:<10} {:<18} {:<34} {}",
+            d.id,
+            d.codename,
+            d.name,
+            d.support,
+            arches.join(" ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn mirrors(t: &TargetArgs) -> Result<ExitCode> {
+    let ctx = t.ctx()?;
+    let m = &ctx.target.mirrors;
+    println!(
+        "distro   {} ({}) {}",
+        ctx.distro.id, ctx.distro.codename, t.arch
+    );
+    println!("family   {}", m.family.key());
+    println!("main     {}  [{}]", m.main.url, m.main.origin);
+    println!("security {}  [{}]", m.security.url, m.security.origin);
+    for p in &ctx.distro.pockets {
+        let mm = m.for_archive(p.archive);
+        println!(
+            "  pocket {:<22} {}/dists/{}/  components: {}",
+            p.suite,
+            mm.url,
+            p.suite,
+            ctx.target.components.join(" ")
+        );
+    }
+    println!(
+        "presets: {}",
+        opaas_repo::mirrors::presets()
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Printer {
+    quiet: bool,
+}
+impl UpdateProgress for Printer {
+    fn file_done(&self, what: &str, bytes: u64, fetched: bool) {
+        if !self.quiet {
+            if fetched {
+                eprintln!("  got  {what} ({})", human(bytes));
+            } else {
+                eprintln!("  hit  {what} (unchanged)");
+            }
+        }
+    }
+}
+
+pub fn human(b: u64) -> String {
+    if b >= 1 << 20 {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    } else if b >= 1 << 10 {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    } else {
+        format!("{b} B")
+    }
+}
+
+pub fn update(t: &TargetArgs) -> Result<ExitCode> {
+    if t.offline {
+        return Err(user_err(2, "update cannot run with --offline"));
+    }
+    let ctx = t.ctx()?;
+    let t0 = Instant::now();
+    let r = store::update(
+        &ctx.cache,
+        &ctx.target,
+        &ctx.http,
+        &Printer { quiet: t.quiet },
+    )?;
+    eprintln!(
+        "{} {}: {} indices fetched ({}), {} unchanged, in {:.2} s; cache {}",
+        ctx.distro.id,
+        t.arch,
+        r.indices_fetched,
+        human(r.bytes_fetched),
+        r.indices_unchanged,
+        t0.elapsed().as_secs_f64(),
+        ctx.cache.root().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Close names for an unknown package: virtual providers first, then similar names.
+pub fn suggestions(u: &Universe, name: &str) -> Vec<String> {
+    let provs: Vec<String> = {
+        let mut v: Vec<String> = u
+            .providers(name)
+            .iter()
+            .map(|&r| u.name(r).to_string())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    if !provs.is_empty() {
+        return provs;
+    }
+    let mut scored: Vec<(usize, &str)> = u
+        .names()
+        .filter_map(|n| {
+            let d = levenshtein(name, n);
+            (d <= 2 || (name.len() >= 3 && n.starts_with(name))).then_some((d, n))
+        })
+        .collect();
+    scored.sort();
+    scored
+        .into_iter()
+        .take(8)
+        .map(|(_, n)| n.to_string())
+        .collect()
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len().abs_diff(b.len()) > 2 {
+        return 3;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            cur[j] = (prev[j] + 1)
+                .min(cur[j - 1] + 1)
+                .min(prev[j - 1] + usize::from(a[i - 1] != b[j - 1]));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+pub fn unknown_package(u: &Universe, name: &str, distro: &str, arch: &str) -> anyhow::Error {
+    let s = suggestions(u, name);
+    let provided = !u.providers(name).is_empty();
+    let hint = if s.is_empty() {
+        String::new()
+    } else if provided {
+        format!("; it is a virtual package provided by: {}", s.join(", "))
+    } else {
+        format!("; did you mean: {}?", s.join(", "))
+    };
+    user_err(
+        3,
+        format!("unknown package '{name}' for {distro} {arch}{hint}"),
+    )
+}
+
+pub fn show(t: &TargetArgs, package: &str) -> Result<ExitCode> {
+    let ctx = t.ctx()?;
+    let u = ctx.universe(t.offline)?;
+    let (name, arch) = match package.split_once(':') {
+        Some((n, a)) => (n, a),
+        None => (package, t.arch.as_str()),
+    };
+    let Some(cand) = u.candidate(name, arch, None) else {
+        return Err(unknown_package(&u, name, &ctx.distro.id, arch));
+    };
+    println!("{}", u.paragraph(cand.main).as_str());
+    println!();
+    println!("{name}:{arch}");
+    println!("  Candidate: {}", cand.version);
+    println!("  Versions:");
+    for v in u.versions(name, arch) {
+        let mark = if v.version == cand.version {
+            "***"
+        } else {
+            "   "
+        };
+        println!(" {mark} {} {}", v.version, v.priority);
+        for r in &v.refs {
+            let s = u.source(*r);
+            println!(
+                "        {:>4} {} {}/{} {}",
+                s.priority, s.mirror, s.suite, s.component, s.arch
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn search(t: &TargetArgs, term: &str, limit: usize) -> Result<ExitCode> {
+    let ctx = t.ctx()?;
+    let u = ctx.universe(t.offline)?;
+    let hits = search_universe(&u, term, limit);
+    if hits.is_empty() {
+        eprintln!("no package matches '{term}'");
+        return Ok(ExitCode::from(1));
+    }
+    for h in hits {
+        println!("{} {} - {}", h.name, h.version, h.summary);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub struct Hit {
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+}
+
+/// Name matches first (exact, prefix, substring), then description matches; one line per package.
+pub fn search_universe(u: &Universe, term: &str, limit: usize) -> Vec<Hit> {
+    let term_l = term.to_ascii_lowercase();
+    let mut scored: Vec<(u8, &str)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for name in u.names() {
+        let rank = if name == term_l {
+            0
+        } else if name.starts_with(&term_l) {
+            1
+        } else if name.contains(&term_l) {
+            2
+        } else {
+            continue;
+        };
+        seen.insert(name);
+        scored.push((rank, name));
+    }
+    for r in u.all_refs() {
+        let n = u.name(r);
+        if seen.contains(n) {
+            continue;
+        }
+        let d = u.paragraph(r).get("Description").unwrap_or("");
+        if opaas_deb::deb822::first_line(d)
+            .to_ascii_lowercase()
+            .contains(&term_l)
+        {
+            seen.insert(n);
+            scored.push((3, n));
+        }
+    }
+    scored.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(a.1.len().cmp(&b.1.len()))
+            .then(a.1.cmp(b.1))
+    });
+    scored
+        .into_iter()
+        .filter_map(|(_, n)| {
+            let c = u.candidate(n, &u.native_arch, None)?;
+            let d = u.paragraph(c.main).get("Description").unwrap_or("");
+            Some(Hit {
+                name: n.to_string(),
+                version: c.version.to_string(),
+                summary: opaas_deb::deb822::first_line(d).to_string(),
+            })
+        })
+        .take(limit)
+        .collect()
+}
