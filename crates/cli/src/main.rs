@@ -2,6 +2,7 @@
 //! repository target from configuration, calls the library crates and prints.
 
 mod cmd_repo;
+mod cmd_resolve;
 mod common;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +44,10 @@ enum Cmd {
         /// Search term
         term: String,
     },
+    /// Compute the packages `apt-get install` would download on the target.
+    Resolve(cmd_resolve::ResolveArgs),
+    /// Print the minimal baseline (what a minbase image has installed).
+    Baseline(common::TargetArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +58,8 @@ fn main() -> ExitCode {
         Cmd::Update(t) => cmd_repo::update(&t),
         Cmd::Show { t, package } => cmd_repo::show(&t, &package),
         Cmd::Search { t, limit, term } => cmd_repo::search(&t, &term, limit),
+        Cmd::Resolve(a) => cmd_resolve::resolve(&a),
+        Cmd::Baseline(t) => cmd_resolve::baseline(&t),
     };
     match r {
         Ok(code) => code,

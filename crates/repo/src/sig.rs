@@ -752,8 +752,15 @@ fn check_one(keyring: &Keyring, sig: &Signature, data: &[u8], now: SystemTime) -
     let issuer_fps = sig.issuer_fingerprint();
     let issuer_ids = sig.issuer_key_id();
     let no_issuer = issuer_fps.is_empty() && issuer_ids.is_empty();
+    // Prefer the issuer fingerprint; fall back to the 64-bit key id only when
+    // the signature has no fingerprint subpacket (old gpg), or try every key
+    // when it names no issuer at all.
     let matches = |fp: &Fingerprint, id: &KeyId| {
-        no_issuer || issuer_fps.contains(&fp) || issuer_ids.contains(&id)
+        if issuer_fps.is_empty() {
+            no_issuer || issuer_ids.contains(&id)
+        } else {
+            issuer_fps.contains(&fp)
+        }
     };
 
     // Try every primary key / subkey that the issuer subpackets name.
@@ -793,7 +800,7 @@ fn check_one(keyring: &Keyring, sig: &Signature, data: &[u8], now: SystemTime) -
         }
     };
     if named_known_key && !no_issuer {
-        Outcome::Bad(issuers().remove(0))
+        Outcome::Bad(issuers().into_iter().next().unwrap_or_default())
     } else {
         Outcome::Unknown(issuers())
     }

@@ -1,0 +1,205 @@
+//! What the target already has installed.
+//!
+//! * `none`: nothing.
+//! * `FILE`: a dpkg status file (`/var/lib/dpkg/status` of the target); stanzas whose Status is
+//!   `install ok installed` (or `hold ok installed`) count.
+//! * `minimal`: what `debootstrap --variant=minbase` / `mmdebstrap --variant=minbase` installs —
+//!   every `Essential: yes` and `Priority: required` package plus `apt`, closed over
+//!   Pre-Depends/Depends — at the versions of the release pocket (the oldest state a target of
+//!   that release can be in, so a bundle carries every upgrade its packages need).
+
+use opaas_deb::{paragraphs, parse_relations, Paragraph};
+use opaas_repo::universe::Universe;
+use std::collections::{BTreeMap, HashSet};
+
+/// One installed package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub name: String,
+    pub arch: String,
+    pub version: String,
+    /// The full stanza (for Depends, Provides, Essential, Source, …).
+    pub stanza: String,
+}
+
+/// The installed set, keyed by (name, arch).
+#[derive(Debug, Clone, Default)]
+pub struct Baseline {
+    pub packages: BTreeMap<(String, String), Installed>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error("status file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("status file {0} has no installed package (expected stanzas with 'Status: install ok installed')")]
+    Empty(String),
+    #[error("cannot compute the minimal baseline: the release pocket '{0}' is not loaded")]
+    NoReleasePocket(String),
+}
+
+impl Baseline {
+    pub fn none() -> Baseline {
+        Baseline::default()
+    }
+
+    /// Parses a dpkg status file's text.
+    pub fn from_status(text: &str, native_arch: &str) -> Baseline {
+        let mut packages = BTreeMap::new();
+        for p in paragraphs(text) {
+            let status = p.get("Status").unwrap_or("");
+            let w: Vec<&str> = status.split_whitespace().collect();
+            if w.len() != 3
+                || w[1] != "ok"
+                || w[2] != "installed"
+                || !(w[0] == "install" || w[0] == "hold")
+            {
+                continue;
+            }
+            let (Some(name), Some(version)) = (p.get("Package"), p.get("Version")) else {
+                continue;
+            };
+            let arch = match p.get("Architecture").unwrap_or("all") {
+                "all" => native_arch,
+                a => a,
+            };
+            packages.insert(
+                (name.to_string(), arch.to_string()),
+                Installed {
+                    name: name.into(),
+                    arch: arch.into(),
+                    version: version.into(),
+                    stanza: p.as_str().to_string(),
+                },
+            );
+        }
+        Baseline { packages }
+    }
+
+    pub fn from_status_file(
+        path: &std::path::Path,
+        native_arch: &str,
+    ) -> Result<Baseline, BaselineError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let b = Self::from_status(&text, native_arch);
+        if b.packages.is_empty() {
+            return Err(BaselineError::Empty(path.display().to_string()));
+        }
+        Ok(b)
+    }
+
+    /// The minbase set of the release pocket `suite`.
+    pub fn minimal(u: &Universe, suite: &str) -> Result<Baseline, BaselineError> {
+        let arch = u.native_arch.clone();
+        // the release pocket's paragraph for a name (highest version there)
+        let in_release = |name: &str| -> Option<Paragraph<'_>> {
+            let mut best: Option<opaas_repo::universe::PkgRef> = None;
+            for &r in u.named(name) {
+                if u.source(r).suite == suite && u.arch(r) == arch {
+                    if best.is_none_or(|b| {
+                        opaas_deb::compare_versions(u.version(r), u.version(b)).is_gt()
+                    }) {
+                        best = Some(r);
+                    }
+                }
+            }
+            best.map(|r| u.paragraph(r))
+        };
+        if !u.sources.iter().any(|s| s.suite == suite) {
+            return Err(BaselineError::NoReleasePocket(suite.to_string()));
+        }
+        let mut todo: Vec<String> = Vec::new();
+        let mut seen = HashSet::new();
+        for r in u.all_refs() {
+            if u.source(r).suite != suite || u.arch(r) != arch {
+                continue;
+            }
+            let p = u.paragraph(r);
+            let essential = p.get("Essential") == Some("yes");
+            let required = p.get("Priority") == Some("required");
+            if essential || required {
+                todo.push(u.name(r).to_string());
+            }
+        }
+        todo.push("apt".to_string());
+        todo.sort();
+        let mut packages = BTreeMap::new();
+        while let Some(n) = todo.pop() {
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            let Some(p) = in_release(&n) else { continue };
+            let version = p.get("Version").unwrap_or("").to_string();
+            for field in ["Pre-Depends", "Depends"] {
+                let Ok(groups) = parse_relations(p.get(field).unwrap_or("")) else {
+                    continue;
+                };
+                for g in groups {
+                    // debootstrap-like: keep a group satisfied by something already chosen,
+                    // else the first alternative that exists (real package or provider)
+                    if g.iter()
+                        .any(|a| seen.contains(a.name) || todo.iter().any(|t| t == a.name))
+                    {
+                        continue;
+                    }
+                    if let Some(a) = g.iter().find(|a| in_release(a.name).is_some()) {
+                        todo.push(a.name.to_string());
+                    } else if let Some(a) = g.first() {
+                        if let Some(&pr) = u
+                            .providers(a.name)
+                            .iter()
+                            .find(|&&r| u.source(r).suite == suite)
+                        {
+                            todo.push(u.name(pr).to_string());
+                        }
+                    }
+                }
+            }
+            let mut stanza = p.as_str().to_string();
+            stanza.push_str("\nStatus: install ok installed");
+            packages.insert(
+                (n.clone(), arch.clone()),
+                Installed {
+                    name: n,
+                    arch: arch.clone(),
+                    version,
+                    stanza,
+                },
+            );
+        }
+        Ok(Baseline { packages })
+    }
+
+    /// Renders the baseline as a dpkg status file (for apt in a private root, dose, …).
+    pub fn to_status(&self) -> String {
+        let mut s = String::new();
+        for i in self.packages.values() {
+            let p = Paragraph::new(&i.stanza);
+            for (k, v) in p.fields() {
+                if k == "Status"
+                    || matches!(
+                        k,
+                        "Filename" | "Size" | "MD5sum" | "SHA256" | "SHA1" | "Description-md5"
+                    )
+                {
+                    continue;
+                }
+                s.push_str(k);
+                s.push_str(": ");
+                s.push_str(v);
+                s.push('\n');
+                if k == "Package" {
+                    s.push_str("Status: install ok installed\n");
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+}

@@ -1,0 +1,52 @@
+#!/bin/bash
+# apt-diff.sh - the differential harness: opaas resolve against the real apt (the oracle).
+#
+# usage: scripts/apt-diff.sh [--no-recommends] TARGET REQUESTS-FILE [OUT-DIR]
+#   TARGET: SUITE-ARCH as in the oracle kit (bookworm-amd64, bookworm-arm64, bullseye-amd64, noble-amd64)
+#   REQUESTS-FILE: one request per line (packages separated by spaces)
+# For every request it runs `opaas resolve` and `apt-get -s install` (through the oracle kit's
+# apt-oracle.sh: a private apt root with the same baseline status file and the same mirror), then
+# prints one table row: identical / extra / missing packages and the time each took.
+# env: OPAAS (binary, default target/release/opaas), ORACLE (default ../shared/oracle/apt-oracle.sh),
+#      mirrors as for opaas and the oracle (OPAAS_MIRROR_DEBIAN, …, or the host's APT sources).
+# exit status: 0 when every request is identical, 1 otherwise.
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+OPAAS=${OPAAS:-$here/target/release/opaas}
+ORACLE=${ORACLE:-$here/../shared/oracle/apt-oracle.sh}
+rec=(); recflag=""
+[ "${1:-}" = --no-recommends ] && { rec=(--no-recommends); recflag="--no-recommends"; shift; }
+target=$1 reqs=$2 out=${3:-$(mktemp -d)}
+suite=${target%-*} arch=${target##*-}
+status=$(dirname "$ORACLE")/status/$target.status
+case $suite in noble) distro=ubuntu-24.04;; jammy) distro=ubuntu-22.04;; bookworm) distro=debian-12;; bullseye) distro=debian-11;; trixie) distro=debian-13;; *) echo "unknown suite $suite" >&2; exit 2;; esac
+mkdir -p "$out"
+"$ORACLE" "$target" >/dev/null 2>&1 || true        # warm apt's private root
+"$OPAAS" update -q -d "$distro" -a "$arch" >/dev/null 2>&1
+now() { date +%s%N; }
+ident=0 total=0
+printf '| request | recommends | result | opaas ms | apt ms | detail |\n|---|---|---|---|---|---|\n'
+n=0
+while IFS= read -r line; do
+  [ -z "$line" ] && continue; n=$((n+1)); id=$(printf '%03d' $n)
+  # shellcheck disable=SC2086
+  t0=$(now); "$OPAAS" resolve -q --offline -d "$distro" -a "$arch" --baseline "$status" "${rec[@]}" $line 2>"$out/$id.opaas.err" | LC_ALL=C sort > "$out/$id.opaas"; r1=${PIPESTATUS[0]}; t1=$(now)
+  # shellcheck disable=SC2086
+  "$ORACLE" ${recflag} "$target" $line 2>"$out/$id.apt.err" | LC_ALL=C sort > "$out/$id.apt"; r2=${PIPESTATUS[0]}; t2=$(now)
+  ms1=$(( (t1-t0)/1000000 )) ms2=$(( (t2-t1)/1000000 ))
+  total=$((total+1))
+  if [ $r1 != 0 ] || [ $r2 != 0 ]; then
+    if [ $r1 != 0 ] && [ $r2 != 0 ]; then res="both refuse"; ident=$((ident+1)); detail=""
+    else res="DIFFERENT"; detail="opaas rc=$r1, apt rc=$r2: $(head -c 150 "$out/$id.opaas.err" | tr '\n' ' ')"; fi
+  elif cmp -s "$out/$id.opaas" "$out/$id.apt"; then
+    res="identical ($(wc -l < "$out/$id.apt") pkgs)"; ident=$((ident+1)); detail=""
+  else
+    extra=$(comm -23 "$out/$id.opaas" "$out/$id.apt" | tr '\n' ' ')
+    missing=$(comm -13 "$out/$id.opaas" "$out/$id.apt" | tr '\n' ' ')
+    res="DIFFERENT"; detail="extra: ${extra:-none}; missing: ${missing:-none}"
+  fi
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$line" "$([ -n "$recflag" ] && echo off || echo on)" "$res" "$ms1" "$ms2" "$detail"
+done < "$reqs"
+echo
+echo "$target${recflag:+ $recflag}: $ident/$total identical"
+[ "$ident" = "$total" ]
