@@ -109,67 +109,13 @@ pub fn update(t: &TargetArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Close names for an unknown package: virtual providers first, then similar names.
-pub fn suggestions(u: &Universe, name: &str) -> Vec<String> {
-    let provs: Vec<String> = {
-        let mut v: Vec<String> = u
-            .providers(name)
-            .iter()
-            .map(|&r| u.name(r).to_string())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    if !provs.is_empty() {
-        return provs;
-    }
-    let mut scored: Vec<(usize, &str)> = u
-        .names()
-        .filter_map(|n| {
-            let d = levenshtein(name, n);
-            (d <= 2 || (name.len() >= 3 && n.starts_with(name))).then_some((d, n))
-        })
-        .collect();
-    scored.sort();
-    scored
-        .into_iter()
-        .take(8)
-        .map(|(_, n)| n.to_string())
-        .collect()
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len().abs_diff(b.len()) > 2 {
-        return 3;
-    }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            cur[j] = (prev[j] + 1)
-                .min(cur[j - 1] + 1)
-                .min(prev[j - 1] + usize::from(a[i - 1] != b[j - 1]));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 pub fn unknown_package(u: &Universe, name: &str, distro: &str, arch: &str) -> anyhow::Error {
-    let s = suggestions(u, name);
-    let provided = !u.providers(name).is_empty();
-    let hint = if s.is_empty() {
-        String::new()
-    } else if provided {
-        format!("; it is a virtual package provided by: {}", s.join(", "))
-    } else {
-        format!("; did you mean: {}?", s.join(", "))
-    };
     user_err(
         3,
-        format!("unknown package '{name}' for {distro} {arch}{hint}"),
+        format!(
+            "unknown package '{name}' for {distro} {arch}{}",
+            opaas_resolve::suggest::hint(u, name)
+        ),
     )
 }
 

@@ -7,6 +7,7 @@
 pub mod baseline;
 pub mod request;
 pub mod solver;
+pub mod suggest;
 
 pub use baseline::Baseline;
 pub use request::Request;

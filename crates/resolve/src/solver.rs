@@ -1390,7 +1390,7 @@ impl<'u> Solver<'u> {
         ResolveError::UnknownPackage {
             name: name.to_string(),
             arch: arch.to_string(),
-            hint: String::new(),
+            hint: crate::suggest::hint(self.u, name),
         }
     }
 
