@@ -122,17 +122,38 @@ pub fn unknown_package(u: &Universe, name: &str, distro: &str, arch: &str) -> an
 pub fn show(t: &TargetArgs, package: &str) -> Result<ExitCode> {
     let ctx = t.ctx()?;
     let u = ctx.universe(t.offline)?;
+    let (package, want) = match package.split_once('=') {
+        Some((p, v)) => (p, Some(v)),
+        None => (package, None),
+    };
     let (name, arch) = match package.split_once(':') {
         Some((n, a)) => (n, a),
         None => (package, t.arch.as_str()),
     };
-    let Some(cand) = u.candidate(name, arch, None) else {
+    let Some(mut cand) = u.candidate(name, arch, None) else {
         return Err(unknown_package(&u, name, &ctx.distro.id, arch));
     };
+    if let Some(v) = want {
+        let all = u.versions(name, arch);
+        match all.iter().find(|c| c.version == v) {
+            Some(c) => cand = c.clone(),
+            None => {
+                let avail: Vec<&str> = all.iter().map(|c| c.version).collect();
+                return Err(user_err(
+                    3,
+                    format!("{name} has no version {v}; available: {}", avail.join(", ")),
+                ));
+            }
+        }
+    }
     println!("{}", u.paragraph(cand.main).as_str());
     println!();
     println!("{name}:{arch}");
-    println!("  Candidate: {}", cand.version);
+    println!(
+        "  Candidate: {}",
+        u.candidate(name, arch, None)
+            .map_or("(none)", |c| c.version)
+    );
     println!("  Versions:");
     for v in u.versions(name, arch) {
         let mark = if v.version == cand.version {

@@ -88,7 +88,6 @@ pub struct TargetArgs {
 
 pub struct Ctx {
     pub distro: &'static Distro,
-    pub config: Config,
     pub cache: Cache,
     pub target: Target<'static>,
     pub http: Http,
@@ -170,7 +169,6 @@ impl TargetArgs {
                 mirrors: m,
                 keyring,
             },
-            config,
             http: Http::new(),
             quiet: self.quiet,
         })

@@ -450,24 +450,28 @@ fn fetch_index(
         ".gz" => Box::new(flate2::read::GzDecoder::new(src)),
         _ => Box::new(src),
     };
-    let copy = io::copy(&mut reader, &mut sw);
-    if let Err(e) = copy {
-        return Err(
-            if e.kind() == io::ErrorKind::Other
-                || e.kind() == io::ErrorKind::InvalidData
-                || e.kind() == io::ErrorKind::UnexpectedEof
-            {
-                RepoError::Decompress {
+    // Errors reading the decoder are the download's fault (flate2 reports a bad header or CRC
+    // as InvalidInput, liblzma a cut stream as UnexpectedEof); errors writing are the cache's.
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let k = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if ext.is_empty() => {
+                return Err(RepoError::Io {
+                    path: dlp.clone(),
+                    source: e,
+                })
+            }
+            Err(e) => {
+                return Err(RepoError::Decompress {
                     url,
                     message: e.to_string(),
-                }
-            } else {
-                RepoError::Io {
-                    path: txp.clone(),
-                    source: e,
-                }
-            },
-        );
+                })
+            }
+        };
+        sw.write_all(&buf[..k]).map_err(io_err(&txp))?;
     }
     let (hw, entries, provides) = sw.finish().map_err(io_err(&txp))?;
     let text_len = hw.n;
@@ -562,6 +566,20 @@ pub fn update(
                 }
                 Err(RepoError::MissingIndex { .. }) if target.is_security(suite) => {}
                 Err(e) => return Err(e),
+            }
+        }
+        // keep what other runs cached for other architectures/components of this suite, as
+        // long as the new signed Release still lists exactly that content
+        if let Some(prev) = cache.suite_state(mirror, suite) {
+            for old in prev.indices {
+                let covered = indices
+                    .iter()
+                    .any(|i: &IndexState| i.component == old.component && i.arch == old.arch);
+                let path = format!("{}/binary-{}/Packages", old.component, old.arch);
+                let still_valid = rel.files.get(&path).is_some_and(|e| e.sha256 == old.id);
+                if !covered && still_valid {
+                    indices.push(old);
+                }
             }
         }
         let state = SuiteState {

@@ -1,0 +1,323 @@
+//! LIVE tests against the real Debian archive (and Ubuntu when `OPAAS_MIRROR_UBUNTU` is set).
+//!
+//! Mirrors come from the usual configuration (`OPAAS_MIRROR_DEBIAN` /
+//! `OPAAS_SECURITY_MIRROR_DEBIAN`, else the host's APT sources). When the mirror cannot be
+//! reached, each test prints `SKIP (live): <reason>` and returns; it never passes silently with
+//! nothing checked. Set `OPAAS_SKIP_LIVE=1` to skip them on purpose.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn opaas() -> &'static str {
+    env!("CARGO_BIN_EXE_opaas")
+}
+
+fn cache_dir() -> PathBuf {
+    // shared by the live tests of one run so each archive is fetched once
+    static D: OnceLock<PathBuf> = OnceLock::new();
+    D.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("opaas-live-cache-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&d);
+        d
+    })
+    .clone()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(opaas())
+        .args(args)
+        .env("OPAAS_CACHE_DIR", cache_dir())
+        .output()
+        .expect("opaas runs")
+}
+
+/// Why the live tests cannot run here, if they cannot.
+fn skip_reason(distro: &str, arch: &str) -> Option<String> {
+    if std::env::var_os("OPAAS_SKIP_LIVE").is_some() {
+        return Some("OPAAS_SKIP_LIVE is set".into());
+    }
+    let out = run(&["mirrors", "-d", distro, "-a", arch]);
+    if !out.status.success() {
+        return Some(format!(
+            "no mirror configured for {distro} {arch}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let url = text
+        .lines()
+        .find_map(|l| l.strip_prefix("main     "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("")
+        .to_string();
+    reachable(&url).err()
+}
+
+/// A TCP connection to the mirror's host within 10 s.
+fn reachable(url: &str) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    let rest = url
+        .split("://")
+        .nth(1)
+        .ok_or_else(|| format!("not a URL: {url}"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    let hostport = if host.contains(':') {
+        host.to_string()
+    } else if url.starts_with("https") {
+        format!("{host}:443")
+    } else {
+        format!("{host}:80")
+    };
+    let addrs: Vec<_> = hostport
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    for a in addrs {
+        if std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(10)).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(format!("mirror {url} unreachable"))
+}
+
+macro_rules! live {
+    ($distro:expr, $arch:expr) => {
+        if let Some(why) = skip_reason($distro, $arch) {
+            eprintln!("SKIP (live) {} {}: {why}", $distro, $arch);
+            return;
+        }
+    };
+}
+
+fn update_and_show_jq(distro: &str, arch: &str) {
+    let up = run(&["update", "-q", "-d", distro, "-a", arch]);
+    assert!(
+        up.status.success(),
+        "update failed: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let show = run(&["show", "--offline", "-d", distro, "-a", arch, "jq"]);
+    assert!(
+        show.status.success(),
+        "show failed: {}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(text.starts_with("Package: jq\n"), "{text}");
+    assert!(text.contains(&format!("Architecture: {arch}")), "{text}");
+    assert!(text.contains("Candidate: 1."), "{text}");
+    // a second update changes nothing
+    let again = run(&["update", "-d", distro, "-a", arch]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains(" 0 indices fetched"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+#[test]
+fn live_debian12_amd64_update_show() {
+    live!("debian-12", "amd64");
+    update_and_show_jq("debian-12", "amd64");
+}
+
+#[test]
+fn live_debian12_arm64_update_show() {
+    live!("debian-12", "arm64");
+    update_and_show_jq("debian-12", "arm64");
+}
+
+#[test]
+fn live_debian11_amd64_update_show() {
+    live!("debian-11", "amd64");
+    update_and_show_jq("debian-11", "amd64");
+}
+
+#[test]
+fn live_ubuntu2404_amd64_update_show() {
+    if std::env::var_os("OPAAS_MIRROR_UBUNTU").is_none() {
+        eprintln!("SKIP (live) ubuntu-24.04 amd64: OPAAS_MIRROR_UBUNTU is not set");
+        return;
+    }
+    live!("ubuntu-24.04", "amd64");
+    update_and_show_jq("ubuntu-24.04", "amd64");
+}
+
+fn oracle_dir() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/oracle");
+    p.join("apt-oracle.sh").exists().then_some(p)
+}
+
+/// The resolver against the real apt on a few public requests (the full table is in
+/// docs/BENCHMARKS.md, made with scripts/apt-diff.sh), then dose-distcheck on the result.
+fn differential(distro: &str, arch: &str, target: &str, requests: &[&str]) {
+    let Some(oracle) = oracle_dir() else {
+        eprintln!("SKIP (live) differential {target}: ../shared/oracle/apt-oracle.sh not found");
+        return;
+    };
+    if Command::new("apt-get").arg("--version").output().is_err() {
+        eprintln!("SKIP (live) differential {target}: apt-get not installed");
+        return;
+    }
+    let status = oracle.join(format!("status/{target}.status"));
+    let status_s = status.to_string_lossy().into_owned();
+    for req in requests {
+        let pkgs: Vec<&str> = req.split_whitespace().collect();
+        let mut args = vec![
+            "resolve",
+            "-q",
+            "-d",
+            distro,
+            "-a",
+            arch,
+            "--baseline",
+            &status_s,
+        ];
+        args.extend(&pkgs);
+        let ours = run(&args);
+        assert!(
+            ours.status.success(),
+            "opaas resolve {req}: {}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        let mut ours_v: Vec<String> = String::from_utf8_lossy(&ours.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        ours_v.sort();
+        let apt = Command::new(oracle.join("apt-oracle.sh"))
+            .arg(target)
+            .args(&pkgs)
+            .output()
+            .expect("oracle runs");
+        assert!(
+            apt.status.success(),
+            "apt oracle {req}: {}",
+            String::from_utf8_lossy(&apt.stderr)
+        );
+        let mut apt_v: Vec<String> = String::from_utf8_lossy(&apt.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        apt_v.sort();
+        assert_eq!(
+            ours_v, apt_v,
+            "opaas and apt differ on '{req}' for {target}"
+        );
+        eprintln!("{target} '{req}': identical ({} packages)", ours_v.len());
+        dose_check(distro, arch, &status, &pkgs);
+    }
+}
+
+/// dose-distcheck: the resolved stanzas plus the baseline are installable together.
+fn dose_check(distro: &str, arch: &str, status: &Path, pkgs: &[&str]) {
+    if Command::new("dose-distcheck")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP (live) dose-distcheck not installed (apt-get install dose-distcheck)");
+        return;
+    }
+    let status_s = status.to_string_lossy().into_owned();
+    let mut args = vec![
+        "resolve",
+        "-q",
+        "--json",
+        "--offline",
+        "-d",
+        distro,
+        "-a",
+        arch,
+        "--baseline",
+        &status_s,
+    ];
+    args.extend(pkgs);
+    let out = run(&args);
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let names: Vec<String> = doc["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            format!(
+                "{}={}",
+                p["name"].as_str().unwrap_or(""),
+                p["version"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    // the stanzas themselves, from `opaas show` of each exact version
+    let mut packages = String::new();
+    for n in &names {
+        let (name, ver) = n.split_once('=').unwrap_or((n, ""));
+        let s = run(&[
+            "show",
+            "--offline",
+            "-d",
+            distro,
+            "-a",
+            arch,
+            &format!("{name}={ver}"),
+        ]);
+        assert!(
+            s.status.success(),
+            "show {n}: {}",
+            String::from_utf8_lossy(&s.stderr)
+        );
+        let text = String::from_utf8_lossy(&s.stdout).into_owned();
+        let stanza = text.split("\n\n").next().unwrap_or("");
+        packages.push_str(stanza);
+        packages.push_str("\n\n");
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let pk = dir.path().join("Packages");
+    std::fs::write(&pk, packages).expect("write");
+    let coinst: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let (name, ver) = n.split_once('=').unwrap_or((n, ""));
+            format!("{name}:{arch} (= {ver})")
+        })
+        .collect();
+    let out = Command::new("dose-distcheck")
+        .args([
+            format!("--deb-native-arch={arch}"),
+            "-e".into(),
+            format!("--coinst={}", coinst.join(",")),
+            format!("deb://{}", pk.display()),
+            "--bg".into(),
+            format!("deb://{}", status.display()),
+        ])
+        .output()
+        .expect("dose runs");
+    assert!(
+        out.status.success(),
+        "dose-distcheck: not co-installable:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn live_differential_debian12_amd64() {
+    live!("debian-12", "amd64");
+    differential(
+        "debian-12",
+        "amd64",
+        "bookworm-amd64",
+        &["nginx htop jq", "openssh-server vim", "python3 git curl"],
+    );
+}
+
+#[test]
+fn live_differential_debian12_arm64() {
+    live!("debian-12", "arm64");
+    differential(
+        "debian-12",
+        "arm64",
+        "bookworm-arm64",
+        &["nginx htop jq", "docker.io"],
+    );
+}
