@@ -14,9 +14,10 @@ use memmap2::Mmap;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"OPAASIX1";
+const MAGIC: &[u8; 8] = b"OPAASIX2";
 
-/// One paragraph of a Packages file: absolute byte ranges into the text.
+/// One paragraph of a Packages file: byte ranges into the text, except `name`, which is a range
+/// into the table's own name blob (so indexing every name never touches the text's pages).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Entry {
     pub off: u32,
@@ -26,7 +27,7 @@ pub struct Entry {
     pub arch: (u32, u32),
 }
 
-/// `entry` provides the name at `name` (absolute range).
+/// `entry` provides the name at `name` (a range into the name blob).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Provide {
     pub entry: u32,
@@ -43,6 +44,8 @@ pub struct ScanWriter<W: Write> {
     last_field_provides: bool,
     pub entries: Vec<Entry>,
     pub provides: Vec<Provide>,
+    /// Package and Provides names, concatenated.
+    pub names: Vec<u8>,
 }
 
 impl<W: Write> ScanWriter<W> {
@@ -56,6 +59,7 @@ impl<W: Write> ScanWriter<W> {
             last_field_provides: false,
             entries: Vec::new(),
             provides: Vec::new(),
+            names: Vec::new(),
         }
     }
 
@@ -103,7 +107,11 @@ impl<W: Write> ScanWriter<W> {
             } else {
                 self.last_field_provides = false;
                 if content.starts_with(b"Package:") {
-                    cur.name = value(8);
+                    let (o, l) = value(8);
+                    let rel = (o as u64 - start) as usize;
+                    cur.name = (self.names.len() as u32, l);
+                    self.names
+                        .extend_from_slice(&content[rel..rel + l as usize]);
                 } else if content.starts_with(b"Version:") {
                     cur.version = value(8);
                 } else if content.starts_with(b"Architecture:") {
@@ -115,9 +123,7 @@ impl<W: Write> ScanWriter<W> {
             }
             if let Some(p) = provides_at {
                 let entry = self.entries.len() as u32;
-                let base = start as usize + p;
                 let text = &content[p..];
-                let mut i = 0;
                 for item in text.split(|c| *c == b',' || *c == b'|') {
                     let lead = item.iter().take_while(|c| c.is_ascii_whitespace()).count();
                     let name_len = item[lead..]
@@ -125,12 +131,13 @@ impl<W: Write> ScanWriter<W> {
                         .take_while(|c| !(c.is_ascii_whitespace() || **c == b'(' || **c == b':'))
                         .count();
                     if name_len > 0 {
+                        let name = &item[lead..lead + name_len];
                         self.provides.push(Provide {
                             entry,
-                            name: ((base + i + lead) as u32, name_len as u32),
+                            name: (self.names.len() as u32, name_len as u32),
                         });
+                        self.names.extend_from_slice(name);
                     }
-                    i += item.len() + 1;
                 }
             }
         }
@@ -139,13 +146,20 @@ impl<W: Write> ScanWriter<W> {
     }
 
     /// Flushes and returns the inner writer plus the table.
-    pub fn finish(mut self) -> io::Result<(W, Vec<Entry>, Vec<Provide>)> {
+    pub fn finish(mut self) -> io::Result<(W, Table)> {
         if !self.line.is_empty() {
             self.on_line();
         }
         self.end_paragraph(self.pos);
         self.inner.flush()?;
-        Ok((self.inner, self.entries, self.provides))
+        Ok((
+            self.inner,
+            Table {
+                entries: self.entries,
+                provides: self.provides,
+                names: self.names,
+            },
+        ))
     }
 
     pub fn bytes_written(&self) -> u64 {
@@ -182,20 +196,29 @@ impl<W: Write> Write for ScanWriter<W> {
     }
 }
 
+/// The paragraph table of one Packages text.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub entries: Vec<Entry>,
+    pub provides: Vec<Provide>,
+    pub names: Vec<u8>,
+}
+
 /// Serializes the table. `sha256` identifies the text it describes.
 pub fn write_idx(
     w: &mut impl Write,
     sha256: &[u8; 32],
     text_len: u64,
-    entries: &[Entry],
-    provides: &[Provide],
+    t: &Table,
 ) -> io::Result<()> {
-    let mut b = Vec::with_capacity(64 + entries.len() * 32 + provides.len() * 12);
+    let (entries, provides) = (&t.entries, &t.provides);
+    let mut b = Vec::with_capacity(64 + entries.len() * 32 + provides.len() * 12 + t.names.len());
     b.extend_from_slice(MAGIC);
     b.extend_from_slice(sha256);
     b.extend_from_slice(&text_len.to_le_bytes());
     b.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     b.extend_from_slice(&(provides.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(t.names.len() as u32).to_le_bytes());
     for e in entries {
         for x in [
             e.off,
@@ -215,6 +238,7 @@ pub fn write_idx(
             b.extend_from_slice(&x.to_le_bytes());
         }
     }
+    b.extend_from_slice(&t.names);
     w.write_all(&b)
 }
 
@@ -224,6 +248,7 @@ pub struct IndexFile {
     pub sha256: [u8; 32],
     pub entries: Vec<Entry>,
     pub provides: Vec<Provide>,
+    pub names: Vec<u8>,
 }
 
 fn bad(why: &str) -> io::Error {
@@ -236,7 +261,8 @@ impl IndexFile {
     pub fn load(text_path: &Path, idx_path: &Path) -> io::Result<IndexFile> {
         let mut raw = Vec::new();
         std::fs::File::open(idx_path)?.read_to_end(&mut raw)?;
-        if raw.len() < 56 || &raw[..8] != MAGIC {
+        const HDR: usize = 60;
+        if raw.len() < HDR || &raw[..8] != MAGIC {
             return Err(bad("index table has a wrong header"));
         }
         let u32_at = |i: usize| u32::from_le_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]);
@@ -247,7 +273,8 @@ impl IndexFile {
         let text_len = u64::from_le_bytes(l);
         let ne = u32_at(48) as usize;
         let np = u32_at(52) as usize;
-        if raw.len() != 56 + ne * 32 + np * 12 {
+        let nb = u32_at(56) as usize;
+        if raw.len() != HDR + ne * 32 + np * 12 + nb {
             return Err(bad("index table is truncated"));
         }
         let f = std::fs::File::open(text_path)?;
@@ -263,7 +290,7 @@ impl IndexFile {
         };
         let mut entries = Vec::with_capacity(ne);
         for k in 0..ne {
-            let b = 56 + k * 32;
+            let b = HDR + k * 32;
             let x = |j: usize| u32_at(b + 4 * j);
             let e = Entry {
                 off: x(0),
@@ -272,29 +299,32 @@ impl IndexFile {
                 version: (x(4), x(5)),
                 arch: (x(6), x(7)),
             };
-            if e.off as u64 + e.len as u64 > text_len {
+            if e.off as u64 + e.len as u64 > text_len || e.name.0 as usize + e.name.1 as usize > nb
+            {
                 return Err(bad("index table points outside the text"));
             }
             entries.push(e);
         }
         let mut provides = Vec::with_capacity(np);
-        let pb = 56 + ne * 32;
+        let pb = HDR + ne * 32;
         for k in 0..np {
             let b = pb + k * 12;
             let p = Provide {
                 entry: u32_at(b),
                 name: (u32_at(b + 4), u32_at(b + 8)),
             };
-            if p.entry as usize >= ne || p.name.0 as u64 + p.name.1 as u64 > text_len {
+            if p.entry as usize >= ne || p.name.0 as usize + p.name.1 as usize > nb {
                 return Err(bad("index table has a bad Provides entry"));
             }
             provides.push(p);
         }
+        let names = raw[pb + np * 12..].to_vec();
         let file = IndexFile {
             text,
             sha256,
             entries,
             provides,
+            names,
         };
         // the text was verified by hash when written; a cheap sanity check of UTF-8 happens
         // per paragraph on access.
@@ -310,6 +340,15 @@ impl IndexFile {
         let t = self.text();
         let (a, b) = (r.0 as usize, r.0 as usize + r.1 as usize);
         t.get(a..b)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .unwrap_or("")
+    }
+
+    /// A name (Package or Provides) from the name blob.
+    pub fn name_at(&self, r: (u32, u32)) -> &str {
+        let (a, b) = (r.0 as usize, r.0 as usize + r.1 as usize);
+        self.names
+            .get(a..b)
             .and_then(|s| std::str::from_utf8(s).ok())
             .unwrap_or("")
     }
@@ -333,20 +372,20 @@ mod tests {
         for chunk in text.as_bytes().chunks(7) {
             sw.write_all(chunk).expect("write");
         }
-        let (out, entries, provides) = sw.finish().expect("finish");
+        let (out, table) = sw.finish().expect("finish");
         assert_eq!(out, text.as_bytes());
-        assert_eq!(entries.len(), 2);
+        assert_eq!(table.entries.len(), 2);
         let d = tempfile::tempdir().expect("tmp");
         let (tp, ip) = (d.path().join("P"), d.path().join("P.idx"));
         std::fs::write(&tp, text).expect("w");
         let mut f = std::fs::File::create(&ip).expect("c");
-        write_idx(&mut f, &[7; 32], text.len() as u64, &entries, &provides).expect("idx");
+        write_idx(&mut f, &[7; 32], text.len() as u64, &table).expect("idx");
         let ix = IndexFile::load(&tp, &ip).expect("load");
-        assert_eq!(ix.str_at(ix.entries[0].name), "a");
+        assert_eq!(ix.name_at(ix.entries[0].name), "a");
         assert_eq!(ix.str_at(ix.entries[0].version), "1.0");
         assert_eq!(ix.str_at(ix.entries[1].arch), "all");
         assert_eq!(ix.str_at(ix.entries[1].version), "2");
-        let pn: Vec<_> = ix.provides.iter().map(|p| ix.str_at(p.name)).collect();
+        let pn: Vec<_> = ix.provides.iter().map(|p| ix.name_at(p.name)).collect();
         assert_eq!(pn, ["x", "y", "z"]);
         assert_eq!(ix.paragraph(1).get("Version"), Some("2"));
         assert_eq!(ix.paragraph(0).get("Description"), Some("d\n more"));

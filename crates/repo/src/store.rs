@@ -3,8 +3,8 @@
 //! Layout (versioned so a format change never misreads an old cache):
 //!
 //! ```text
-//! <cache>/indices-v1/lock                      exclusive lock held by `update`
-//! <cache>/indices-v1/<mirror-slug>/<suite>/
+//! <cache>/indices-v2/lock                      exclusive lock held by `update`
+//! <cache>/indices-v2/<mirror-slug>/<suite>/
 //!     InRelease                                the verified signed file as fetched
 //!     state.json                               what is current: Release fields + index ids
 //!     <sha256>.Packages  <sha256>.idx          decompressed, verified text and its table
@@ -130,7 +130,7 @@ pub struct Cache {
 impl Cache {
     pub fn new(dir: impl Into<PathBuf>) -> Cache {
         Cache {
-            root: dir.into().join("indices-v1"),
+            root: dir.into().join("indices-v2"),
         }
     }
 
@@ -299,7 +299,17 @@ fn fetch_release(
         Err(HttpError::NotFound { .. }) => {
             let rurl = format!("{base}/Release");
             let rel = http.get_bytes(&rurl)?;
-            let sig_bytes = http.get_bytes(&format!("{rurl}.gpg"))?;
+            let sig_bytes = match http.get_bytes(&format!("{rurl}.gpg")) {
+                Err(HttpError::NotFound { .. }) => {
+                    return Err(RepoError::Signature {
+                        url: rurl,
+                        source: SigError::Malformed(
+                            "the repository is not signed (no InRelease, no Release.gpg)".into(),
+                        ),
+                    })
+                }
+                r => r?,
+            };
             sig::verify_detached(keyring, &rel, &sig_bytes).map_err(|source| {
                 RepoError::Signature {
                     url: rurl.clone(),
@@ -392,7 +402,13 @@ fn fetch_index(
     let plain = rel.files.get(&base);
     let id_known = plain.map(|e| e.sha256.clone());
     if let Some(id) = &id_known {
-        if dir.join(format!("{id}.Packages")).exists() && dir.join(format!("{id}.idx")).exists() {
+        // cached and still readable (a table in an older format is rebuilt)
+        if IndexFile::load(
+            &dir.join(format!("{id}.Packages")),
+            &dir.join(format!("{id}.idx")),
+        )
+        .is_ok()
+        {
             let size = plain.map_or(0, |e| e.size);
             return Ok((
                 IndexState {
@@ -473,7 +489,7 @@ fn fetch_index(
         };
         sw.write_all(&buf[..k]).map_err(io_err(&txp))?;
     }
-    let (hw, entries, provides) = sw.finish().map_err(io_err(&txp))?;
+    let (hw, table) = sw.finish().map_err(io_err(&txp))?;
     let text_len = hw.n;
     let text_hash: [u8; 32] = hw.hash.finalize().into();
     let mut out = hw.inner.into_inner().map_err(|e| RepoError::Io {
@@ -488,7 +504,7 @@ fn fetch_index(
     let ix = TempFile(Some(tmp_name(dir, "idx")));
     let ixp = ix.0.clone().unwrap_or_default();
     let mut w = io::BufWriter::new(std::fs::File::create(&ixp).map_err(io_err(&ixp))?);
-    write_idx(&mut w, &text_hash, text_len, &entries, &provides).map_err(io_err(&ixp))?;
+    write_idx(&mut w, &text_hash, text_len, &table).map_err(io_err(&ixp))?;
     w.flush().map_err(io_err(&ixp))?;
     tx.persist(&dir.join(format!("{id}.Packages")))?;
     ix.persist(&dir.join(format!("{id}.idx")))?;

@@ -5,7 +5,7 @@ use crate::index::IndexFile;
 use crate::store::SourceMeta;
 use opaas_deb::{compare_versions, Paragraph};
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 /// A paragraph in one of the loaded indices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,55 +27,129 @@ pub struct Candidate<'u> {
     pub priority: i32,
 }
 
+/// Names → paragraphs, allocation-free: a hash table of slots whose key strings live in the
+/// index files' name blobs, and one array of references grouped by slot (so a look-up returns
+/// a slice).
+#[derive(Default)]
+struct NameTable {
+    table: hashbrown::HashTable<u32>,
+    slots: Vec<Slot>,
+    refs: Vec<PkgRef>,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    src: u16,
+    name: (u32, u32),
+    start: u32,
+    len: u32,
+}
+
+impl NameTable {
+    /// `items`: (src, entry, name range in that file's blob).
+    fn build(
+        files: &[IndexFile],
+        items: impl Iterator<Item = (u16, u32, (u32, u32))> + Clone,
+        hasher: &hashbrown::DefaultHashBuilder,
+    ) -> NameTable {
+        let mut t = NameTable::default();
+        let mut of_item: Vec<u32> = Vec::new();
+        for (src, _, name) in items.clone() {
+            let key = files[src as usize].name_at(name);
+            let h = hasher.hash_one(key);
+            let slots = &t.slots;
+            let found = t.table.find(h, |&s| {
+                let sl = slots[s as usize];
+                files[sl.src as usize].name_at(sl.name) == key
+            });
+            let s = match found {
+                Some(&s) => s,
+                None => {
+                    let s = t.slots.len() as u32;
+                    t.slots.push(Slot {
+                        src,
+                        name,
+                        start: 0,
+                        len: 0,
+                    });
+                    let slots = &t.slots;
+                    t.table.insert_unique(h, s, |&x| {
+                        let sl = slots[x as usize];
+                        hasher.hash_one(files[sl.src as usize].name_at(sl.name))
+                    });
+                    s
+                }
+            };
+            t.slots[s as usize].len += 1;
+            of_item.push(s);
+        }
+        let mut next = 0u32;
+        for sl in &mut t.slots {
+            sl.start = next;
+            next += sl.len;
+            sl.len = 0;
+        }
+        t.refs = vec![PkgRef { src: 0, idx: 0 }; next as usize];
+        for ((src, idx, _), s) in items.zip(of_item) {
+            let sl = &mut t.slots[s as usize];
+            t.refs[(sl.start + sl.len) as usize] = PkgRef { src, idx };
+            sl.len += 1;
+        }
+        t
+    }
+
+    fn get(
+        &self,
+        files: &[IndexFile],
+        hasher: &hashbrown::DefaultHashBuilder,
+        name: &str,
+    ) -> &[PkgRef] {
+        let h = hasher.hash_one(name);
+        match self.table.find(h, |&s| {
+            let sl = self.slots[s as usize];
+            files[sl.src as usize].name_at(sl.name) == name
+        }) {
+            Some(&s) => {
+                let sl = self.slots[s as usize];
+                &self.refs[sl.start as usize..(sl.start + sl.len) as usize]
+            }
+            None => &[],
+        }
+    }
+}
+
 /// The loaded indices.
 pub struct Universe {
     pub native_arch: String,
     pub sources: Vec<SourceMeta>,
     files: Vec<IndexFile>,
-    by_name: HashMap<Box<str>, Vec<PkgRef>>,
-    provides: HashMap<Box<str>, Vec<PkgRef>>,
+    hasher: hashbrown::DefaultHashBuilder,
+    by_name: NameTable,
+    provides: NameTable,
 }
 
 impl Universe {
     pub fn new(native_arch: &str, loaded: Vec<(SourceMeta, IndexFile)>) -> Universe {
-        let n: usize = loaded.iter().map(|(_, f)| f.entries.len()).sum();
-        let mut by_name: HashMap<Box<str>, Vec<PkgRef>> = HashMap::with_capacity(n);
-        let mut provides: HashMap<Box<str>, Vec<PkgRef>> = HashMap::new();
-        let (mut sources, mut files) = (Vec::new(), Vec::new());
-        for (si, (meta, f)) in loaded.into_iter().enumerate() {
-            for (i, e) in f.entries.iter().enumerate() {
-                let r = PkgRef {
-                    src: si as u16,
-                    idx: i as u32,
-                };
-                let name = f.str_at(e.name);
-                match by_name.get_mut(name) {
-                    Some(v) => v.push(r),
-                    None => {
-                        by_name.insert(name.into(), vec![r]);
-                    }
-                }
-            }
-            for p in &f.provides {
-                let r = PkgRef {
-                    src: si as u16,
-                    idx: p.entry,
-                };
-                let name = f.str_at(p.name);
-                match provides.get_mut(name) {
-                    Some(v) => v.push(r),
-                    None => {
-                        provides.insert(name.into(), vec![r]);
-                    }
-                }
-            }
-            sources.push(meta);
-            files.push(f);
-        }
+        let (sources, files): (Vec<SourceMeta>, Vec<IndexFile>) = loaded.into_iter().unzip();
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let fr = &files;
+        let entries = fr.iter().enumerate().flat_map(|(s, f)| {
+            f.entries
+                .iter()
+                .enumerate()
+                .map(move |(i, e)| (s as u16, i as u32, e.name))
+        });
+        let by_name = NameTable::build(fr, entries, &hasher);
+        let provs = fr
+            .iter()
+            .enumerate()
+            .flat_map(|(s, f)| f.provides.iter().map(move |p| (s as u16, p.entry, p.name)));
+        let provides = NameTable::build(fr, provs, &hasher);
         Universe {
             native_arch: native_arch.to_string(),
             sources,
             files,
+            hasher,
             by_name,
             provides,
         }
@@ -94,7 +168,7 @@ impl Universe {
     }
     pub fn name(&self, r: PkgRef) -> &str {
         let (f, e) = self.entry(r);
-        f.str_at(e.name)
+        f.name_at(e.name)
     }
     pub fn version(&self, r: PkgRef) -> &str {
         let (f, e) = self.entry(r);
@@ -121,14 +195,18 @@ impl Universe {
 
     /// Every paragraph named `name` (any architecture, any source).
     pub fn named(&self, name: &str) -> &[PkgRef] {
-        self.by_name.get(name).map_or(&[], |v| v.as_slice())
+        self.by_name.get(&self.files, &self.hasher, name)
     }
     /// Every paragraph that Provides `name`.
     pub fn providers(&self, name: &str) -> &[PkgRef] {
-        self.provides.get(name).map_or(&[], |v| v.as_slice())
+        self.provides.get(&self.files, &self.hasher, name)
     }
+    /// Every distinct package name.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_name.keys().map(|k| &**k)
+        self.by_name
+            .slots
+            .iter()
+            .map(|sl| self.files[sl.src as usize].name_at(sl.name))
     }
     pub fn all_refs(&self) -> impl Iterator<Item = PkgRef> + '_ {
         self.files.iter().enumerate().flat_map(|(s, f)| {

@@ -101,12 +101,13 @@ impl Baseline {
         let in_release = |name: &str| -> Option<Paragraph<'_>> {
             let mut best: Option<opaas_repo::universe::PkgRef> = None;
             for &r in u.named(name) {
-                if u.source(r).suite == suite && u.arch(r) == arch {
-                    if best.is_none_or(|b| {
+                if u.source(r).suite == suite
+                    && u.arch(r) == arch
+                    && best.is_none_or(|b| {
                         opaas_deb::compare_versions(u.version(r), u.version(b)).is_gt()
-                    }) {
-                        best = Some(r);
-                    }
+                    })
+                {
+                    best = Some(r);
                 }
             }
             best.map(|r| u.paragraph(r))

@@ -11,6 +11,7 @@
 //!    (`getAllPossibleSolutions` + `CompareProviders`): installed packages (upgrades) before new
 //!    ones, then protected, same name as the dependency, Essential, Important, native
 //!    architecture, Priority, and the package created later in apt's cache.
+//!
 //! Installing a package also upgrades the installed binaries built from the same source
 //! (`APT::Get::Upgrade-By-Source-Package`). A failed automatic install discards that package's
 //! candidate for the rest of the run, as apt does. See docs/apt-semantics.md for the source
@@ -239,6 +240,9 @@ pub enum ResolveError {
     Unsatisfiable(String),
 }
 
+/// A provider of a virtual name: (owner name, owner arch, owner version, provided version).
+type ProviderInfo = (String, String, String, Option<String>);
+
 /// The solver state (apt's pkgDepCache).
 pub struct Solver<'u> {
     u: &'u Universe,
@@ -249,7 +253,7 @@ pub struct Solver<'u> {
     pkgs: Vec<Pkg>,
     pkg_ix: HashMap<(String, String), PkgId>,
     vers: Vec<Ver>,
-    prov_cache: HashMap<String, Vec<(String, String, String, Option<String>)>>,
+    prov_cache: HashMap<String, Vec<ProviderInfo>>,
     status_provides: HashMap<String, Vec<(String, String)>>,
     next_order: u64,
 }
@@ -496,7 +500,7 @@ impl<'u> Solver<'u> {
     }
 
     /// Providers of `name`: (owner name, owner arch, owner version, provided version).
-    fn providers(&mut self, name: &str) -> Vec<(String, String, String, Option<String>)> {
+    fn providers(&mut self, name: &str) -> Vec<ProviderInfo> {
         if let Some(v) = self.prov_cache.get(name) {
             return v.clone();
         }

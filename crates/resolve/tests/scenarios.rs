@@ -1,0 +1,327 @@
+//! Resolver scenarios as data (`tests/scenarios/*.toml`): each is published as a signed fixture
+//! repository, served on 127.0.0.1, fetched through `opaas_repo::store::update` and resolved.
+//! The result must equal the scenario's `expect` (or its error must contain `expect_error`).
+//!
+//! Where `apt-get` exists on the host, every scenario is also run through the real apt in a
+//! private root (same repository, same baseline status): apt must agree with the expectation,
+//! so the expectations are apt's behaviour, not ours. Set OPAAS_SKIP_APT=1 to skip that half.
+
+use opaas_repo::catalog::ArchiveKind;
+use opaas_repo::http::Http;
+use opaas_repo::store::{load_cached, update, Cache, NoProgress, Target};
+use opaas_repo::universe::Universe;
+use opaas_resolve::{Baseline, Options, Request};
+use opaas_testkit::{target, FixtureRepo, Server, Suite};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scenario {
+    description: String,
+    request: Vec<String>,
+    #[serde(default = "yes")]
+    recommends: bool,
+    #[serde(default)]
+    baseline: String,
+    #[serde(default)]
+    foreign: Vec<String>,
+    expect: Option<Vec<String>>,
+    expect_error: Option<String>,
+    suite: Vec<SuiteSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteSpec {
+    name: String,
+    #[serde(default)]
+    not_automatic: bool,
+    #[serde(default)]
+    but_automatic_upgrades: bool,
+    #[serde(default)]
+    architectures: Vec<String>,
+    packages: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn status_text(baseline: &str) -> String {
+    let mut s = String::new();
+    for p in opaas_deb::paragraphs(baseline) {
+        for line in p.as_str().lines() {
+            s.push_str(line);
+            s.push('\n');
+            if line.starts_with("Package:") {
+                s.push_str("Status: install ok installed\n");
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+struct Outcome {
+    ours: Result<Vec<String>, String>,
+    apt: Option<Result<Vec<String>, String>>,
+}
+
+fn run(path: &Path) -> Outcome {
+    let sc: Scenario = toml::from_str(&std::fs::read_to_string(path).expect("read scenario"))
+        .expect("parse scenario");
+    assert!(!sc.description.is_empty());
+    let repo = FixtureRepo::temp().expect("fixture repo");
+    let mut arches = vec!["amd64".to_string()];
+    arches.extend(sc.foreign.iter().cloned());
+    let mut suites = Vec::new();
+    for s in &sc.suite {
+        let mut su = Suite::new(&s.name);
+        let a: Vec<&str> = if s.architectures.is_empty() {
+            arches.iter().map(String::as_str).collect()
+        } else {
+            s.architectures.iter().map(String::as_str).collect()
+        };
+        su = su.architectures(&a);
+        if s.not_automatic {
+            su = su.not_automatic();
+        }
+        if s.but_automatic_upgrades {
+            su = su.but_automatic_upgrades();
+        }
+        for p in opaas_deb::paragraphs(&s.packages) {
+            // apt -s needs a download source for every version; the file itself is never fetched
+            let mut st = p.as_str().to_string();
+            if p.get("Filename").is_none() {
+                let (n, v, a) = (
+                    p.get("Package").unwrap_or(""),
+                    p.get("Version").unwrap_or(""),
+                    p.get("Architecture").unwrap_or(""),
+                );
+                st.push_str(&format!(
+                    "\nFilename: pool/main/{n}_{v}_{a}.deb\nSize: 1000\nSHA256: {}",
+                    "0".repeat(64)
+                ));
+            }
+            su = su.stanza("main", &st);
+        }
+        suites.push(su);
+    }
+    repo.publish_all(&suites).expect("publish");
+    let server = Server::start(repo.root()).expect("server");
+    let pockets: Vec<(&str, ArchiveKind)> = sc
+        .suite
+        .iter()
+        .map(|s| (s.name.as_str(), ArchiveKind::Main))
+        .collect();
+    let arch_refs: Vec<&str> = arches.iter().map(String::as_str).collect();
+    let distro = target::distro("fixture", &pockets, &["main"], &arch_refs);
+    let t = Target {
+        distro: &distro,
+        arches: arches.clone(),
+        components: vec!["main".into()],
+        mirrors: target::mirrors(&server.url(), &server.url()),
+        keyring: repo.keyring().expect("keyring"),
+    };
+    let cache_dir = tempfile::tempdir().expect("cache");
+    let cache = Cache::new(cache_dir.path());
+    update(&cache, &t, &Http::new(), &NoProgress).expect("update");
+    let u = Universe::new("amd64", load_cached(&cache, &t).expect("load"));
+    let status = status_text(&sc.baseline);
+    let base = Baseline::from_status(&status, "amd64");
+    let reqs: Vec<Request> = sc
+        .request
+        .iter()
+        .map(|r| Request::parse(r).expect("request"))
+        .collect();
+    let ours = opaas_resolve::resolve(
+        &u,
+        &base,
+        &reqs,
+        Options {
+            recommends: sc.recommends,
+            ..Options::default()
+        },
+    )
+    .map(|r| {
+        let mut v: Vec<String> = r
+            .install
+            .iter()
+            .map(|c| {
+                if c.arch == "amd64" {
+                    format!("{}={}", c.name, c.version)
+                } else {
+                    format!("{}:{}={}", c.name, c.arch, c.version)
+                }
+            })
+            .collect();
+        v.sort();
+        v
+    })
+    .map_err(|e| e.to_string());
+    let apt = apt_oracle(&server.url(), repo.keyring_path(), &sc, &arches, &status);
+    Outcome { ours, apt }
+}
+
+/// `apt-get -s install` in a private root against the same fixture, or None without apt.
+fn apt_oracle(
+    url: &str,
+    keyring: &Path,
+    sc: &Scenario,
+    arches: &[String],
+    status: &str,
+) -> Option<Result<Vec<String>, String>> {
+    if std::env::var_os("OPAAS_SKIP_APT").is_some()
+        || Command::new("apt-get").arg("--version").output().is_err()
+    {
+        return None;
+    }
+    let root = tempfile::tempdir().expect("apt root");
+    let r = root.path();
+    for d in [
+        "etc/apt/apt.conf.d",
+        "etc/apt/preferences.d",
+        "etc/apt/sources.list.d",
+        "var/lib/apt/lists/partial",
+        "var/cache/apt/archives/partial",
+        "var/lib/dpkg",
+        "var/log/apt",
+    ] {
+        std::fs::create_dir_all(r.join(d)).expect("mkdir");
+    }
+    // apt wants a binary keyring to end in .gpg
+    let kr = r.join("fixture-keyring.gpg");
+    std::fs::copy(keyring, &kr).expect("keyring copy");
+    let keyring = kr.as_path();
+    let mut sources = String::new();
+    for s in &sc.suite {
+        sources.push_str(&format!(
+            "deb [signed-by={}] {url} {} main\n",
+            keyring.display(),
+            s.name
+        ));
+    }
+    std::fs::write(r.join("etc/apt/sources.list"), sources).expect("sources");
+    std::fs::write(r.join("var/lib/dpkg/status"), status).expect("status");
+    let arch_list: String = arches.iter().map(|a| format!("\"{a}\"; ")).collect();
+    let conf = format!(
+        "Dir \"{root}/\";\nDir::State::status \"{root}/var/lib/dpkg/status\";\nAPT::Architecture \"amd64\";\nAPT::Architectures {{ {arch_list}}};\nAcquire::Languages \"none\";\nAPT::Get::Assume-Yes \"true\";\nAPT::Install-Suggests \"false\";\nAPT::Sandbox::User \"root\";\n",
+        root = r.display()
+    );
+    let conf_path: PathBuf = r.join("apt.conf");
+    std::fs::write(&conf_path, conf).expect("conf");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .env("APT_CONFIG", &conf_path)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(args)
+            .output()
+            .expect("apt-get runs")
+    };
+    let up = apt(&["-q", "update"]);
+    assert!(
+        up.status.success(),
+        "apt-get update failed: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let rec = format!("APT::Install-Recommends={}", sc.recommends);
+    let mut args = vec!["-s", "-o", rec.as_str(), "install"];
+    args.extend(sc.request.iter().map(String::as_str));
+    let out = apt(&args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Some(Err(format!(
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let mut v: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("Inst "))
+        .filter_map(|l| {
+            let name = l.split_whitespace().next()?;
+            let ver = l.split_once('(')?.1.split_whitespace().next()?;
+            Some(format!("{name}={ver}"))
+        })
+        .collect();
+    v.sort();
+    Some(Ok(v))
+}
+
+#[test]
+fn scenarios() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenario dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "scenarios missing");
+    let mut failures = Vec::new();
+    let mut apt_checked = 0;
+    for f in &files {
+        let name = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let sc: Scenario =
+            toml::from_str(&std::fs::read_to_string(f).expect("read")).expect("parse");
+        let o = run(f);
+        match (&sc.expect, &sc.expect_error) {
+            (Some(want), None) => {
+                let mut want = want.clone();
+                want.sort();
+                if o.ours.as_ref() != Ok(&want) {
+                    failures.push(format!(
+                        "{name}: opaas gave {:?}, expected {want:?}",
+                        o.ours
+                    ));
+                }
+                if let Some(apt) = &o.apt {
+                    apt_checked += 1;
+                    if apt.as_ref() != Ok(&want) {
+                        failures.push(format!(
+                            "{name}: apt gave {apt:?}, the scenario expects {want:?}"
+                        ));
+                    }
+                }
+            }
+            (None, Some(err)) => {
+                match &o.ours {
+                    Err(e) if e.contains(err.as_str()) => {}
+                    other => failures.push(format!(
+                        "{name}: expected an error containing {err:?}, opaas gave {other:?}"
+                    )),
+                }
+                if let Some(apt) = &o.apt {
+                    apt_checked += 1;
+                    if apt.is_ok() {
+                        failures.push(format!(
+                            "{name}: apt accepted a request the scenario expects to fail: {apt:?}"
+                        ));
+                    }
+                }
+            }
+            _ => failures.push(format!(
+                "{name}: needs exactly one of expect / expect_error"
+            )),
+        }
+    }
+    if apt_checked == 0 {
+        eprintln!("NOTE: apt-get not available (or OPAAS_SKIP_APT set): scenarios not cross-checked against apt");
+    } else {
+        eprintln!(
+            "{} scenarios, {apt_checked} cross-checked against the real apt",
+            files.len()
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} scenario failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
