@@ -61,6 +61,10 @@ pub struct Distro {
     pub architectures: Vec<String>,
     pub ports_architectures: Vec<String>,
     pub keyring: String,
+    /// Packages a minbase image of this release has beyond Essential/required + apt (e.g.
+    /// `usr-is-merged`, installed by the merged-/usr setup of bookworm and later).
+    #[serde(default)]
+    pub minimal_extra: Vec<String>,
 }
 
 impl Distro {

@@ -194,6 +194,25 @@ pub fn format_rfc2822(t: SystemTime) -> String {
     )
 }
 
+/// Formats a time as RFC 3339 UTC (`2026-07-11T10:16:37Z`).
+pub fn format_rfc3339(t: SystemTime) -> String {
+    let s = format_rfc2822(t);
+    // "Sat, 11 Jul 2026 10:16:37 UTC" -> parts
+    let w: Vec<&str> = s.split_whitespace().collect();
+    let mon = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| Some(m) == w.get(2))
+    .map_or(0, |i| i + 1);
+    format!(
+        "{}-{mon:02}-{}T{}Z",
+        w.get(3).unwrap_or(&"1970"),
+        w.get(1).unwrap_or(&"01"),
+        w.get(4).unwrap_or(&"00:00:00")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +227,7 @@ mod tests {
             1_783_764_997
         );
         assert_eq!(format_rfc2822(t), "Sat, 11 Jul 2026 10:16:37 UTC");
+        assert_eq!(format_rfc3339(t), "2026-07-11T10:16:37Z");
         assert_eq!(
             parse_rfc2822("Thu, 01 Jan 1970 01:00:00 +0100"),
             Some(SystemTime::UNIX_EPOCH)

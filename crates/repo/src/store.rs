@@ -653,6 +653,8 @@ pub struct SourceMeta {
     pub component: String,
     pub arch: String,
     pub priority: i32,
+    /// The signed Release's `Date` (RFC 2822), if it had one.
+    pub date: Option<String>,
 }
 
 /// Opens the cached indices of `target` without touching the network.
@@ -696,6 +698,7 @@ pub fn load_cached(
                         component: c.clone(),
                         arch: a.clone(),
                         priority: st.priority,
+                        date: st.date.clone(),
                     },
                     f,
                 ));

@@ -95,7 +95,7 @@ impl Baseline {
     }
 
     /// The minbase set of the release pocket `suite`.
-    pub fn minimal(u: &Universe, suite: &str) -> Result<Baseline, BaselineError> {
+    pub fn minimal(u: &Universe, suite: &str, extra: &[String]) -> Result<Baseline, BaselineError> {
         let arch = u.native_arch.clone();
         // the release pocket's paragraph for a name (highest version there)
         let in_release = |name: &str| -> Option<Paragraph<'_>> {
@@ -129,7 +129,19 @@ impl Baseline {
             }
         }
         todo.push("apt".to_string());
+        todo.extend(extra.iter().cloned());
         todo.sort();
+        todo.dedup();
+        // the seed set is installed together: an or-group any of them satisfies needs nothing
+        let mut seed: HashSet<String> = todo.iter().cloned().collect();
+        // virtual names the seed provides (base-files Pre-Depends awk: mawk, required, provides it)
+        for n in todo.clone() {
+            if let Some(p) = in_release(&n) {
+                if let Ok(provs) = parse_relations(p.get("Provides").unwrap_or("")) {
+                    seed.extend(provs.into_iter().flatten().map(|a| a.name.to_string()));
+                }
+            }
+        }
         let mut packages = BTreeMap::new();
         while let Some(n) = todo.pop() {
             if !seen.insert(n.clone()) {
@@ -144,9 +156,11 @@ impl Baseline {
                 for g in groups {
                     // debootstrap-like: keep a group satisfied by something already chosen,
                     // else the first alternative that exists (real package or provider)
-                    if g.iter()
-                        .any(|a| seen.contains(a.name) || todo.iter().any(|t| t == a.name))
-                    {
+                    if g.iter().any(|a| {
+                        seed.contains(a.name)
+                            || seen.contains(a.name)
+                            || todo.iter().any(|t| t == a.name)
+                    }) {
                         continue;
                     }
                     if let Some(a) = g.iter().find(|a| in_release(a.name).is_some()) {

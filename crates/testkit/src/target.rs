@@ -30,6 +30,7 @@ pub fn distro(
         architectures: strings(arches),
         ports_architectures: Vec::new(),
         keyring: "debian".into(),
+        minimal_extra: Vec::new(),
     }
 }
 
