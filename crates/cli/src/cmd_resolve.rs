@@ -1,7 +1,7 @@
 //! `resolve` and `baseline`.
 
 use crate::cmd_repo::{human, unknown_package};
-use crate::common::{user_err, TargetArgs};
+use crate::common::{user_err, Ctx, TargetArgs};
 use anyhow::Result;
 use clap::Args;
 use opaas_repo::universe::Universe;
@@ -31,10 +31,15 @@ pub struct ResolveArgs {
     pub requests: Vec<String>,
 }
 
-pub fn load_baseline(spec: &str, u: &Universe, release_suite: &str) -> Result<Baseline> {
+pub fn load_baseline(
+    spec: &str,
+    u: &Universe,
+    distro: &opaas_repo::catalog::Distro,
+) -> Result<Baseline> {
+    let release_suite = distro.pockets[0].suite.as_str();
     Ok(match spec {
         "none" => Baseline::none(),
-        "minimal" => Baseline::minimal(u, release_suite)?,
+        "minimal" => Baseline::minimal(u, release_suite, &distro.minimal_extra)?,
         path => Baseline::from_status_file(&PathBuf::from(path), &u.native_arch)
             .map_err(|e| user_err(3, e.to_string()))?,
     })
@@ -43,7 +48,7 @@ pub fn load_baseline(spec: &str, u: &Universe, release_suite: &str) -> Result<Ba
 pub fn baseline(t: &TargetArgs) -> Result<ExitCode> {
     let ctx = t.ctx()?;
     let u = ctx.universe(t.offline)?;
-    let b = load_baseline("minimal", &u, &ctx.distro.pockets[0].suite)?;
+    let b = load_baseline("minimal", &u, ctx.distro)?;
     for i in b.packages.values() {
         println!("{}={}", i.name, i.version);
     }
@@ -56,8 +61,15 @@ pub fn baseline(t: &TargetArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
-    let t0 = Instant::now();
+/// A request resolved on its target: what `build` and `resolve` share.
+pub struct Resolved {
+    pub ctx: Ctx,
+    pub universe: Universe,
+    pub requests: Vec<Request>,
+    pub result: opaas_resolve::Resolution,
+}
+
+pub fn resolve_request(a: &ResolveArgs) -> Result<Resolved> {
     let mut reqs = Vec::new();
     for r in &a.requests {
         reqs.push(Request::parse(r).map_err(|e| user_err(3, e.to_string()))?);
@@ -65,7 +77,7 @@ pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
     let extra: Vec<String> = reqs.iter().filter_map(|r| r.arch.clone()).collect();
     let ctx = a.t.ctx_with_arches(&extra)?;
     let u = ctx.universe(a.t.offline)?;
-    let base = load_baseline(&a.baseline, &u, &ctx.distro.pockets[0].suite)?;
+    let base = load_baseline(&a.baseline, &u, ctx.distro)?;
     let opts = Options {
         recommends: !a.no_recommends,
         ..Options::default()
@@ -78,6 +90,48 @@ pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
         Err(e @ ResolveError::Unsatisfiable(_)) => return Err(user_err(7, e.to_string())),
         Err(e) => return Err(user_err(3, e.to_string())),
     };
+    Ok(Resolved {
+        ctx,
+        universe: u,
+        requests: reqs,
+        result: res,
+    })
+}
+
+/// One line of explanation for a package.
+pub fn why(c: &opaas_resolve::Chosen) -> String {
+    match &c.reason {
+        Reason::Requested => "requested".to_string(),
+        Reason::Dependency {
+            parent,
+            field,
+            relation,
+            choice,
+        } => {
+            let ch = if choice.is_empty() {
+                String::new()
+            } else {
+                format!(" [{choice}]")
+            };
+            format!("{parent} {field}: {relation}{ch}")
+        }
+        Reason::SameSource { sibling } => format!("upgraded with {sibling} (same source package)"),
+        Reason::ConflictUpgrade {
+            parent,
+            field,
+            relation,
+        } => format!("upgraded because {parent} {field}: {relation}"),
+    }
+}
+
+pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
+    let t0 = Instant::now();
+    let Resolved {
+        ctx,
+        universe: u,
+        result: res,
+        ..
+    } = resolve_request(a)?;
     let mut total = 0u64;
     if a.json {
         let mut items = Vec::new();
@@ -124,36 +178,12 @@ pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
     }
     if a.explain {
         for c in &res.install {
-            let why = match &c.reason {
-                Reason::Requested => "requested".to_string(),
-                Reason::Dependency {
-                    parent,
-                    field,
-                    relation,
-                    choice,
-                } => {
-                    let ch = if choice.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" [{choice}]")
-                    };
-                    format!("{parent} {field}: {relation}{ch}")
-                }
-                Reason::SameSource { sibling } => {
-                    format!("upgraded with {sibling} (same source package)")
-                }
-                Reason::ConflictUpgrade {
-                    parent,
-                    field,
-                    relation,
-                } => format!("upgraded because {parent} {field}: {relation}"),
-            };
             let up = c
                 .upgrade_from
                 .as_ref()
                 .map(|f| format!(" (upgrade from {f})"))
                 .unwrap_or_default();
-            eprintln!("{} {}{up} <- {why}", c.name, c.version);
+            eprintln!("{} {}{up} <- {}", c.name, c.version, why(c));
         }
     }
     for r in &res.remove {
