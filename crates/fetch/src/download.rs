@@ -1,0 +1,610 @@
+//! One file: its mirrors in order, retries with backoff on each, a resumable `.part`, and
+//! verification before the rename into the store. The caller holds the file's lock.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::{Cas, FetchError, Options, Progress};
+
+const BUF: usize = 256 * 1024;
+
+/// What to fetch (already validated: `sha` is 64 lower-case hex digits, `urls` is not empty).
+pub(crate) struct Job<'a> {
+    pub name: &'a str,
+    pub sha: &'a str,
+    pub size: u64,
+    pub urls: &'a [String],
+}
+
+/// A failed file. `fatal`: the whole batch should stop (disk full, cache not writable).
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub err: FetchError,
+    pub fatal: bool,
+}
+
+/// What the retry loop does after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Transient (network, 5xx, 429, wrong bytes in transit): back off, try this URL again.
+    /// Whatever `.part` is left is resumed.
+    Retry,
+    /// Try this URL again at once, from scratch (the `.part` was just found unusable).
+    RetryNow,
+    /// This URL cannot serve the file (404, bad URL, local mirror error): next mirror.
+    OtherMirror,
+    /// The cache itself failed (disk full, permissions): stop everything.
+    Fatal,
+}
+
+struct Attempt {
+    err: FetchError,
+    next: Next,
+}
+
+fn attempt(err: FetchError, next: Next) -> Attempt {
+    Attempt { err, next }
+}
+
+/// The `.part` file and the hash of the bytes in it. The in-memory state is trusted only
+/// while the file's length equals `len`; otherwise the prefix is hashed again from disk.
+struct Part {
+    path: PathBuf,
+    hasher: Sha256,
+    len: u64,
+    /// The one from-scratch retry after a resumed download failed verification was used.
+    fresh_retry_used: bool,
+}
+
+impl Part {
+    fn reset(&mut self) {
+        self.hasher = Sha256::new();
+        self.len = 0;
+    }
+
+    /// Removes the file (its bytes are wrong) and forgets them.
+    fn discard(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        self.reset();
+    }
+}
+
+/// The exponential backoff before retry number `n` (1-based): `base * 2^(n-1)`, at most 30 s.
+pub(crate) fn backoff(base: Duration, n: u32) -> Duration {
+    let factor = 1u32 << n.saturating_sub(1).min(16);
+    base.saturating_mul(factor).min(Duration::from_secs(30))
+}
+
+/// The local path of a `file:///path` (or `file://localhost/path`) URL, percent-decoded.
+pub(crate) fn file_url_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("file://")?;
+    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+    if !rest.starts_with('/') {
+        return None;
+    }
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = rest.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
+    }
+    #[cfg(not(unix))]
+    {
+        Some(PathBuf::from(String::from_utf8_lossy(&out).into_owned()))
+    }
+}
+
+/// `bytes START-END/TOTAL` → (START, TOTAL if known).
+fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
+    let spec = v.trim().strip_prefix("bytes")?.trim_start();
+    let (range, total) = spec.split_once('/')?;
+    let (start, _end) = range.split_once('-')?;
+    let start = start.trim().parse().ok()?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    Some((start, total))
+}
+
+fn network(url: &str, message: impl std::fmt::Display) -> FetchError {
+    FetchError::Network {
+        url: url.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Transient ureq errors are retried; configuration-like ones move to the next mirror.
+fn classify(e: &ureq::Error) -> Next {
+    match e {
+        ureq::Error::BadUri(_)
+        | ureq::Error::Http(_)
+        | ureq::Error::TooManyRedirects
+        | ureq::Error::RequireHttpsOnly(_)
+        | ureq::Error::InvalidProxyUrl => Next::OtherMirror,
+        _ => Next::Retry,
+    }
+}
+
+pub(crate) struct Downloader<'a> {
+    pub agent: &'a ureq::Agent,
+    pub opts: &'a Options,
+    pub cas: &'a Cas,
+    pub progress: &'a dyn Progress,
+}
+
+impl Downloader<'_> {
+    /// Downloads `job` into the store and returns the bytes received. The caller holds the
+    /// file's lock and has checked that the store does not have it.
+    pub fn run(&self, job: &Job) -> Result<u64, Failed> {
+        let mut part = Part {
+            path: self.cas.part_path(job.sha),
+            hasher: Sha256::new(),
+            len: 0,
+            fresh_retry_used: false,
+        };
+        if let Some(dir) = part.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Failed {
+                err: disk_error(dir, e),
+                fatal: true,
+            })?;
+        }
+        let mut received = 0;
+        let result = self.mirrors(job, &mut part, &mut received);
+        if result.is_err() {
+            // an empty .part (nothing arrived) is not worth keeping; a non-empty one is resumed
+            // by the next run
+            if std::fs::metadata(&part.path).is_ok_and(|m| m.len() == 0) {
+                let _ = std::fs::remove_file(&part.path);
+            }
+        }
+        result.map(|()| received)
+    }
+
+    /// Tries the URLs in order.
+    fn mirrors(&self, job: &Job, part: &mut Part, received: &mut u64) -> Result<(), Failed> {
+        let mut tried = Vec::new();
+        let mut last = None;
+        for (i, url) in job.urls.iter().enumerate() {
+            tried.push(url.clone());
+            match self.on_url(job, url, part, received) {
+                Ok(()) => return Ok(()),
+                Err(f) if f.fatal => return Err(f),
+                Err(f) => {
+                    if i + 1 < job.urls.len() {
+                        self.progress
+                            .message(&format!("{}: {}; trying the next mirror", job.name, f.err));
+                    }
+                    last = Some(f.err);
+                }
+            }
+        }
+        let Some(last) = last else {
+            return Err(Failed {
+                err: FetchError::InvalidItem {
+                    name: job.name.to_string(),
+                    reason: "no URL to download from".into(),
+                },
+                fatal: false,
+            });
+        };
+        // with one URL its own error says everything (and names the URL)
+        let err = if tried.len() == 1 {
+            last
+        } else {
+            FetchError::AllMirrorsFailed {
+                name: job.name.to_string(),
+                tried,
+                last: last.to_string(),
+                source: Box::new(last),
+            }
+        };
+        Err(Failed { err, fatal: false })
+    }
+
+    /// Attempts on one URL until success, a non-retryable error, or the retries are spent.
+    fn on_url(
+        &self,
+        job: &Job,
+        url: &str,
+        part: &mut Part,
+        received: &mut u64,
+    ) -> Result<(), Failed> {
+        let local = url.starts_with("file:");
+        let mut failures = 0;
+        let mut immediate = 0;
+        loop {
+            let a = match self.attempt(job, url, part, received) {
+                Ok(()) => return Ok(()),
+                Err(a) => a,
+            };
+            let give_up = |a: Attempt| Failed {
+                err: a.err,
+                fatal: a.next == Next::Fatal,
+            };
+            match a.next {
+                Next::Fatal | Next::OtherMirror => return Err(give_up(a)),
+                Next::RetryNow if immediate < 2 => {
+                    immediate += 1;
+                    continue;
+                }
+                // a local file gives the same answer on every try
+                _ if local => return Err(give_up(a)),
+                _ if failures >= self.opts.retries => return Err(give_up(a)),
+                _ => {
+                    failures += 1;
+                    let wait = backoff(self.opts.backoff, failures);
+                    self.progress.message(&format!(
+                        "{}: {}; retry {failures}/{} in {} ms",
+                        job.name,
+                        a.err,
+                        self.opts.retries,
+                        wait.as_millis()
+                    ));
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+
+    /// One request (or local copy): resume the `.part`, stream, verify, rename.
+    fn attempt(
+        &self,
+        job: &Job,
+        url: &str,
+        part: &mut Part,
+        received: &mut u64,
+    ) -> Result<(), Attempt> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&part.path)
+            .map_err(|e| disk(part, e))?;
+        self.sync_prefix(&mut file, part, job.size)?;
+        let offset = part.len;
+        if offset == job.size {
+            // complete but unverified (interrupted between the last write and the rename)
+            return self.finalize(job, url, file, part, true);
+        }
+        let (mut reader, start): (Box<dyn Read>, u64) = if url.starts_with("file:") {
+            open_local(job, url, offset)?
+        } else {
+            self.open_http(job, url, part)?
+        };
+        if start != offset {
+            // the server sent the whole file instead of the rest
+            file.set_len(0).map_err(|e| disk(part, e))?;
+            part.reset();
+        }
+        file.seek(SeekFrom::Start(part.len))
+            .map_err(|e| disk(part, e))?;
+        let resumed = part.len > 0;
+        let mut buf = vec![0u8; BUF];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // keep what arrived: the next attempt resumes from there
+                    return Err(if url.starts_with("file:") {
+                        attempt(
+                            FetchError::Io {
+                                path: file_url_path(url).unwrap_or_default(),
+                                source: e,
+                            },
+                            Next::OtherMirror,
+                        )
+                    } else {
+                        attempt(network(url, e), Next::Retry)
+                    });
+                }
+            };
+            if part.len + n as u64 > job.size {
+                let got = part.len + n as u64;
+                drop(file);
+                part.discard();
+                return Err(attempt(self.size_mismatch(job, url, got), Next::Retry));
+            }
+            file.write_all(&buf[..n]).map_err(|e| disk(part, e))?;
+            part.hasher.update(&buf[..n]);
+            part.len += n as u64;
+            *received += n as u64;
+            self.progress.bytes(n as u64);
+        }
+        if part.len != job.size {
+            // a complete response that is too short: the server has another file
+            let got = part.len;
+            drop(file);
+            part.discard();
+            return Err(attempt(self.size_mismatch(job, url, got), Next::Retry));
+        }
+        self.finalize(job, url, file, part, resumed)
+    }
+
+    /// Makes `part` describe the file's bytes: hashes a prefix left by an interrupted run (or
+    /// attempt), drops one longer than the file can be.
+    fn sync_prefix(&self, file: &mut File, part: &mut Part, size: u64) -> Result<(), Attempt> {
+        let on_disk = file.metadata().map_err(|e| disk(part, e))?.len();
+        if on_disk > size {
+            file.set_len(0).map_err(|e| disk(part, e))?;
+            part.reset();
+            return Ok(());
+        }
+        if on_disk == part.len {
+            return Ok(());
+        }
+        part.reset();
+        file.seek(SeekFrom::Start(0)).map_err(|e| disk(part, e))?;
+        let mut buf = vec![0u8; BUF];
+        let mut left = on_disk;
+        while left > 0 {
+            let want = left.min(BUF as u64) as usize;
+            let n = match file.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(disk(part, e)),
+            };
+            part.hasher.update(&buf[..n]);
+            part.len += n as u64;
+            left -= n as u64;
+        }
+        self.progress.bytes(part.len);
+        Ok(())
+    }
+
+    /// Sends the GET (with `Range` when resuming) and checks status and lengths. Returns the
+    /// body and the offset it starts at.
+    fn open_http(
+        &self,
+        job: &Job,
+        url: &str,
+        part: &mut Part,
+    ) -> Result<(Box<dyn Read>, u64), Attempt> {
+        let offset = part.len;
+        let mut req = self.agent.get(url);
+        if offset > 0 {
+            req = req.header("Range", &format!("bytes={offset}-"));
+        }
+        let resp = req
+            .call()
+            .map_err(|e| attempt(network(url, &e), classify(&e)))?;
+        let status = resp.status().as_u16();
+        let http = |next| {
+            attempt(
+                FetchError::Http {
+                    url: url.to_string(),
+                    status,
+                },
+                next,
+            )
+        };
+        let start = match status {
+            200 => 0,
+            206 => {
+                let cr = resp
+                    .headers()
+                    .get("content-range")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_content_range);
+                match cr {
+                    Some((_, Some(total))) if total != job.size => {
+                        part.discard();
+                        return Err(attempt(self.size_mismatch(job, url, total), Next::Retry));
+                    }
+                    Some((s, _)) if s == offset => offset,
+                    _ => {
+                        part.discard();
+                        return Err(attempt(
+                            network(
+                                url,
+                                format!(
+                                    "asked for bytes from {offset}, got a partial response with Content-Range {:?}",
+                                    resp.headers().get("content-range")
+                                ),
+                            ),
+                            Next::RetryNow,
+                        ));
+                    }
+                }
+            }
+            // the .part is at least as long as the server's file: it cannot be a prefix
+            416 if offset > 0 => {
+                part.discard();
+                return Err(http(Next::RetryNow));
+            }
+            404 | 410 => return Err(http(Next::OtherMirror)),
+            408 | 429 | 500..=599 => return Err(http(Next::Retry)),
+            _ => return Err(http(Next::OtherMirror)),
+        };
+        if let Some(len) = resp.body().content_length() {
+            if start + len != job.size {
+                part.discard();
+                return Err(attempt(
+                    self.size_mismatch(job, url, start + len),
+                    Next::Retry,
+                ));
+            }
+        }
+        Ok((Box::new(resp.into_body().into_reader()), start))
+    }
+
+    fn finalize(
+        &self,
+        job: &Job,
+        url: &str,
+        file: File,
+        part: &mut Part,
+        resumed: bool,
+    ) -> Result<(), Attempt> {
+        let got = hex::encode(part.hasher.clone().finalize());
+        if got != job.sha {
+            drop(file);
+            part.discard();
+            let next = if resumed && !part.fresh_retry_used {
+                // perhaps only the old prefix was bad: once more from scratch, right away
+                part.fresh_retry_used = true;
+                Next::RetryNow
+            } else {
+                Next::Retry
+            };
+            return Err(attempt(
+                FetchError::HashMismatch {
+                    name: job.name.to_string(),
+                    url: url.to_string(),
+                    expected: job.sha.to_string(),
+                    got,
+                },
+                next,
+            ));
+        }
+        // on stable storage before it gets the name that means "verified"
+        file.sync_data().map_err(|e| disk(part, e))?;
+        drop(file);
+        let dest = self.cas.path(job.sha);
+        std::fs::rename(&part.path, &dest).map_err(|e| {
+            attempt(
+                FetchError::Io {
+                    path: dest.clone(),
+                    source: e,
+                },
+                Next::Fatal,
+            )
+        })?;
+        part.reset();
+        Ok(())
+    }
+
+    fn size_mismatch(&self, job: &Job, url: &str, got: u64) -> FetchError {
+        FetchError::SizeMismatch {
+            name: job.name.to_string(),
+            url: url.to_string(),
+            expected: job.size,
+            got,
+        }
+    }
+}
+
+/// Opens a `file://` source at `offset`.
+fn open_local(job: &Job, url: &str, offset: u64) -> Result<(Box<dyn Read>, u64), Attempt> {
+    let Some(path) = file_url_path(url) else {
+        return Err(attempt(
+            network(url, "unsupported file URL (use file:///absolute/path)"),
+            Next::OtherMirror,
+        ));
+    };
+    let io_err = |path: &Path, source| {
+        attempt(
+            FetchError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            Next::OtherMirror,
+        )
+    };
+    let mut f = File::open(&path).map_err(|e| io_err(&path, e))?;
+    let len = f.metadata().map_err(|e| io_err(&path, e))?.len();
+    if len != job.size {
+        return Err(attempt(
+            FetchError::SizeMismatch {
+                name: job.name.to_string(),
+                url: url.to_string(),
+                expected: job.size,
+                got: len,
+            },
+            Next::OtherMirror,
+        ));
+    }
+    f.seek(SeekFrom::Start(offset))
+        .map_err(|e| io_err(&path, e))?;
+    Ok((Box::new(f), offset))
+}
+
+/// A cache I/O error: disk full removes the `.part` and stops the batch; anything else too.
+fn disk(part: &mut Part, e: io::Error) -> Attempt {
+    let full = is_disk_full(&e);
+    let err = disk_error(&part.path, e);
+    if full {
+        part.discard();
+    }
+    attempt(err, Next::Fatal)
+}
+
+pub(crate) fn is_disk_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
+pub(crate) fn disk_error(path: &Path, e: io::Error) -> FetchError {
+    if is_disk_full(&e) {
+        FetchError::DiskFull {
+            path: path.to_path_buf(),
+        }
+    } else {
+        FetchError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let b = Duration::from_millis(100);
+        assert_eq!(backoff(b, 1), Duration::from_millis(100));
+        assert_eq!(backoff(b, 2), Duration::from_millis(200));
+        assert_eq!(backoff(b, 4), Duration::from_millis(800));
+        assert_eq!(backoff(b, 40), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn file_urls() {
+        assert_eq!(
+            file_url_path("file:///srv/m/a%2Bb_1.0_all.deb"),
+            Some(PathBuf::from("/srv/m/a+b_1.0_all.deb"))
+        );
+        assert_eq!(
+            file_url_path("file://localhost/x"),
+            Some(PathBuf::from("/x"))
+        );
+        assert_eq!(file_url_path("file://host/x"), None);
+        assert_eq!(file_url_path("file:///x%"), Some(PathBuf::from("/x%")));
+        assert_eq!(file_url_path("file:///x%4"), Some(PathBuf::from("/x%4")));
+        assert_eq!(file_url_path("http://x/y"), None);
+    }
+
+    #[test]
+    fn content_range() {
+        assert_eq!(parse_content_range("bytes 5-9/10"), Some((5, Some(10))));
+        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, None)));
+        assert_eq!(parse_content_range("bytes */10"), None);
+        assert_eq!(parse_content_range("items 1-2/3"), None);
+    }
+}
