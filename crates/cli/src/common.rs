@@ -29,6 +29,15 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         {
             return 3;
         }
+        if let Some(f) = c.downcast_ref::<opaas_fetch::FetchError>() {
+            return if f.is_integrity() {
+                4
+            } else if f.is_network() {
+                5
+            } else {
+                1
+            };
+        }
         if let Some(u) = c.downcast_ref::<UserError>() {
             return u.code;
         }

@@ -1,6 +1,7 @@
 //! `opaas`: the command-line front end. Thin by design: it parses arguments, builds the
 //! repository target from configuration, calls the library crates and prints.
 
+mod cmd_build;
 mod cmd_repo;
 mod cmd_resolve;
 mod common;
@@ -48,6 +49,16 @@ enum Cmd {
     Resolve(cmd_resolve::ResolveArgs),
     /// Print the minimal baseline (what a minbase image has installed).
     Baseline(common::TargetArgs),
+    /// Resolve, download and write an offline bundle (offline_pkg_….tar.gz).
+    Build(cmd_build::BuildArgs),
+    /// Check a bundle's structure, hashes and repository index.
+    Verify {
+        /// The bundle tarball
+        bundle: std::path::PathBuf,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +71,8 @@ fn main() -> ExitCode {
         Cmd::Search { t, limit, term } => cmd_repo::search(&t, &term, limit),
         Cmd::Resolve(a) => cmd_resolve::resolve(&a),
         Cmd::Baseline(t) => cmd_resolve::baseline(&t),
+        Cmd::Build(a) => cmd_build::build(&a),
+        Cmd::Verify { bundle, json } => cmd_build::verify(&bundle, json),
     };
     match r {
         Ok(code) => code,

@@ -5,6 +5,8 @@
 //! reached, each test prints `SKIP (live): <reason>` and returns; it never passes silently with
 //! nothing checked. Set `OPAAS_SKIP_LIVE=1` to skip them on purpose.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -37,48 +39,7 @@ fn skip_reason(distro: &str, arch: &str) -> Option<String> {
     if std::env::var_os("OPAAS_SKIP_LIVE").is_some() {
         return Some("OPAAS_SKIP_LIVE is set".into());
     }
-    let out = run(&["mirrors", "-d", distro, "-a", arch]);
-    if !out.status.success() {
-        return Some(format!(
-            "no mirror configured for {distro} {arch}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let url = text
-        .lines()
-        .find_map(|l| l.strip_prefix("main     "))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or("")
-        .to_string();
-    reachable(&url).err()
-}
-
-/// A TCP connection to the mirror's host within 10 s.
-fn reachable(url: &str) -> Result<(), String> {
-    use std::net::ToSocketAddrs;
-    let rest = url
-        .split("://")
-        .nth(1)
-        .ok_or_else(|| format!("not a URL: {url}"))?;
-    let host = rest.split('/').next().unwrap_or("");
-    let hostport = if host.contains(':') {
-        host.to_string()
-    } else if url.starts_with("https") {
-        format!("{host}:443")
-    } else {
-        format!("{host}:80")
-    };
-    let addrs: Vec<_> = hostport
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .collect();
-    for a in addrs {
-        if std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(10)).is_ok() {
-            return Ok(());
-        }
-    }
-    Err(format!("mirror {url} unreachable"))
+    common::mirror_unreachable(distro, arch)
 }
 
 macro_rules! live {

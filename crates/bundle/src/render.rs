@@ -1,0 +1,63 @@
+//! install.sh and README.txt from their templates. Only plain `{{ var }}` substitutions are
+//! used; list values are rendered as single-quoted bash words (package names are validated by
+//! the resolver: `[a-z0-9][a-z0-9+.-]+`, so no quoting surprise is possible, but we quote anyway).
+
+use crate::{BundleError, BundleInput};
+use minijinja::{context, Environment};
+
+const INSTALL_SH: &str = include_str!("../templates/install.sh.j2");
+const README: &str = include_str!("../templates/README.txt.j2");
+
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn words(v: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    v.into_iter()
+        .map(|s| sh_quote(s.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn render(
+    name: &'static str,
+    tpl: &str,
+    input: &BundleInput,
+    id: &str,
+) -> Result<String, BundleError> {
+    let mut env = Environment::new();
+    env.set_keep_trailing_newline(true);
+    let err = |e: minijinja::Error| BundleError::Template {
+        name,
+        message: e.to_string(),
+    };
+    env.add_template(name, tpl).map_err(err)?;
+    let t = env.get_template(name).map_err(err)?;
+    let download: u64 = input.packages.iter().map(|p| p.size).sum();
+    let installed: u64 = input.packages.iter().map(|p| p.installed_size_kb).sum();
+    t.render(context! {
+        bundle_id => id,
+        distro_id => input.distro.id,
+        os_id => input.distro.os_id,
+        codename => input.distro.codename,
+        arch => input.arch,
+        requested => words(&input.request),
+        requested_plain => input.request.join(" "),
+        packages => words(input.packages.iter().map(|p| p.name.as_str())),
+        recommends => if input.recommends { "true" } else { "false" },
+        installed_size_kb => installed,
+        download_size => download,
+        package_count => input.packages.len(),
+        tool_version => input.tool_version,
+        created => input.created,
+    })
+    .map_err(err)
+}
+
+pub fn render_install_sh(input: &BundleInput, id: &str) -> Result<String, BundleError> {
+    render("install.sh", INSTALL_SH, input, id)
+}
+
+pub fn render_readme(input: &BundleInput, id: &str) -> Result<String, BundleError> {
+    render("README.txt", README, input, id)
+}

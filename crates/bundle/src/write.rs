@@ -1,0 +1,316 @@
+//! Writing a bundle tarball, deterministically.
+
+use crate::render::{render_install_sh, render_readme};
+use crate::{io_err, BundleError, BundleInput};
+use sha2::{Digest, Sha256};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Archive formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `.tar.gz` (the default: every admin knows it). .debs are already compressed, so a fast
+    /// level is used.
+    TarGz,
+    /// `.tar.zst`
+    TarZst,
+}
+
+impl Format {
+    pub fn ext(self) -> &'static str {
+        match self {
+            Format::TarGz => "tar.gz",
+            Format::TarZst => "tar.zst",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "tar.gz" | "tgz" | "gz" => Some(Format::TarGz),
+            "tar.zst" | "zst" | "zstd" => Some(Format::TarZst),
+            _ => None,
+        }
+    }
+}
+
+/// The bundle id: 8 hex digits of the SHA256 of the resolution (and the tool version).
+pub fn bundle_id(input: &BundleInput) -> String {
+    let mut h = Sha256::new();
+    let mut line = |s: &str| {
+        h.update(s.as_bytes());
+        h.update(b"\n");
+    };
+    // the tool version is part of the identity: another version may render another install.sh
+    line(&input.tool_version);
+    line(&input.distro.id);
+    line(&input.arch);
+    line(&input.request.join(" "));
+    line(if input.recommends {
+        "recommends"
+    } else {
+        "no-recommends"
+    });
+    line(&input.baseline);
+    let mut pk: Vec<_> = input
+        .packages
+        .iter()
+        .map(|p| format!("{} {} {} {}", p.name, p.arch, p.version, p.sha256))
+        .collect();
+    pk.sort();
+    for p in pk {
+        line(&p);
+    }
+    hex::encode(h.finalize())[..8].to_string()
+}
+
+/// The stanza with its Filename pointing into the flat repository.
+fn flat_stanza(stanza: &str, filename: &str) -> String {
+    let mut out = String::with_capacity(stanza.len() + 16);
+    for (k, v) in opaas_deb::Paragraph::new(stanza).fields() {
+        out.push_str(k);
+        out.push_str(": ");
+        out.push_str(if k == "Filename" { filename } else { v });
+        out.push('\n');
+    }
+    out
+}
+
+fn tar_err(path: &Path) -> impl FnOnce(io::Error) -> BundleError + '_ {
+    io_err(path)
+}
+
+struct Entry {
+    path: String,
+    mode: u32,
+    data: EntryData,
+}
+
+enum EntryData {
+    Mem(Vec<u8>),
+    File(PathBuf, u64),
+}
+
+/// Writes `<out_dir>/offline_pkg_<distro>_<arch>_<id>.<ext>` and returns its path.
+pub fn write_bundle(
+    input: &BundleInput,
+    out_dir: &Path,
+    format: Format,
+) -> Result<PathBuf, BundleError> {
+    let id = bundle_id(input);
+    let top = format!("offline_pkg_{}_{}_{}", input.distro.id, input.arch, id);
+    let mut pkgs = input.packages.clone();
+    pkgs.sort_by(|a, b| a.name.cmp(&b.name).then(a.arch.cmp(&b.arch)));
+    let mut seen = std::collections::HashSet::new();
+    for p in &pkgs {
+        if !seen.insert(p.filename.clone()) || p.filename.contains('/') || p.filename.is_empty() {
+            return Err(BundleError::Invalid(format!(
+                "bad or duplicate file name '{}' in the bundle",
+                p.filename
+            )));
+        }
+    }
+    // repo/: Packages, Packages.gz, Release
+    let mut packages = String::new();
+    for p in &pkgs {
+        packages.push_str(&flat_stanza(&p.stanza, &format!("./{}", p.filename)));
+        packages.push('\n');
+    }
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    gz.write_all(packages.as_bytes()).map_err(io_err(out_dir))?;
+    let packages_gz = gz.finish().map_err(io_err(out_dir))?;
+    let sha = |b: &[u8]| hex::encode(Sha256::digest(b));
+    let release = format!(
+        "Origin: OPaaS\nLabel: OPaaS offline bundle {id}\nSuite: opaas-{id}\nCodename: {}\nDate: {}\nArchitectures: {}\nDescription: offline bundle {id} for {} {}\nSHA256:\n {} {} Packages\n {} {} Packages.gz\n",
+        input.distro.codename,
+        input.created_rfc2822,
+        input.arch,
+        input.distro.id,
+        input.arch,
+        sha(packages.as_bytes()),
+        packages.len(),
+        sha(&packages_gz),
+        packages_gz.len()
+    );
+    let manifest = serde_json::json!({
+        "format": 1,
+        "id": id,
+        "tool": format!("opaas {}", input.tool_version),
+        "created": input.created,
+        "distro": input.distro,
+        "arch": input.arch,
+        "request": input.request,
+        "options": {"recommends": input.recommends, "baseline": input.baseline},
+        "package_count": pkgs.len(),
+        "download_size": pkgs.iter().map(|p| p.size).sum::<u64>(),
+        "installed_size_kb": pkgs.iter().map(|p| p.installed_size_kb).sum::<u64>(),
+        "packages": pkgs,
+    });
+    let manifest =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| BundleError::Invalid(e.to_string()))?;
+    let install_sh = render_install_sh(input, &id)?;
+    let readme = render_readme(input, &id)?;
+
+    let mut entries: Vec<Entry> = vec![
+        Entry {
+            path: "install.sh".into(),
+            mode: 0o755,
+            data: EntryData::Mem(install_sh.into_bytes()),
+        },
+        Entry {
+            path: "README.txt".into(),
+            mode: 0o644,
+            data: EntryData::Mem(readme.into_bytes()),
+        },
+        Entry {
+            path: "manifest.json".into(),
+            mode: 0o644,
+            data: EntryData::Mem(manifest),
+        },
+        Entry {
+            path: "build.log".into(),
+            mode: 0o644,
+            data: EntryData::Mem(input.build_log.clone().into_bytes()),
+        },
+        Entry {
+            path: "repo/Packages".into(),
+            mode: 0o644,
+            data: EntryData::Mem(packages.into_bytes()),
+        },
+        Entry {
+            path: "repo/Packages.gz".into(),
+            mode: 0o644,
+            data: EntryData::Mem(packages_gz),
+        },
+        Entry {
+            path: "repo/Release".into(),
+            mode: 0o644,
+            data: EntryData::Mem(release.into_bytes()),
+        },
+    ];
+    for p in &pkgs {
+        entries.push(Entry {
+            path: format!("repo/{}", p.filename),
+            mode: 0o644,
+            data: EntryData::File(p.path.clone(), p.size),
+        });
+    }
+    // SHA256SUMS: the .debs' sums are known (verified on download); the rest are hashed here
+    let mut sums: Vec<(String, String)> = Vec::new();
+    for e in &entries {
+        let h = match &e.data {
+            EntryData::Mem(b) => sha(b),
+            EntryData::File(..) => pkgs
+                .iter()
+                .find(|p| format!("repo/{}", p.filename) == e.path)
+                .map(|p| p.sha256.clone())
+                .unwrap_or_default(),
+        };
+        sums.push((e.path.clone(), h));
+    }
+    sums.sort();
+    let sums_text: String = sums.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
+    entries.insert(
+        4,
+        Entry {
+            path: "SHA256SUMS".into(),
+            mode: 0o644,
+            data: EntryData::Mem(sums_text.into_bytes()),
+        },
+    );
+
+    std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
+    let final_path = out_dir.join(format!("{top}.{}", format.ext()));
+    let tmp = out_dir.join(format!(".{top}.{}.tmp{}", format.ext(), std::process::id()));
+    let result = (|| -> Result<(), BundleError> {
+        let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        let w = io::BufWriter::with_capacity(1 << 20, f);
+        match format {
+            Format::TarGz => {
+                let enc = flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(w, flate2::Compression::fast());
+                let enc = write_tar(enc, &top, &entries, input.created_epoch, &tmp)?;
+                let w = enc.finish().map_err(io_err(&tmp))?;
+                finish_file(w, &tmp)
+            }
+            Format::TarZst => {
+                let enc = zstd::stream::write::Encoder::new(w, 3).map_err(io_err(&tmp))?;
+                let enc = write_tar(enc, &top, &entries, input.created_epoch, &tmp)?;
+                let w = enc.finish().map_err(io_err(&tmp))?;
+                finish_file(w, &tmp)
+            }
+        }
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
+    Ok(final_path)
+}
+
+fn finish_file(w: io::BufWriter<std::fs::File>, tmp: &Path) -> Result<(), BundleError> {
+    let f = w.into_inner().map_err(|e| io_err(tmp)(e.into_error()))?;
+    f.sync_all().map_err(io_err(tmp))
+}
+
+fn header(path: &str, size: u64, mode: u32, mtime: u64, kind: tar::EntryType) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_mtime(mtime);
+    h.set_uid(0);
+    h.set_gid(0);
+    let _ = h.set_username("root");
+    let _ = h.set_groupname("root");
+    let _ = path;
+    h
+}
+
+fn write_tar<W: Write>(
+    w: W,
+    top: &str,
+    entries: &[Entry],
+    mtime: u64,
+    tmp: &Path,
+) -> Result<W, BundleError> {
+    let mut b = tar::Builder::new(w);
+    b.mode(tar::HeaderMode::Deterministic);
+    for dir in [format!("{top}/"), format!("{top}/repo/")] {
+        let mut h = header(&dir, 0, 0o755, mtime, tar::EntryType::Directory);
+        b.append_data(&mut h, &dir, io::empty())
+            .map_err(tar_err(tmp))?;
+    }
+    for e in entries {
+        let path = format!("{top}/{}", e.path);
+        match &e.data {
+            EntryData::Mem(data) => {
+                let mut h = header(
+                    &path,
+                    data.len() as u64,
+                    e.mode,
+                    mtime,
+                    tar::EntryType::Regular,
+                );
+                b.append_data(&mut h, &path, data.as_slice())
+                    .map_err(tar_err(tmp))?;
+            }
+            EntryData::File(src, size) => {
+                let f = std::fs::File::open(src).map_err(io_err(src))?;
+                let actual = f.metadata().map_err(io_err(src))?.len();
+                if actual != *size {
+                    return Err(BundleError::Invalid(format!(
+                        "{}: cached file has {actual} bytes, expected {size}",
+                        src.display()
+                    )));
+                }
+                let mut h = header(&path, *size, e.mode, mtime, tar::EntryType::Regular);
+                b.append_data(&mut h, &path, f.take(*size))
+                    .map_err(tar_err(tmp))?;
+            }
+        }
+    }
+    b.into_inner().map_err(tar_err(tmp))
+}

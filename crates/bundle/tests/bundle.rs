@@ -1,0 +1,180 @@
+//! Bundles: deterministic bytes, verification (good and tampered), install.sh that parses and
+//! passes shellcheck.
+
+use opaas_bundle::{
+    bundle_id, render_install_sh, verify, write_bundle, BundleDistro, BundleInput, BundlePackage,
+    Format,
+};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+
+fn input(dir: &Path) -> BundleInput {
+    let mut packages = Vec::new();
+    for (i, name) in ["alpha", "beta-tools", "libgamma1"].iter().enumerate() {
+        let mut bytes: Vec<u8> = format!("{name}-{i}:").repeat(8).into_bytes();
+        bytes.extend((0..(5000 + i * 977)).map(|k| ((k * 31 + i * 7) % 251) as u8));
+        let path = dir.join(format!("{name}.deb"));
+        std::fs::write(&path, &bytes).expect("write deb");
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let filename = format!("{name}_1.{i}-1_amd64.deb");
+        let stanza = format!(
+            "Package: {name}\nVersion: 1.{i}-1\nArchitecture: amd64\nInstalled-Size: {}\nDepends: libc6 (>= 2.36)\nFilename: pool/main/{}/{name}/{filename}\nSize: {}\nSHA256: {sha}\nDescription: test package {i}\n more text",
+            10 + i,
+            &name[..1],
+            bytes.len()
+        );
+        packages.push(BundlePackage {
+            name: name.to_string(),
+            version: format!("1.{i}-1"),
+            arch: "amd64".into(),
+            size: bytes.len() as u64,
+            sha256: sha,
+            filename,
+            pocket: "bookworm/main".into(),
+            why: if i == 0 {
+                "requested".into()
+            } else {
+                "alpha 1.0-1 Depends: beta-tools".into()
+            },
+            installed_size_kb: 10 + i as u64,
+            stanza,
+            path,
+        });
+    }
+    BundleInput {
+        distro: BundleDistro {
+            id: "debian-12".into(),
+            os_id: "debian".into(),
+            codename: "bookworm".into(),
+        },
+        arch: "amd64".into(),
+        request: vec!["alpha".into()],
+        recommends: true,
+        baseline: "minimal".into(),
+        packages,
+        created: "2026-07-11T10:16:37Z".into(),
+        created_epoch: 1_783_764_997,
+        created_rfc2822: "Sat, 11 Jul 2026 10:16:37 UTC".into(),
+        tool_version: "0.1.0".into(),
+        build_log: "test build\n".into(),
+    }
+}
+
+#[test]
+fn deterministic_and_verifies() {
+    let d = tempfile::tempdir().expect("tmp");
+    let inp = input(d.path());
+    let a = write_bundle(&inp, &d.path().join("a"), Format::TarGz).expect("bundle a");
+    let b = write_bundle(&inp, &d.path().join("b"), Format::TarGz).expect("bundle b");
+    assert_eq!(a.file_name(), b.file_name());
+    let name = a
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    assert_eq!(
+        name,
+        format!("offline_pkg_debian-12_amd64_{}.tar.gz", bundle_id(&inp))
+    );
+    assert_eq!(
+        std::fs::read(&a).expect("a"),
+        std::fs::read(&b).expect("b"),
+        "bundles differ"
+    );
+    let rep = verify(&a).expect("verify");
+    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
+    assert_eq!(
+        (rep.packages, rep.distro.as_str(), rep.arch.as_str()),
+        (3, "debian-12", "amd64")
+    );
+    // no temp file left behind
+    let left: Vec<_> = std::fs::read_dir(d.path().join("a"))
+        .expect("dir")
+        .flatten()
+        .collect();
+    assert_eq!(left.len(), 1);
+    // zstd too
+    let z = write_bundle(&inp, &d.path().join("z"), Format::TarZst).expect("zst");
+    assert!(verify(&z).expect("verify zst").problems.is_empty());
+}
+
+#[test]
+fn a_different_resolution_is_a_different_bundle() {
+    let d = tempfile::tempdir().expect("tmp");
+    let mut inp = input(d.path());
+    let id1 = bundle_id(&inp);
+    inp.recommends = false;
+    assert_ne!(id1, bundle_id(&inp));
+}
+
+#[test]
+fn tampered_bundle_is_detected() {
+    let d = tempfile::tempdir().expect("tmp");
+    let inp = input(d.path());
+    let a = write_bundle(&inp, &d.path().join("a"), Format::TarGz).expect("bundle");
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&a).expect("open"))
+        .read_to_end(&mut raw)
+        .expect("gunzip");
+    // flip a byte of beta-tools' .deb content inside the tar
+    let deb = std::fs::read(&inp.packages[1].path).expect("deb");
+    let pos = raw
+        .windows(64)
+        .position(|w| w == &deb[..64])
+        .expect("deb bytes in tar");
+    raw[pos + 100] ^= 0xff;
+    let bad = d.path().join("bad.tar.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&bad).expect("create"),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(&raw).expect("write");
+    enc.finish().expect("finish");
+    let rep = verify(&bad).expect("verify");
+    assert!(
+        rep.problems
+            .iter()
+            .any(|p| p.contains("beta-tools") && p.contains("SHA256")),
+        "{:?}",
+        rep.problems
+    );
+    // not a bundle at all
+    std::fs::write(d.path().join("junk.tar.gz"), b"junk").expect("write");
+    assert!(verify(&d.path().join("junk.tar.gz")).is_err());
+}
+
+#[test]
+fn install_sh_parses_and_passes_shellcheck() {
+    let d = tempfile::tempdir().expect("tmp");
+    let inp = input(d.path());
+    let sh = render_install_sh(&inp, "1a2b3c4d").expect("render");
+    assert!(sh.starts_with("#!"), "install.sh must start with a shebang");
+    assert!(!sh.contains("{{"), "unrendered template variable left");
+    let p = d.path().join("install.sh");
+    std::fs::write(&p, &sh).expect("write");
+    let n = Command::new("bash")
+        .arg("-n")
+        .arg(&p)
+        .output()
+        .expect("bash");
+    assert!(
+        n.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&n.stderr)
+    );
+    match Command::new("shellcheck").arg("--version").output() {
+        Ok(_) => {
+            let sc = Command::new("shellcheck")
+                .arg(&p)
+                .output()
+                .expect("shellcheck");
+            assert!(
+                sc.status.success(),
+                "shellcheck:\n{}",
+                String::from_utf8_lossy(&sc.stdout)
+            );
+        }
+        Err(_) => eprintln!("SKIP shellcheck: not installed (apt-get install shellcheck)"),
+    }
+}

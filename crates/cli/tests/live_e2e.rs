@@ -1,0 +1,135 @@
+//! LIVE end-to-end: `opaas build` against the real archive, then the bundle's install.sh in a
+//! fresh minbase chroot with no network (`scripts/e2e/chroot-install-test.sh`: overlay copy,
+//! `unshare --mount --net --pid`, no init booted). Needs root, mmdebstrap and the mirror; each
+//! test prints `SKIP (live e2e): <reason>` otherwise. `OPAAS_SKIP_E2E=1` skips on purpose.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn skip_reason(distro: &str) -> Option<String> {
+    if std::env::var_os("OPAAS_SKIP_E2E").is_some() {
+        return Some("OPAAS_SKIP_E2E is set".into());
+    }
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if uid.as_deref() != Some("0") {
+        return Some("needs root (chroot, mounts, namespaces)".into());
+    }
+    for tool in ["mmdebstrap", "unshare"] {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
+            return Some(format!(
+                "{tool} is not installed (apt-get install mmdebstrap)"
+            ));
+        }
+    }
+    common::mirror_unreachable(distro, "amd64")
+}
+
+fn build(distro: &str, out: &Path, pkgs: &[&str]) -> PathBuf {
+    let o = Command::new(env!("CARGO_BIN_EXE_opaas"))
+        .args(["build", "-q", "-d", distro, "-o"])
+        .arg(out)
+        .args(pkgs)
+        .output()
+        .expect("opaas build runs");
+    assert!(
+        o.status.success(),
+        "opaas build {pkgs:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+}
+
+fn install_test(bundle: &Path, target: &str, checks: &[&str]) {
+    let o = Command::new("bash")
+        .arg(repo_root().join("scripts/e2e/chroot-install-test.sh"))
+        .arg(bundle)
+        .arg(target)
+        .args(checks)
+        .output()
+        .expect("chroot-install-test runs");
+    let out = String::from_utf8_lossy(&o.stdout);
+    for l in out.lines().filter(|l| {
+        l.starts_with("PASS")
+            || l.starts_with("FAIL")
+            || l.starts_with("RESULT")
+            || l.starts_with("timings")
+    }) {
+        eprintln!("  {l}");
+    }
+    assert!(
+        o.status.success(),
+        "offline install of {} failed:\n{out}\n{}",
+        bundle.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn live_e2e_debian12_amd64_nginx_htop_jq() {
+    if let Some(why) = skip_reason("debian-12") {
+        eprintln!("SKIP (live e2e) debian-12 nginx htop jq: {why}");
+        return;
+    }
+    let out = tempfile::tempdir().expect("out");
+    let b = build("debian-12", out.path(), &["nginx", "htop", "jq"]);
+    install_test(
+        &b,
+        "bookworm-amd64",
+        &[
+            "cmd:jq --version",
+            "cmd:htop --version",
+            "http:80",
+            "rerun",
+            "wrong-target",
+        ],
+    );
+}
+
+#[test]
+fn live_e2e_debian12_amd64_docker_openssh() {
+    if let Some(why) = skip_reason("debian-12") {
+        eprintln!("SKIP (live e2e) debian-12 docker.io openssh-server: {why}");
+        return;
+    }
+    let out = tempfile::tempdir().expect("out");
+    let b = build("debian-12", out.path(), &["docker.io", "openssh-server"]);
+    install_test(
+        &b,
+        "bookworm-amd64",
+        &[
+            "cmd:docker --version",
+            "cmd:test -x /usr/sbin/sshd",
+            "rerun",
+        ],
+    );
+}
+
+#[test]
+fn live_e2e_ubuntu2404_amd64_nginx_htop_jq() {
+    if std::env::var_os("OPAAS_MIRROR_UBUNTU").is_none() {
+        eprintln!("SKIP (live e2e) ubuntu-24.04: OPAAS_MIRROR_UBUNTU is not set");
+        return;
+    }
+    if let Some(why) = skip_reason("ubuntu-24.04") {
+        eprintln!("SKIP (live e2e) ubuntu-24.04: {why}");
+        return;
+    }
+    let out = tempfile::tempdir().expect("out");
+    let b = build("ubuntu-24.04", out.path(), &["nginx", "htop", "jq"]);
+    install_test(&b, "noble-amd64", &["cmd:jq --version", "http:80", "rerun"]);
+}
