@@ -2,8 +2,9 @@
 
 use crate::common::{user_err, TargetArgs};
 use anyhow::Result;
+use opaas_engine::Kind;
 use opaas_repo::catalog;
-use opaas_repo::store::{self, UpdateProgress};
+use opaas_repo::store::UpdateProgress;
 use opaas_repo::universe::Universe;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -29,7 +30,7 @@ pub fn distros() -> Result<ExitCode> {
 }
 
 pub fn mirrors(t: &TargetArgs) -> Result<ExitCode> {
-    let ctx = t.ctx()?;
+    let ctx = t.session()?;
     let m = &ctx.target.mirrors;
     println!(
         "distro   {} ({}) {}",
@@ -85,17 +86,9 @@ pub fn human(b: u64) -> String {
 }
 
 pub fn update(t: &TargetArgs) -> Result<ExitCode> {
-    if t.offline {
-        return Err(user_err(2, "update cannot run with --offline"));
-    }
-    let ctx = t.ctx()?;
+    let ctx = t.session()?;
     let t0 = Instant::now();
-    let r = store::update(
-        &ctx.cache,
-        &ctx.target,
-        &ctx.http,
-        &Printer { quiet: t.quiet },
-    )?;
+    let r = ctx.update(&Printer { quiet: t.quiet })?;
     eprintln!(
         "{} {}: {} indices fetched ({}), {} unchanged, in {:.2} s; cache {}",
         ctx.distro.id,
@@ -111,7 +104,7 @@ pub fn update(t: &TargetArgs) -> Result<ExitCode> {
 
 pub fn unknown_package(u: &Universe, name: &str, distro: &str, arch: &str) -> anyhow::Error {
     user_err(
-        3,
+        Kind::UnknownPackage,
         format!(
             "unknown package '{name}' for {distro} {arch}{}",
             opaas_resolve::suggest::hint(u, name)
@@ -120,8 +113,8 @@ pub fn unknown_package(u: &Universe, name: &str, distro: &str, arch: &str) -> an
 }
 
 pub fn show(t: &TargetArgs, package: &str) -> Result<ExitCode> {
-    let ctx = t.ctx()?;
-    let u = ctx.universe(t.offline)?;
+    let ctx = t.session()?;
+    let u = ctx.universe()?;
     let (package, want) = match package.split_once('=') {
         Some((p, v)) => (p, Some(v)),
         None => (package, None),
@@ -140,7 +133,7 @@ pub fn show(t: &TargetArgs, package: &str) -> Result<ExitCode> {
             None => {
                 let avail: Vec<&str> = all.iter().map(|c| c.version).collect();
                 return Err(user_err(
-                    3,
+                    Kind::BadInput,
                     format!("{name} has no version {v}; available: {}", avail.join(", ")),
                 ));
             }
@@ -174,9 +167,9 @@ pub fn show(t: &TargetArgs, package: &str) -> Result<ExitCode> {
 }
 
 pub fn search(t: &TargetArgs, term: &str, limit: usize) -> Result<ExitCode> {
-    let ctx = t.ctx()?;
-    let u = ctx.universe(t.offline)?;
-    let hits = search_universe(&u, term, limit);
+    let ctx = t.session()?;
+    let u = ctx.universe()?;
+    let hits = opaas_engine::search(&u, term, limit);
     if hits.is_empty() {
         eprintln!("no package matches '{term}'");
         return Ok(ExitCode::from(1));
@@ -185,62 +178,4 @@ pub fn search(t: &TargetArgs, term: &str, limit: usize) -> Result<ExitCode> {
         println!("{} {} - {}", h.name, h.version, h.summary);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub struct Hit {
-    pub name: String,
-    pub version: String,
-    pub summary: String,
-}
-
-/// Name matches first (exact, prefix, substring), then description matches; one line per package.
-pub fn search_universe(u: &Universe, term: &str, limit: usize) -> Vec<Hit> {
-    let term_l = term.to_ascii_lowercase();
-    let mut scored: Vec<(u8, &str)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for name in u.names() {
-        let rank = if name == term_l {
-            0
-        } else if name.starts_with(&term_l) {
-            1
-        } else if name.contains(&term_l) {
-            2
-        } else {
-            continue;
-        };
-        seen.insert(name);
-        scored.push((rank, name));
-    }
-    for r in u.all_refs() {
-        let n = u.name(r);
-        if seen.contains(n) {
-            continue;
-        }
-        let d = u.paragraph(r).get("Description").unwrap_or("");
-        if opaas_deb::deb822::first_line(d)
-            .to_ascii_lowercase()
-            .contains(&term_l)
-        {
-            seen.insert(n);
-            scored.push((3, n));
-        }
-    }
-    scored.sort_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then(a.1.len().cmp(&b.1.len()))
-            .then(a.1.cmp(b.1))
-    });
-    scored
-        .into_iter()
-        .filter_map(|(_, n)| {
-            let c = u.candidate(n, &u.native_arch, None)?;
-            let d = u.paragraph(c.main).get("Description").unwrap_or("");
-            Some(Hit {
-                name: n.to_string(),
-                version: c.version.to_string(),
-                summary: opaas_deb::deb822::first_line(d).to_string(),
-            })
-        })
-        .take(limit)
-        .collect()
 }

@@ -1,12 +1,10 @@
 //! `resolve` and `baseline`.
 
-use crate::cmd_repo::{human, unknown_package};
-use crate::common::{user_err, Ctx, TargetArgs};
+use crate::cmd_repo::human;
+use crate::common::TargetArgs;
 use anyhow::Result;
 use clap::Args;
-use opaas_repo::universe::Universe;
-use opaas_resolve::{Baseline, Options, Reason, Request, ResolveError};
-use std::path::PathBuf;
+use opaas_engine::{why, Baseline, Request, Resolved};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -31,107 +29,45 @@ pub struct ResolveArgs {
     pub requests: Vec<String>,
 }
 
-pub fn load_baseline(
-    spec: &str,
-    u: &Universe,
-    distro: &opaas_repo::catalog::Distro,
-) -> Result<Baseline> {
-    let release_suite = distro.pockets[0].suite.as_str();
-    Ok(match spec {
-        "none" => Baseline::none(),
-        "minimal" => Baseline::minimal(u, release_suite, &distro.minimal_extra)?,
-        path => Baseline::from_status_file(&PathBuf::from(path), &u.native_arch)
-            .map_err(|e| user_err(3, e.to_string()))?,
-    })
+impl ResolveArgs {
+    pub fn request(&self) -> Request {
+        Request {
+            distro: self.t.distro.clone(),
+            arch: self.t.arch.clone(),
+            packages: self.requests.clone(),
+            recommends: !self.no_recommends,
+            baseline: Baseline::parse(&self.baseline),
+        }
+    }
 }
 
 pub fn baseline(t: &TargetArgs) -> Result<ExitCode> {
-    let ctx = t.ctx()?;
-    let u = ctx.universe(t.offline)?;
-    let b = load_baseline("minimal", &u, ctx.distro)?;
+    let s = t.session()?;
+    let u = s.universe()?;
+    let b =
+        opaas_resolve::Baseline::minimal(&u, &s.distro.pockets[0].suite, &s.distro.minimal_extra)?;
     for i in b.packages.values() {
         println!("{}={}", i.name, i.version);
     }
-    eprintln!(
-        "{} packages in the minimal baseline of {} {}",
-        b.packages.len(),
-        ctx.distro.id,
-        t.arch
-    );
+    if !t.quiet {
+        eprintln!(
+            "{} packages in the minimal baseline of {} {}",
+            b.packages.len(),
+            s.distro.id,
+            t.arch
+        );
+    }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A request resolved on its target: what `build` and `resolve` share.
-pub struct Resolved {
-    pub ctx: Ctx,
-    pub universe: Universe,
-    pub requests: Vec<Request>,
-    pub result: opaas_resolve::Resolution,
-}
-
-pub fn resolve_request(a: &ResolveArgs) -> Result<Resolved> {
-    let mut reqs = Vec::new();
-    for r in &a.requests {
-        reqs.push(Request::parse(r).map_err(|e| user_err(3, e.to_string()))?);
-    }
-    let extra: Vec<String> = reqs.iter().filter_map(|r| r.arch.clone()).collect();
-    let ctx = a.t.ctx_with_arches(&extra)?;
-    let u = ctx.universe(a.t.offline)?;
-    let base = load_baseline(&a.baseline, &u, ctx.distro)?;
-    let opts = Options {
-        recommends: !a.no_recommends,
-        ..Options::default()
-    };
-    let res = match opaas_resolve::resolve(&u, &base, &reqs, opts) {
-        Ok(r) => r,
-        Err(ResolveError::UnknownPackage { name, arch, .. }) => {
-            return Err(unknown_package(&u, &name, &ctx.distro.id, &arch))
-        }
-        Err(e @ ResolveError::Unsatisfiable(_)) => return Err(user_err(7, e.to_string())),
-        Err(e) => return Err(user_err(3, e.to_string())),
-    };
-    Ok(Resolved {
-        ctx,
-        universe: u,
-        requests: reqs,
-        result: res,
-    })
-}
-
-/// One line of explanation for a package.
-pub fn why(c: &opaas_resolve::Chosen) -> String {
-    match &c.reason {
-        Reason::Requested => "requested".to_string(),
-        Reason::Dependency {
-            parent,
-            field,
-            relation,
-            choice,
-        } => {
-            let ch = if choice.is_empty() {
-                String::new()
-            } else {
-                format!(" [{choice}]")
-            };
-            format!("{parent} {field}: {relation}{ch}")
-        }
-        Reason::SameSource { sibling } => format!("upgraded with {sibling} (same source package)"),
-        Reason::ConflictUpgrade {
-            parent,
-            field,
-            relation,
-        } => format!("upgraded because {parent} {field}: {relation}"),
-    }
 }
 
 pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
     let t0 = Instant::now();
     let Resolved {
-        ctx,
+        session,
         universe: u,
         result: res,
         ..
-    } = resolve_request(a)?;
+    } = opaas_engine::resolve(&a.t.settings(), &a.request())?;
     let mut total = 0u64;
     if a.json {
         let mut items = Vec::new();
@@ -154,10 +90,10 @@ pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
             total += size;
             items.push(serde_json::json!({
                 "name": c.name, "version": c.version, "architecture": c.arch, "size": size, "sha256": sha256,
-                "filename": filename, "pocket": pocket, "upgrade_from": c.upgrade_from, "why": c.reason,
+                "filename": filename, "pocket": pocket, "upgrade_from": c.upgrade_from, "why": why(c), "reason": c.reason,
             }));
         }
-        let doc = serde_json::json!({"distro": ctx.distro.id, "arch": a.t.arch, "packages": items, "remove": res.remove, "total_size": total});
+        let doc = serde_json::json!({"distro": session.distro.id, "arch": a.t.arch, "packages": items, "remove": res.remove, "total_size": total});
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         for c in &res.install {

@@ -1,0 +1,19 @@
+//! `opaas-engine`: the pipeline both front ends run — the CLI (`opaas build`) and the service
+//! (`opaas serve`) — so they cannot drift apart:
+//!
+//! [`Settings`] → [`open`] a [`Session`] (distro, arch, mirrors, keyring, cache) → [`resolve`]
+//! (indices loaded or fetched, baseline, apt's algorithm) → [`build`] (downloads into the
+//! shared content-addressed cache, then the bundle). Progress is reported through
+//! [`BuildProgress`]; errors carry a [`Kind`] that each front end maps to exit codes or HTTP
+//! statuses.
+
+mod error;
+mod pipeline;
+mod session;
+
+pub use error::{EngineError, Kind};
+pub use pipeline::{
+    build, resolve, search, why, Baseline, BuildProgress, Built, Hit, NoBuildProgress, Phase,
+    Request, Resolved,
+};
+pub use session::{open, Session, Settings};

@@ -1,0 +1,162 @@
+//! Settings (flags, env, config file) → a target on disk and on the network.
+
+use crate::error::{EngineError, Kind};
+use opaas_repo::catalog::{self, Distro};
+use opaas_repo::config::Config;
+use opaas_repo::http::Http;
+use opaas_repo::mirrors::{self, MirrorInputs};
+use opaas_repo::store::{self, Cache, RepoError, Target};
+use opaas_repo::universe::Universe;
+use std::path::{Path, PathBuf};
+
+/// How to reach repositories: what the CLI flags and the service's configuration provide.
+/// Empty fields fall back to env, config file, host APT sources and presets (see `mirrors`).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub config_file: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub mirror: Option<String>,
+    pub security_mirror: Option<String>,
+    pub mirror_preset: Option<String>,
+    pub keyrings: Vec<PathBuf>,
+    pub components: Vec<String>,
+    /// Never touch the network for indices.
+    pub offline: bool,
+    /// Parallel downloads (0 = default).
+    pub jobs: usize,
+}
+
+/// One distro/arch target, ready to load or update its indices.
+pub struct Session {
+    pub distro: &'static Distro,
+    pub cache: Cache,
+    /// The directory under which every cache lives (indices, .debs).
+    pub cache_root: PathBuf,
+    pub target: Target<'static>,
+    pub http: Http,
+    pub offline: bool,
+}
+
+/// Opens the target `distro`/`arch` (plus foreign `extra` architectures).
+pub fn open(
+    s: &Settings,
+    distro: &str,
+    arch: &str,
+    extra: &[String],
+) -> Result<Session, EngineError> {
+    let bad = |e: &dyn std::fmt::Display, f: &'static str| {
+        EngineError::new(Kind::BadInput, e.to_string()).field(f)
+    };
+    let distro = catalog::find(distro).map_err(|e| bad(&e, "distro"))?;
+    distro.check_arch(arch).map_err(|e| bad(&e, "arch"))?;
+    let config = Config::load(s.config_file.as_deref()).map_err(|e| bad(&e, "config"))?;
+    let mut inp = MirrorInputs::from_env(&config);
+    inp.mirror_flag = s.mirror.as_deref();
+    inp.security_flag = s.security_mirror.as_deref();
+    inp.preset_flag = s.mirror_preset.as_deref();
+    let m = mirrors::resolve(distro, arch, &inp).map_err(|e| bad(&e, "mirror"))?;
+    let components = if s.components.is_empty() {
+        distro.components.clone()
+    } else {
+        for c in &s.components {
+            if !distro.components.contains(c) && !distro.optional_components.contains(c) {
+                let all: Vec<String> = distro
+                    .components
+                    .iter()
+                    .chain(&distro.optional_components)
+                    .cloned()
+                    .collect();
+                return Err(EngineError::new(
+                    Kind::BadInput,
+                    format!(
+                        "{} has no component '{c}'; it has: {}",
+                        distro.id,
+                        all.join(", ")
+                    ),
+                )
+                .field("components"));
+            }
+        }
+        s.components.clone()
+    };
+    let explicit: Vec<&Path> = s.keyrings.iter().map(PathBuf::as_path).collect();
+    let from_config: Vec<&Path> = config
+        .keyrings
+        .get(&distro.keyring)
+        .map(|p| vec![p.as_path()])
+        .unwrap_or_default();
+    let keyring = opaas_repo::keyrings::for_distro(
+        &distro.keyring,
+        if explicit.is_empty() {
+            &from_config
+        } else {
+            &explicit
+        },
+    )
+    .map_err(|e| EngineError::from(RepoError::Keyring(e)))?;
+    let cache_root = s
+        .cache_dir
+        .clone()
+        .or_else(|| config.cache_dir.clone())
+        .unwrap_or_else(Cache::default_dir);
+    let mut arches = vec![arch.to_string()];
+    for a in extra {
+        if !arches.contains(a) {
+            distro.check_arch(a).map_err(|e| bad(&e, "arch"))?;
+            arches.push(a.clone());
+        }
+    }
+    Ok(Session {
+        distro,
+        cache: Cache::new(&cache_root),
+        cache_root,
+        target: Target {
+            distro,
+            arches,
+            components,
+            mirrors: m,
+            keyring,
+        },
+        http: Http::new(),
+        offline: s.offline,
+    })
+}
+
+impl Session {
+    pub fn arch(&self) -> &str {
+        &self.target.arches[0]
+    }
+
+    /// Fetches the indices that changed.
+    pub fn update(
+        &self,
+        progress: &dyn store::UpdateProgress,
+    ) -> Result<store::UpdateReport, EngineError> {
+        if self.offline {
+            return Err(EngineError::new(
+                Kind::BadInput,
+                "cannot update the indices with --offline",
+            ));
+        }
+        Ok(store::update(
+            &self.cache,
+            &self.target,
+            &self.http,
+            progress,
+        )?)
+    }
+
+    /// Loads the indices: from the cache when it has them, else fetches them first (unless
+    /// offline).
+    pub fn universe(&self) -> Result<Universe, EngineError> {
+        let loaded = match store::load_cached(&self.cache, &self.target) {
+            Ok(l) => l,
+            Err(RepoError::NotCached { .. }) if !self.offline => {
+                store::update(&self.cache, &self.target, &self.http, &store::NoProgress)?;
+                store::load_cached(&self.cache, &self.target)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Universe::new(&self.target.arches[0], loaded))
+    }
+}
