@@ -7,6 +7,8 @@
 #      private root (same sources: main, -updates, -security; same components)
 #   2. warm whole-process resolve of the large request vs `apt-get -s install` with a warm
 #      pkgcache (both on the oracle kit's baseline status file)
+#   3. cold download + bundle of the large request (empty .deb cache) vs apt's
+#      `install --download-only` into an empty directory, and a warm rebuild
 # env: OPAAS (default target/release/opaas), ORACLE (default ../shared/oracle/apt-oracle.sh),
 #      mirrors as for opaas and the oracle.
 set -euo pipefail
@@ -26,27 +28,44 @@ measure() { # label cmd... -> "label wall_s rss_mb"
 }
 best() { sort -k2 -n | head -1; }
 echo "# $target, $(nproc) cores, $(date -u +%Y-%m-%d)"
-for i in $(seq "$runs"); do
+for _ in $(seq "$runs"); do
   rm -rf "$work/cache"
   OPAAS_CACHE_DIR=$work/cache measure "opaas-update-cold" "$OPAAS" update -q -d "$distro" -a "$arch"
 done | best
-for i in $(seq "$runs"); do
+for _ in $(seq "$runs"); do
   rm -rf "$work/oracle"
   ORACLE_WORK=$work/oracle measure "apt-update-cold" "$ORACLE" --update "$target"
 done | best
 # warm load + resolve, whole process
 OPAAS_CACHE_DIR=$work/cache "$OPAAS" update -q -d "$distro" -a "$arch" >/dev/null 2>&1
-for i in $(seq "$runs"); do
+for _ in $(seq "$runs"); do
   # shellcheck disable=SC2086
   OPAAS_CACHE_DIR=$work/cache measure "opaas-resolve-warm" "$OPAAS" resolve -q --offline -d "$distro" -a "$arch" --baseline "$status" $REQ
 done | best
-for i in $(seq "$runs"); do
+for _ in $(seq "$runs"); do
   OPAAS_CACHE_DIR=$work/cache measure "opaas-show-warm" "$OPAAS" show --offline -d "$distro" -a "$arch" jq
 done | best
 ORACLE_WORK=$work/oracle "$ORACLE" "$target" >/dev/null 2>&1 || true
 # shellcheck disable=SC2086
 ORACLE_WORK=$work/oracle "$ORACLE" "$target" $REQ >/dev/null 2>&1 || true   # builds pkgcache.bin
-for i in $(seq "$runs"); do
+for _ in $(seq "$runs"); do
   # shellcheck disable=SC2086
   ORACLE_WORK=$work/oracle measure "apt-resolve-warm" "$ORACLE" "$target" $REQ
+done | best
+# 3. downloads: the large request's .debs, cold (empty .deb cache, warm indices) vs apt
+#    `install --download-only` into an empty directory; then a warm rebuild (nothing to fetch)
+for _ in $(seq "$runs"); do
+  rm -rf "$work/cache/debs-v1" "$work/out"
+  # shellcheck disable=SC2086
+  OPAAS_CACHE_DIR=$work/cache measure "opaas-build-cold" "$OPAAS" build -q --offline -d "$distro" -a "$arch" --baseline "$status" -o "$work/out" $REQ
+done | best
+for _ in $(seq "$runs"); do
+  rm -rf "$work/out"
+  # shellcheck disable=SC2086
+  OPAAS_CACHE_DIR=$work/cache measure "opaas-build-warm" "$OPAAS" build -q --offline -d "$distro" -a "$arch" --baseline "$status" -o "$work/out" $REQ
+done | best
+for _ in $(seq "$runs"); do
+  rm -rf "$work/debs"; mkdir -p "$work/debs"
+  # shellcheck disable=SC2086
+  ORACLE_WORK=$work/oracle measure "apt-download-cold" "$ORACLE" --download "$work/debs" "$target" $REQ
 done | best

@@ -253,7 +253,7 @@ impl Fetcher {
             .max_idle_connections(jobs.max(10))
             .build();
         Fetcher {
-            agent: config.into(),
+            agent: opaas_repo::http::agent(config),
             opts,
         }
     }
