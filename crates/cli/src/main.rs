@@ -4,6 +4,7 @@
 mod cmd_build;
 mod cmd_repo;
 mod cmd_resolve;
+mod cmd_serve;
 mod common;
 
 use clap::{Parser, Subcommand};
@@ -51,6 +52,8 @@ enum Cmd {
     Baseline(common::TargetArgs),
     /// Resolve, download and write an offline bundle (offline_pkg_….tar.gz).
     Build(cmd_build::BuildArgs),
+    /// Run the HTTP service: API, job queue, web UI (see docs/API.md).
+    Serve(Box<cmd_serve::ServeArgs>),
     /// Check a bundle's structure, hashes and repository index.
     Verify {
         /// The bundle tarball
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Cmd::Baseline(t) => cmd_resolve::baseline(&t),
         Cmd::Build(a) => cmd_build::build(&a),
         Cmd::Verify { bundle, json } => cmd_build::verify(&bundle, json),
+        Cmd::Serve(a) => cmd_serve::serve(&a),
     };
     match r {
         Ok(code) => code,

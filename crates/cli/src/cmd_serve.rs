@@ -1,0 +1,108 @@
+//! `serve`: the HTTP service (crates/server). Only flags here; everything else is in
+//! `opaas_server`.
+
+use anyhow::Result;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn size(s: &str) -> Result<u64, String> {
+    opaas_server::parse_size(s)
+}
+fn duration(s: &str) -> Result<Duration, String> {
+    opaas_server::parse_duration(s)
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "0.0.0.0:8000", env = "OPAAS_LISTEN")]
+    pub listen: SocketAddr,
+    /// Data directory: jobs.sqlite, bundles/, cache/, logs/, jobs/
+    #[arg(long, default_value = "./data", env = "OPAAS_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Builds running at the same time
+    #[arg(long, default_value_t = 2, env = "OPAAS_WORKERS")]
+    pub workers: usize,
+    /// Parallel downloads inside one build
+    #[arg(long, short = 'j', default_value_t = 8)]
+    pub jobs: usize,
+    /// Main archive mirror URL (overrides env, config and host sources)
+    #[arg(long)]
+    pub mirror: Option<String>,
+    /// Security archive mirror URL
+    #[arg(long)]
+    pub security_mirror: Option<String>,
+    /// Named public mirror preset (see `opaas mirrors`)
+    #[arg(long)]
+    pub mirror_preset: Option<String>,
+    /// Config file (default ~/.config/opaas/config.toml)
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// OpenPGP keyring(s) to verify Release files with, instead of the distro's own
+    #[arg(long)]
+    pub keyring: Vec<PathBuf>,
+    /// API token: every /api call then needs `Authorization: Bearer <token>`
+    #[arg(long, env = "OPAAS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Read the API token from this file (first line)
+    #[arg(long, env = "OPAAS_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Most package requests in one job or preview
+    #[arg(long, default_value_t = 200)]
+    pub max_packages: usize,
+    /// Largest uploaded dpkg status file (e.g. 8M)
+    #[arg(long, default_value = "8M", value_parser = size)]
+    pub max_upload: u64,
+    /// How long finished bundles are kept (e.g. 7d, 12h)
+    #[arg(long, default_value = "7d", value_parser = duration, env = "OPAAS_BUNDLE_TTL")]
+    pub bundle_ttl: Duration,
+    /// Size cap of the shared .deb cache, least recently used evicted first (e.g. 20G)
+    #[arg(long, value_parser = size, env = "OPAAS_CACHE_MAX_BYTES")]
+    pub cache_max_bytes: Option<u64>,
+    /// Refuse new jobs while the data directory has less free space (e.g. 1G)
+    #[arg(long, default_value = "1G", value_parser = size, env = "OPAAS_MIN_FREE_BYTES")]
+    pub min_free_bytes: u64,
+    /// Longest time for an API call (not event streams or downloads)
+    #[arg(long, default_value = "120s", value_parser = duration)]
+    pub request_timeout: Duration,
+    /// How often retention runs (bundle expiry, cache cap, log pruning)
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    pub janitor_interval: Duration,
+    /// Refresh indices older than this before a build uses them
+    #[arg(long, default_value = "1h", value_parser = duration)]
+    pub index_max_age: Duration,
+    /// Daily service log files kept in <data-dir>/logs
+    #[arg(long, default_value_t = 14)]
+    pub log_keep: usize,
+}
+
+pub fn serve(a: &ServeArgs) -> Result<ExitCode> {
+    let mut cfg = opaas_server::ServerConfig::new(&a.data_dir);
+    cfg.listen = a.listen;
+    cfg.workers = a.workers.max(1);
+    cfg.download_jobs = a.jobs.max(1);
+    cfg.settings = opaas_engine::Settings {
+        config_file: a.config.clone(),
+        mirror: a.mirror.clone(),
+        security_mirror: a.security_mirror.clone(),
+        mirror_preset: a.mirror_preset.clone(),
+        keyrings: a.keyring.clone(),
+        ..Default::default()
+    };
+    cfg.token = opaas_server::load_token(a.token.as_deref(), a.token_file.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    cfg.max_packages = a.max_packages.max(1);
+    cfg.max_body_bytes = usize::try_from(a.max_upload).unwrap_or(usize::MAX);
+    cfg.bundle_ttl = a.bundle_ttl;
+    cfg.cache_max_bytes = a.cache_max_bytes;
+    cfg.min_free_bytes = a.min_free_bytes;
+    cfg.request_timeout = a.request_timeout;
+    cfg.janitor_interval = a.janitor_interval.max(Duration::from_secs(1));
+    cfg.index_max_age = a.index_max_age;
+    cfg.log_keep = a.log_keep.max(1);
+    opaas_server::run(cfg)?;
+    Ok(ExitCode::SUCCESS)
+}

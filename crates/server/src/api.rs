@@ -1,0 +1,842 @@
+//! The HTTP API of docs/API.md: routes, handlers, auth, timeouts, the event stream.
+
+use crate::config::ServerConfig;
+use crate::db::{self, Db};
+use crate::error::{from_engine, ApiError};
+use crate::jobs::{self, Jobs};
+use crate::metrics::Metrics;
+use crate::model::{now_ms, rfc3339, valid_id, Job};
+use crate::presets::Presets;
+use crate::request::{self, Limits};
+use crate::universes::Universes;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, watch, Semaphore};
+use tower::ServiceExt;
+
+/// What every handler can reach.
+pub struct Inner {
+    pub cfg: Arc<ServerConfig>,
+    pub db: Db,
+    pub jobs: Arc<Jobs>,
+    pub metrics: Arc<Metrics>,
+    pub universes: Arc<Universes>,
+    pub presets: Presets,
+    /// Bounds concurrent previews and searches (each may load indices).
+    pub previews: Semaphore,
+    /// Turns true when the service stops (event streams close).
+    pub shutdown: watch::Receiver<bool>,
+    pub openapi: Value,
+}
+
+pub type AppState = Arc<Inner>;
+
+/// The whole application: API, health, metrics, UI.
+pub fn router(st: AppState) -> Router {
+    let body_limit = st.cfg.max_body_bytes + st.cfg.max_body_bytes / 4 + (64 << 10);
+    let timed = Router::new()
+        .route("/api/distros", get(distros))
+        .route("/api/presets", get(presets))
+        .route("/api/packages", get(packages))
+        .route("/api/resolve", post(resolve))
+        .route("/api/jobs", get(list_jobs).post(create_job))
+        .route("/api/jobs/{id}", get(get_job).delete(delete_job))
+        .route("/api/jobs/{id}/cancel", post(cancel_job))
+        .route("/api/jobs/{id}/log", get(job_log))
+        .route("/api/jobs/{id}/manifest", get(job_manifest))
+        .route("/api/openapi.json", get(openapi))
+        .layer(middleware::from_fn_with_state(st.clone(), timeout));
+    let streaming = Router::new()
+        .route("/api/jobs/{id}/events", get(job_events))
+        .route("/api/jobs/{id}/bundle", get(job_bundle));
+    let api = Router::new()
+        .merge(timed)
+        .merge(streaming)
+        .route("/api", any(api_not_found))
+        .route("/api/", any(api_not_found))
+        .route("/api/{*rest}", any(api_not_found))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(st.clone(), auth))
+        .layer(middleware::from_fn(api_headers));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(crate::ui::serve)
+        .layer(middleware::from_fn(access_log))
+        .with_state(st)
+}
+
+// ---------------------------------------------------------------- middleware
+
+/// Constant-time comparison (the token must not leak through timing).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn query_param(uri: &Uri, key: &str) -> Option<String> {
+    let q = uri.query()?;
+    let map: HashMap<String, String> = axum::extract::Query::try_from_uri(uri)
+        .map(|axum::extract::Query(m)| m)
+        .unwrap_or_else(|_| {
+            // a malformed query still lets us look for the key
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        });
+    map.get(key).cloned()
+}
+
+async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(token) = st.cfg.token.as_deref() else {
+        return next.run(req).await;
+    };
+    let header_ok = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| same(t.trim().as_bytes(), token.as_bytes()));
+    let path = req.uri().path();
+    let query_allowed =
+        path.starts_with("/api/jobs/") && (path.ends_with("/events") || path.ends_with("/bundle"));
+    let query_ok = query_allowed
+        && query_param(req.uri(), "token").is_some_and(|t| same(t.as_bytes(), token.as_bytes()));
+    if header_ok || query_ok {
+        return next.run(req).await;
+    }
+    let mut r = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "a valid token is required (Authorization: Bearer <token>)",
+    )
+    .into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"opaas\""),
+    );
+    r
+}
+
+async fn timeout(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = st.cfg.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => {
+            let mut r = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "internal",
+                format!(
+                    "the request took longer than {} s; try again",
+                    limit.as_secs()
+                ),
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+    }
+}
+
+/// API answers are never cached by browsers or proxies unless a handler says otherwise.
+async fn api_headers(req: Request, next: Next) -> Response {
+    let mut r = next.run(req).await;
+    r.headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    r
+}
+
+/// One line per request (path only: a `?token=` never reaches the log).
+async fn access_log(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let t0 = Instant::now();
+    let r = next.run(req).await;
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let status = r.status().as_u16();
+    if method == Method::GET || method == Method::HEAD {
+        tracing::debug!(%method, %path, status, ms, "request");
+    } else {
+        tracing::info!(%method, %path, status, ms, "request");
+    }
+    r
+}
+
+async fn api_not_found(method: Method, uri: Uri) -> ApiError {
+    let p: String = uri.path().chars().take(200).collect();
+    ApiError::not_found(format!("no API endpoint {method} {p}"))
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn query(uri: &Uri) -> Result<HashMap<String, String>, ApiError> {
+    if uri.query().is_none() {
+        return Ok(HashMap::new());
+    }
+    axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map(|axum::extract::Query(m)| m)
+        .map_err(|e| ApiError::bad_request(format!("bad query string: {e}")))
+}
+
+fn number(
+    q: &HashMap<String, String>,
+    key: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ApiError> {
+    match q.get(key) {
+        None => Ok(default),
+        Some(s) if s.is_empty() => Ok(default),
+        Some(s) => s
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("{key} must be a whole number from {min} to {max}"))
+                    .field(key)
+            }),
+    }
+}
+
+fn limits(cfg: &ServerConfig) -> Limits {
+    Limits {
+        max_packages: cfg.max_packages,
+        max_status_bytes: cfg.max_body_bytes,
+    }
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "bad_status_file",
+                "the request body is too large (an uploaded status file may be at most the configured size)",
+            )
+            .field("baseline")
+        } else {
+            ApiError::bad_request(format!("cannot read the request body: {e}"))
+        }
+    })
+}
+
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("a task failed: {e}")))
+}
+
+fn distro_id(given: Option<&String>) -> Result<&'static opaas_repo::catalog::Distro, ApiError> {
+    let all = || {
+        opaas_repo::catalog::distros()
+            .iter()
+            .map(|d| d.id.clone())
+            .collect()
+    };
+    let Some(g) = given.filter(|g| !g.is_empty()) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_distro",
+            "distro is required",
+        )
+        .field("distro")
+        .suggestions(all()));
+    };
+    opaas_repo::catalog::find(g).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "unknown_distro", e.to_string())
+            .field("distro")
+            .suggestions(all())
+    })
+}
+
+/// The freshest view of a job: the live snapshot while it runs, else the database.
+async fn load_job(st: &AppState, id: &str) -> Result<Job, ApiError> {
+    if !valid_id(id) {
+        return Err(ApiError::no_job(id));
+    }
+    if let Some(l) = st.jobs.live(id) {
+        return Ok(l.snapshot());
+    }
+    let id2 = id.to_string();
+    st.db
+        .run(move |c| db::get(c, &id2))
+        .await?
+        .ok_or_else(|| ApiError::no_job(id))
+}
+
+// ---------------------------------------------------------------- catalog
+
+async fn distros() -> Json<Value> {
+    let list: Vec<Value> = opaas_repo::catalog::distros()
+        .iter()
+        .map(|d| {
+            let mut arches: Vec<Value> = d
+                .architectures
+                .iter()
+                .map(|a| json!({"name": a, "ports": false}))
+                .collect();
+            arches.extend(
+                d.ports_architectures
+                    .iter()
+                    .map(|a| json!({"name": a, "ports": true})),
+            );
+            json!({
+                "id": d.id, "name": d.name, "codename": d.codename, "family": d.family.key(),
+                "support": d.support, "architectures": arches,
+            })
+        })
+        .collect();
+    Json(Value::Array(list))
+}
+
+async fn presets(State(st): State<AppState>, uri: Uri) -> Result<Json<Value>, ApiError> {
+    let q = query(&uri)?;
+    let distro = match q.get("distro").filter(|d| !d.is_empty()) {
+        Some(_) => Some(distro_id(q.get("distro"))?.id.as_str()),
+        None => None,
+    };
+    Ok(Json(json!(st.presets.for_distro(distro))))
+}
+
+async fn packages(State(st): State<AppState>, uri: Uri) -> Result<Json<Value>, ApiError> {
+    let q = query(&uri)?;
+    let distro = distro_id(q.get("distro"))?;
+    let arch = q
+        .get("arch")
+        .filter(|a| !a.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "amd64".into());
+    distro.check_arch(&arch).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "unknown_arch", e.to_string())
+            .field("arch")
+            .suggestions(distro.all_architectures().map(str::to_string).collect())
+    })?;
+    let term = q.get("q").map(|s| s.trim().to_string()).unwrap_or_default();
+    if term.chars().count() > 100 {
+        return Err(ApiError::bad_request("q is at most 100 characters").field("q"));
+    }
+    let limit = number(&q, "limit", 20, 1, 100)? as usize;
+    if term.is_empty() {
+        return Ok(Json(json!({"items": [], "suggestions": []})));
+    }
+    let _permit = st
+        .previews
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal("shutting down"))?;
+    let unis = Arc::clone(&st.universes);
+    let id = distro.id.clone();
+    let out = blocking(move || -> Result<Value, opaas_engine::EngineError> {
+        let Some(u) = unis.get(&id, &arch, true)? else {
+            return Ok(json!({"items": [], "suggestions": []}));
+        };
+        let hits = opaas_engine::search(&u, &term, limit);
+        let lower = term.to_ascii_lowercase();
+        let exact = hits.iter().any(|h| h.name == lower);
+        let suggestions: Vec<String> = if exact {
+            Vec::new()
+        } else {
+            opaas_resolve::suggest::suggestions(&u, &lower)
+                .into_iter()
+                .filter(|s| *s != lower)
+                .collect()
+        };
+        Ok(json!({"items": hits, "suggestions": suggestions}))
+    })
+    .await?
+    .map_err(|e| from_engine(e, &[]))?;
+    Ok(Json(out))
+}
+
+// ---------------------------------------------------------------- preview
+
+async fn resolve(
+    State(st): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body_bytes(body)?;
+    let v = request::parse_body(&body, limits(&st.cfg))?;
+    let _permit = st
+        .previews
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal("shutting down"))?;
+    let settings = st.cfg.engine_settings();
+    let req = v.engine_request();
+    let packages = v.packages.clone();
+    let out = blocking(move || -> Result<Value, opaas_engine::EngineError> {
+        let r = opaas_engine::resolve(&settings, &req)?;
+        let u = &r.universe;
+        let mut total = 0u64;
+        let mut items = Vec::with_capacity(r.result.install.len());
+        for c in &r.result.install {
+            let (size, pocket, sha256) = match c.pref {
+                Some(p) => {
+                    let para = u.paragraph(p);
+                    let s = u.source(p);
+                    (
+                        para.get("Size")
+                            .and_then(|x| x.parse::<u64>().ok())
+                            .unwrap_or(0),
+                        format!("{}/{}", s.suite, s.component),
+                        para.get("SHA256").unwrap_or("").to_ascii_lowercase(),
+                    )
+                }
+                None => (0, String::new(), String::new()),
+            };
+            total += size;
+            items.push(json!({
+                "name": c.name, "version": c.version, "arch": c.arch, "size": size,
+                "pocket": pocket, "why": opaas_engine::why(c), "sha256": sha256,
+                "upgrade_from": c.upgrade_from,
+            }));
+        }
+        Ok(json!({
+            "distro": r.session.distro.id, "arch": req.arch,
+            "count": items.len(), "total_size": total, "packages": items, "remove": r.result.remove,
+        }))
+    })
+    .await?
+    .map_err(|e| from_engine(e, &packages))?;
+    Ok(Json(out))
+}
+
+// ---------------------------------------------------------------- jobs
+
+async fn create_job(
+    State(st): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let r = submit(&st, body).await;
+    if r.is_err() {
+        Metrics::add(&st.metrics.jobs_rejected, 1);
+    }
+    r
+}
+
+async fn submit(st: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
+    let v = request::parse_body(&body, limits(&st.cfg))?;
+    // the disk must not fill silently
+    let dir = st.cfg.data_dir.clone();
+    let free = blocking(move || crate::janitor::disk_free(&dir)).await?;
+    if let Ok(free) = free {
+        if free < st.cfg.min_free_bytes {
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "disk_full",
+                format!(
+                    "only {free} bytes are free in {} (the minimum is {}); delete old jobs or free space, then try again",
+                    st.cfg.data_dir.display(),
+                    st.cfg.min_free_bytes
+                ),
+            ));
+        }
+    }
+    // unknown names are refused now when the indices are at hand (else the job finds out)
+    {
+        let unis = Arc::clone(&st.universes);
+        let v2 = v.clone();
+        let checked = blocking(
+            move || -> Result<Option<ApiError>, opaas_engine::EngineError> {
+                let Some(u) = unis.get(&v2.distro, &v2.arch, false)? else {
+                    return Ok(None);
+                };
+                for (i, p) in v2.packages.iter().enumerate() {
+                    let Ok(r) = opaas_resolve::Request::parse(p) else {
+                        continue;
+                    };
+                    if r.arch.is_some() {
+                        continue;
+                    }
+                    if u.candidate(&r.name, &u.native_arch, None).is_none()
+                        && u.providers(&r.name).is_empty()
+                    {
+                        return Ok(Some(
+                            ApiError::new(
+                                StatusCode::BAD_REQUEST,
+                                "unknown_package",
+                                format!(
+                                    "unknown package '{}' for {} {}{}",
+                                    r.name,
+                                    v2.distro,
+                                    v2.arch,
+                                    opaas_resolve::suggest::hint(&u, &r.name)
+                                ),
+                            )
+                            .field(format!("packages[{i}]"))
+                            .suggestions(opaas_resolve::suggest::suggestions(&u, &r.name)),
+                        ));
+                    }
+                }
+                Ok(None)
+            },
+        )
+        .await?
+        .map_err(|e| from_engine(e, &v.packages))?;
+        if let Some(e) = checked {
+            return Err(e);
+        }
+    }
+    let status_lines = v.status_text.as_deref().map(|t| {
+        opaas_resolve::Baseline::from_status(t, &v.arch)
+            .packages
+            .len()
+    });
+    let new = db::NewJob {
+        id: crate::model::new_id(),
+        distro: v.distro,
+        arch: v.arch,
+        packages: v.packages,
+        recommends: v.recommends,
+        baseline: v.baseline,
+        status_text: v.status_text,
+        format: v.format,
+    };
+    let job = st.db.run(move |c| db::insert(c, &new)).await?;
+    st.jobs.submitted(&job, status_lines);
+    tracing::info!(job = %job.id, distro = %job.distro, arch = %job.arch, packages = ?job.packages, "job queued");
+    let mut r = (StatusCode::ACCEPTED, Json(&job)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/jobs/{}", job.id)) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+async fn list_jobs(State(st): State<AppState>, uri: Uri) -> Result<Json<Value>, ApiError> {
+    let q = query(&uri)?;
+    let page = number(&q, "page", 1, 1, 1_000_000)?;
+    let per_page = number(&q, "per_page", 20, 1, 100)?;
+    let offset = (page - 1).saturating_mul(per_page);
+    let (mut items, total) = st.db.run(move |c| db::list(c, offset, per_page)).await?;
+    for j in items.iter_mut() {
+        if let Some(l) = st.jobs.live(&j.id) {
+            *j = l.snapshot();
+        }
+    }
+    Ok(Json(
+        json!({"items": items, "total": total, "page": page, "per_page": per_page}),
+    ))
+}
+
+async fn get_job(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    Ok(Json(load_job(&st, &id).await?))
+}
+
+async fn cancel_job(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    if !valid_id(&id) {
+        return Err(ApiError::no_job(&id));
+    }
+    let jobs = Arc::clone(&st.jobs);
+    let id2 = id.clone();
+    let j = blocking(move || jobs.cancel_blocking(&id2, "cancelled by the user"))
+        .await??
+        .ok_or_else(|| ApiError::no_job(&id))?;
+    tracing::info!(job = %id, state = j.state.as_str(), "cancel requested");
+    Ok(Json(j))
+}
+
+async fn delete_job(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !valid_id(&id) {
+        return Err(ApiError::no_job(&id));
+    }
+    let jobs = Arc::clone(&st.jobs);
+    let id2 = id.clone();
+    if blocking(move || jobs.delete_blocking(&id2)).await?? {
+        tracing::info!(job = %id, "job deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::no_job(&id))
+    }
+}
+
+async fn job_log(State(st): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    load_job(&st, &id).await?;
+    let text = match tokio::fs::read(st.jobs.log_path(&id)).await {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(ApiError::internal(format!("cannot read the job log: {e}"))),
+    };
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        Body::from(text),
+    )
+        .into_response())
+}
+
+async fn job_manifest(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = load_job(&st, &id).await?;
+    if job.state != crate::model::State::Done {
+        return Err(ApiError::not_found(format!(
+            "job {id} is {}: the manifest exists once the job is done",
+            job.state.as_str()
+        )));
+    }
+    let path = st.jobs.bundle_dir(&id).join("manifest.json");
+    let data = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::not_found(format!("job {id} has no manifest")))?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(data),
+    )
+        .into_response())
+}
+
+async fn job_bundle(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let job = load_job(&st, &id).await?;
+    let id2 = id.clone();
+    let info = st.db.run(move |c| db::bundle_of(c, &id2)).await?;
+    let Some((file, expired, expires_at)) = info else {
+        return Err(ApiError::not_found(format!(
+            "job {id} is {}: the bundle exists once the job is done",
+            job.state.as_str()
+        )));
+    };
+    let gone = || {
+        ApiError::new(
+            StatusCode::GONE,
+            "gone",
+            format!(
+                "the bundle of job {id} expired at {}; run the job again",
+                rfc3339(expires_at)
+            ),
+        )
+    };
+    if expired || expires_at <= now_ms() {
+        return Err(gone());
+    }
+    let name = jobs::safe_file_name(&file).ok_or_else(|| ApiError::internal("bad bundle name"))?;
+    let path = st.jobs.bundle_dir(&id).join(&name);
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Err(gone());
+    }
+    let mime = if name.ends_with(".zst") {
+        "application/zstd"
+    } else {
+        "application/gzip"
+    };
+    let resp = tower_http::services::ServeFile::new(&path)
+        .oneshot(req)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot send the bundle: {e}")))?;
+    let mut resp = resp.map(Body::new);
+    let h = resp.headers_mut();
+    if resp_ok(h) {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(resp)
+}
+
+/// Whether a ServeFile answer carries the file (not an error page of its own).
+fn resp_ok(h: &HeaderMap) -> bool {
+    h.contains_key(header::CONTENT_LENGTH) || h.contains_key(header::CONTENT_RANGE)
+}
+
+// ---------------------------------------------------------------- events
+
+fn sse_json<T: serde::Serialize>(name: &str, v: &T) -> SseEvent {
+    SseEvent::default()
+        .event(name)
+        .data(serde_json::to_string(v).unwrap_or_else(|_| "null".into()))
+}
+
+async fn job_events(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if !valid_id(&id) {
+        return Err(ApiError::no_job(&id));
+    }
+    let live = st.jobs.live(&id);
+    let (rx, first) = match &live {
+        Some(l) => {
+            let (rx, j) = l.subscribe();
+            (Some(rx), j)
+        }
+        None => {
+            let id2 = id.clone();
+            let j = st
+                .db
+                .run(move |c| db::get(c, &id2))
+                .await?
+                .ok_or_else(|| ApiError::no_job(&id))?;
+            (None, j)
+        }
+    };
+    drop(live);
+    let (tx, out) = mpsc::channel::<SseEvent>(64);
+    tokio::spawn(forward(
+        first,
+        rx,
+        tx,
+        st.shutdown.clone(),
+        st.db.clone(),
+        id,
+    ));
+    let stream = futures_util::stream::unfold(out, |mut r| async move {
+        r.recv().await.map(|e| (Ok::<_, Infallible>(e), r))
+    });
+    let mut resp = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    resp.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(resp)
+}
+
+/// Feeds one subscriber: the current state first, then the job's events until `end`.
+async fn forward(
+    first: Job,
+    rx: Option<broadcast::Receiver<jobs::Event>>,
+    tx: mpsc::Sender<SseEvent>,
+    mut shutdown: watch::Receiver<bool>,
+    db: Db,
+    id: String,
+) {
+    let first_ev = sse_json("state", &first).retry(Duration::from_secs(2));
+    if tx.send(first_ev).await.is_err() {
+        return;
+    }
+    if first.state.is_terminal() {
+        let _ = tx.send(sse_json("end", &first)).await;
+        return;
+    }
+    let from_db = |db: Db, id: String| async move { db.run(move |c| db::get(c, &id)).await };
+    let Some(mut rx) = rx else {
+        // not live (a race with the job's end): follow the database
+        let mut last = first;
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            let Ok(Some(j)) = from_db(db.clone(), id.clone()).await else {
+                return;
+            };
+            if j != last {
+                if tx.send(sse_json("state", &j)).await.is_err() {
+                    return;
+                }
+                last = j;
+            }
+            if last.state.is_terminal() {
+                let _ = tx.send(sse_json("end", &last)).await;
+                return;
+            }
+        }
+    };
+    loop {
+        let ev = tokio::select! {
+            _ = tx.closed() => return,
+            _ = shutdown.changed() => return,
+            r = rx.recv() => r,
+        };
+        let out = match ev {
+            Ok(jobs::Event::State(j)) => sse_json("state", &j),
+            Ok(jobs::Event::Progress(p)) => sse_json("progress", &p),
+            Ok(jobs::Event::Log { line, n }) => sse_json("log", &json!({"line": line, "n": n})),
+            Ok(jobs::Event::End(j)) => {
+                let _ = tx.send(sse_json("end", &j)).await;
+                return;
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                // too slow a reader: skip to the current state
+                match from_db(db.clone(), id.clone()).await {
+                    Ok(Some(j)) => sse_json("state", &j),
+                    _ => return,
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => {
+                if let Ok(Some(j)) = from_db(db.clone(), id.clone()).await {
+                    let _ = tx.send(sse_json("state", &j)).await;
+                    if j.state.is_terminal() {
+                        let _ = tx.send(sse_json("end", &j)).await;
+                    }
+                }
+                return;
+            }
+        };
+        if tx.send(out).await.is_err() {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- service
+
+async fn openapi(State(st): State<AppState>) -> Json<Value> {
+    Json(st.openapi.clone())
+}
+
+async fn healthz(State(st): State<AppState>) -> Response {
+    match st
+        .db
+        .run(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+        .await
+    {
+        Ok(_) => Json(json!({"status": "ok"})).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "error", "message": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let by_state = st.db.run(|c| db::count_by_state(c)).await?;
+    let text = st
+        .metrics
+        .render(&by_state, st.cfg.workers, st.jobs.running());
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}

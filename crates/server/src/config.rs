@@ -1,0 +1,200 @@
+//! The service's configuration (filled by `opaas serve`'s flags) and the parsers of its size
+//! and duration values.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Everything `opaas serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// `jobs.sqlite`, `bundles/`, `cache/`, `logs/`, `jobs/<id>.log`, `tmp/`.
+    pub data_dir: PathBuf,
+    /// Builds running at the same time.
+    pub workers: usize,
+    /// How to reach repositories (mirrors, keyrings, config file). `cache_dir` is always
+    /// replaced by `<data_dir>/cache`.
+    pub settings: opaas_engine::Settings,
+    /// Package requests per job or preview.
+    pub max_packages: usize,
+    /// Largest request body (an uploaded dpkg status file is the only large thing in one).
+    pub max_body_bytes: usize,
+    /// A finished bundle is kept this long, then its tarball is removed (the job stays).
+    pub bundle_ttl: Duration,
+    /// Size cap of the .deb cache (`<data_dir>/cache/debs-v1`); `None`: unbounded.
+    pub cache_max_bytes: Option<u64>,
+    /// New jobs are refused (507) while the data directory's file system has less free space.
+    pub min_free_bytes: u64,
+    /// When set, every `/api` call needs `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Longest time for an ordinary API call (not the event stream or a bundle download).
+    pub request_timeout: Duration,
+    /// How often the janitor runs (expiry, cache cap, orphans, log pruning).
+    pub janitor_interval: Duration,
+    /// Daily service log files kept in `<data_dir>/logs`.
+    pub log_keep: usize,
+    /// Indices older than this are refreshed (`update`) before a build uses them.
+    pub index_max_age: Duration,
+    /// Parallel downloads inside one build.
+    pub download_jobs: usize,
+    /// A running build gets this long to stop at shutdown before it is left for recovery.
+    pub shutdown_grace: Duration,
+}
+
+impl ServerConfig {
+    /// The defaults of `opaas serve`, with the given data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8000)),
+            data_dir: data_dir.into(),
+            workers: 2,
+            settings: opaas_engine::Settings::default(),
+            max_packages: 200,
+            max_body_bytes: 8 << 20,
+            bundle_ttl: Duration::from_secs(7 * 86400),
+            cache_max_bytes: None,
+            min_free_bytes: 1 << 30,
+            token: None,
+            request_timeout: Duration::from_secs(120),
+            janitor_interval: Duration::from_secs(300),
+            log_keep: 14,
+            index_max_age: Duration::from_secs(3600),
+            download_jobs: 8,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("jobs.sqlite")
+    }
+    pub fn bundles_dir(&self) -> PathBuf {
+        self.data_dir.join("bundles")
+    }
+    pub fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join("cache")
+    }
+    pub fn logs_dir(&self) -> PathBuf {
+        self.data_dir.join("logs")
+    }
+    pub fn job_logs_dir(&self) -> PathBuf {
+        self.data_dir.join("jobs")
+    }
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+    /// The engine settings with the service's cache directory.
+    pub fn engine_settings(&self) -> opaas_engine::Settings {
+        let mut s = self.settings.clone();
+        s.cache_dir = Some(self.cache_dir());
+        s.offline = false;
+        s.jobs = self.download_jobs.max(1);
+        s
+    }
+    /// Creates the data directory's layout.
+    pub fn create_dirs(&self) -> std::io::Result<()> {
+        for d in [
+            self.data_dir.clone(),
+            self.bundles_dir(),
+            self.cache_dir(),
+            self.logs_dir(),
+            self.job_logs_dir(),
+            self.tmp_dir(),
+        ] {
+            std::fs::create_dir_all(&d)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", d.display())))?;
+        }
+        Ok(())
+    }
+}
+
+/// `1073741824`, `512K`, `100M`, `1G`, `2T`, `1.5G`, `10GiB`, `10GB` (binary multiples).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let num_end = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(num_end);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 1073741824, 512M, 10G)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(format!("'{s}': unknown size unit (use K, M, G or T)")),
+    };
+    let v = n * mult as f64;
+    if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
+        return Err(format!("'{s}' is out of range"));
+    }
+    Ok(v as u64)
+}
+
+/// `90` (seconds), `90s`, `15m`, `12h`, `7d`, `1w`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let num_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(num_end);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (e.g. 90s, 15m, 12h, 7d)"))?;
+    let mult = match unit.trim() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 7 * 86400,
+        _ => {
+            return Err(format!(
+                "'{s}': unknown duration unit (use s, m, h, d or w)"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("'{s}' is out of range"))
+}
+
+/// The token from `--token`/`OPAAS_TOKEN`, else from a file (first line, trimmed).
+pub fn load_token(given: Option<&str>, file: Option<&Path>) -> Result<Option<String>, String> {
+    if let Some(t) = given.map(str::trim).filter(|t| !t.is_empty()) {
+        return Ok(Some(t.to_string()));
+    }
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| format!("cannot read the token file {}: {e}", f.display()))?;
+        let t = text.lines().next().unwrap_or("").trim().to_string();
+        if t.is_empty() {
+            return Err(format!("the token file {} is empty", f.display()));
+        }
+        return Ok(Some(t));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5k"), Ok(1536));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("1Q").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("1y").is_err());
+    }
+}

@@ -1,0 +1,519 @@
+//! The job table in SQLite (`<data_dir>/jobs.sqlite`): migrations from `migrations/*.sql`,
+//! applied in order at start, and every query the service makes.
+//!
+//! One connection behind a mutex: queries are a few microseconds to a millisecond, the WAL
+//! journal keeps commits cheap, and async callers go through [`Db::run`] (a blocking task) so
+//! that a slow disk never stalls the runtime. State changes are guarded in SQL (`WHERE state
+//! IN (…)`), so a cancel, a finishing worker and a restart recovery cannot overwrite each other.
+
+use crate::model::{now_ms, rfc3339, BundleInfo, Job, JobError, Progress, State};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The migrations, in order. A migration is applied once, in a transaction, and recorded in
+/// `schema_migrations`.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_jobs.sql"))];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+/// A job as a worker needs it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub job: Job,
+    pub status_text: Option<String>,
+    pub attempts: i64,
+}
+
+/// What the submit handler stores.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: String,
+    pub distro: String,
+    pub arch: String,
+    pub packages: Vec<String>,
+    pub recommends: bool,
+    pub baseline: String,
+    pub status_text: Option<String>,
+    pub format: String,
+}
+
+/// A finished bundle.
+#[derive(Debug, Clone)]
+pub struct DoneInfo {
+    pub file_name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub package_count: u64,
+    pub expires_at: i64,
+    pub downloaded_bytes: u64,
+    pub downloads: u64,
+    pub cache_hits: u64,
+}
+
+const COLS: &str = "id, state, distro, arch, packages, recommends, baseline, format, created_at, \
+    started_at, finished_at, progress, error_code, error_message, bundle_file, bundle_size, \
+    bundle_sha256, bundle_packages, expires_at, bundle_expired";
+
+const RUNNING: &str = "('resolving', 'downloading', 'packing')";
+const NOT_TERMINAL: &str = "('queued', 'resolving', 'downloading', 'packing')";
+
+fn row_job(r: &Row) -> rusqlite::Result<Job> {
+    let state: String = r.get(1)?;
+    let packages: String = r.get(4)?;
+    let progress: String = r.get(11)?;
+    let err_code: Option<String> = r.get(12)?;
+    let bundle_file: Option<String> = r.get(14)?;
+    let bundle = match bundle_file {
+        Some(file_name) => Some(BundleInfo {
+            file_name,
+            size: r.get::<_, Option<i64>>(15)?.unwrap_or(0) as u64,
+            sha256: r.get::<_, Option<String>>(16)?.unwrap_or_default(),
+            package_count: r.get::<_, Option<i64>>(17)?.unwrap_or(0) as u64,
+            expires_at: rfc3339(r.get::<_, Option<i64>>(18)?.unwrap_or(0)),
+            expired: r.get::<_, i64>(19)? != 0,
+        }),
+        None => None,
+    };
+    Ok(Job {
+        id: r.get(0)?,
+        state: State::parse(&state).unwrap_or(State::Failed),
+        distro: r.get(2)?,
+        arch: r.get(3)?,
+        packages: serde_json::from_str(&packages).unwrap_or_default(),
+        recommends: r.get::<_, i64>(5)? != 0,
+        baseline: r.get(6)?,
+        format: r.get(7)?,
+        created_at: rfc3339(r.get(8)?),
+        started_at: r.get::<_, Option<i64>>(9)?.map(rfc3339),
+        finished_at: r.get::<_, Option<i64>>(10)?.map(rfc3339),
+        progress: serde_json::from_str(&progress).unwrap_or_else(|_| Progress::queued()),
+        error: match err_code {
+            Some(code) => Some(JobError {
+                code,
+                message: r.get::<_, Option<String>>(13)?.unwrap_or_default(),
+            }),
+            None => None,
+        },
+        bundle,
+    })
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+impl Db {
+    /// Opens (creating) the database and applies the migrations it lacks.
+    pub fn open(path: &Path) -> Result<Db, DbError> {
+        let mut c = Connection::open(path)?;
+        c.busy_timeout(std::time::Duration::from_secs(10))?;
+        c.pragma_update(None, "journal_mode", "WAL")?;
+        c.pragma_update(None, "synchronous", "NORMAL")?;
+        c.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut c)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(c)),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // a panic while holding the lock cannot leave a half-done transaction behind (SQLite
+        // rolls back on drop), so the connection stays usable
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on this thread (for blocking contexts: workers, the janitor).
+    pub fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, DbError> {
+        Ok(f(&mut self.lock())?)
+    }
+
+    /// Runs `f` on a blocking thread (for async handlers).
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, DbError> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.with(f))
+            .await
+            .map_err(|e| DbError::Task(e.to_string()))?
+    }
+}
+
+fn migrate(c: &mut Connection) -> Result<(), DbError> {
+    c.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let done: Option<i64> = c
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if done.is_some() {
+            continue;
+        }
+        let tx = c.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![version, now_ms()],
+        )?;
+        tx.commit()?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}
+
+pub fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Job> {
+    c.execute(
+        "INSERT INTO jobs (id, state, distro, arch, packages, recommends, baseline, status_text, format, created_at, progress)
+         VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            j.id,
+            j.distro,
+            j.arch,
+            json(&j.packages),
+            j.recommends as i64,
+            j.baseline,
+            j.status_text,
+            j.format,
+            now_ms(),
+            json(&Progress::queued()),
+        ],
+    )?;
+    get(c, &j.id).map(|o| o.ok_or(rusqlite::Error::QueryReturnedNoRows))?
+}
+
+pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<Job>> {
+    c.query_row(
+        &format!("SELECT {COLS} FROM jobs WHERE id = ?1"),
+        [id],
+        row_job,
+    )
+    .optional()
+}
+
+/// A page of jobs, newest first, and the total.
+pub fn list(c: &Connection, offset: u64, limit: u64) -> rusqlite::Result<(Vec<Job>, u64)> {
+    let total: i64 = c.query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))?;
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {COLS} FROM jobs ORDER BY seq DESC LIMIT ?1 OFFSET ?2"
+    ))?;
+    let items = st
+        .query_map(
+            params![
+                limit.min(i64::MAX as u64) as i64,
+                offset.min(i64::MAX as u64) as i64
+            ],
+            row_job,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((items, total as u64))
+}
+
+/// Takes the oldest queued job: resolving, started now, one more attempt.
+pub fn claim_next(c: &mut Connection) -> rusqlite::Result<Option<Claimed>> {
+    let tx = c.transaction()?;
+    let id: Option<String> = tx
+        .query_row(
+            "SELECT id FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let mut p = Progress::queued();
+    p.phase = "resolving".into();
+    tx.execute(
+        "UPDATE jobs SET state = 'resolving', started_at = coalesce(started_at, ?2), attempts = attempts + 1,
+                progress = ?3, error_code = NULL, error_message = NULL
+         WHERE id = ?1 AND state = 'queued'",
+        params![id, now_ms(), json(&p)],
+    )?;
+    let (status_text, attempts): (Option<String>, i64) = tx.query_row(
+        "SELECT status_text, attempts FROM jobs WHERE id = ?1",
+        [&id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let job = get(&tx, &id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    tx.commit()?;
+    Ok(Some(Claimed {
+        job,
+        status_text,
+        attempts,
+    }))
+}
+
+/// A running job's phase and progress; false when it is no longer running (cancelled).
+pub fn set_running(
+    c: &Connection,
+    id: &str,
+    state: State,
+    progress: &Progress,
+) -> rusqlite::Result<bool> {
+    Ok(c.execute(
+        &format!("UPDATE jobs SET state = ?2, progress = ?3 WHERE id = ?1 AND state IN {RUNNING}"),
+        params![id, state.as_str(), json(progress)],
+    )? > 0)
+}
+
+pub fn finish_done(
+    c: &Connection,
+    id: &str,
+    d: &DoneInfo,
+    progress: &Progress,
+) -> rusqlite::Result<bool> {
+    Ok(c.execute(
+        &format!(
+            "UPDATE jobs SET state = 'done', finished_at = ?2, progress = ?3, bundle_file = ?4, bundle_size = ?5,
+                    bundle_sha256 = ?6, bundle_packages = ?7, expires_at = ?8, downloaded_bytes = ?9,
+                    downloads = ?10, cache_hits = ?11, status_text = NULL
+             WHERE id = ?1 AND state IN {RUNNING}"
+        ),
+        params![
+            id,
+            now_ms(),
+            json(progress),
+            d.file_name,
+            d.size as i64,
+            d.sha256,
+            d.package_count as i64,
+            d.expires_at,
+            d.downloaded_bytes as i64,
+            d.downloads as i64,
+            d.cache_hits as i64,
+        ],
+    )? > 0)
+}
+
+/// Failed (from any state but a terminal one).
+pub fn finish_failed(
+    c: &Connection,
+    id: &str,
+    code: &str,
+    message: &str,
+    progress: Option<&Progress>,
+) -> rusqlite::Result<bool> {
+    Ok(c.execute(
+        &format!(
+            "UPDATE jobs SET state = 'failed', finished_at = ?2, error_code = ?3, error_message = ?4,
+                    progress = coalesce(?5, progress), status_text = NULL
+             WHERE id = ?1 AND state IN {NOT_TERMINAL}"
+        ),
+        params![id, now_ms(), code, message, progress.map(json)],
+    )? > 0)
+}
+
+/// Cancelled (from any state but a terminal one); `only_queued` for the submit-side fast path.
+pub fn cancel(c: &Connection, id: &str, only_queued: bool) -> rusqlite::Result<bool> {
+    let states = if only_queued {
+        "('queued')"
+    } else {
+        NOT_TERMINAL
+    };
+    Ok(c.execute(
+        &format!(
+            "UPDATE jobs SET state = 'cancelled', finished_at = ?2, status_text = NULL
+             WHERE id = ?1 AND state IN {states}"
+        ),
+        params![id, now_ms()],
+    )? > 0)
+}
+
+/// Back to the queue without counting the attempt (a graceful shutdown interrupted it).
+pub fn requeue_interrupted(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+    Ok(c.execute(
+        &format!(
+            "UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), progress = ?2
+             WHERE id = ?1 AND state IN {RUNNING}"
+        ),
+        params![id, json(&Progress::queued())],
+    )? > 0)
+}
+
+pub fn delete(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+    Ok(c.execute("DELETE FROM jobs WHERE id = ?1", [id])? > 0)
+}
+
+/// After a crash: jobs left running go back to the queue once; a job that was already
+/// retried fails with a reason. Returns (requeued, failed) ids.
+pub fn recover(
+    c: &mut Connection,
+    max_attempts: i64,
+) -> rusqlite::Result<(Vec<String>, Vec<String>)> {
+    let tx = c.transaction()?;
+    let stuck: Vec<(String, i64)> = {
+        let mut st = tx.prepare(&format!(
+            "SELECT id, attempts FROM jobs WHERE state IN {RUNNING} ORDER BY seq"
+        ))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows
+    };
+    let (mut requeued, mut failed) = (Vec::new(), Vec::new());
+    for (id, attempts) in stuck {
+        if attempts < max_attempts {
+            tx.execute(
+                "UPDATE jobs SET state = 'queued', progress = ?2 WHERE id = ?1",
+                params![id, json(&Progress::queued())],
+            )?;
+            requeued.push(id);
+        } else {
+            tx.execute(
+                "UPDATE jobs SET state = 'failed', finished_at = ?2, error_code = 'internal',
+                        error_message = ?3, status_text = NULL
+                 WHERE id = ?1",
+                params![
+                    id,
+                    now_ms(),
+                    format!(
+                        "the service stopped while this job was running, {attempts} times; it is not retried again"
+                    )
+                ],
+            )?;
+            failed.push(id);
+        }
+    }
+    tx.commit()?;
+    Ok((requeued, failed))
+}
+
+/// Ids of queued jobs, oldest first.
+pub fn queued_ids(c: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare("SELECT id FROM jobs WHERE state = 'queued' ORDER BY seq")?;
+    let rows = st
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(rows)
+}
+
+/// Done jobs whose bundle expired but is still on disk: (id, file name).
+pub fn expired_bundles(c: &Connection, now: i64) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut st = c.prepare(
+        "SELECT id, bundle_file FROM jobs
+         WHERE bundle_expired = 0 AND expires_at IS NOT NULL AND expires_at <= ?1 AND bundle_file IS NOT NULL",
+    )?;
+    let rows = st
+        .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn mark_expired(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute("UPDATE jobs SET bundle_expired = 1 WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Where a job's bundle is: (file name, expired, expires_at ms).
+pub fn bundle_of(c: &Connection, id: &str) -> rusqlite::Result<Option<(String, bool, i64)>> {
+    c.query_row(
+        "SELECT bundle_file, bundle_expired, expires_at FROM jobs WHERE id = ?1 AND bundle_file IS NOT NULL",
+        [id],
+        |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get::<_, Option<i64>>(2)?.unwrap_or(0))),
+    )
+    .optional()
+}
+
+/// Every job id (for the janitor's orphan sweep).
+pub fn all_ids(c: &Connection) -> rusqlite::Result<std::collections::HashSet<String>> {
+    let mut st = c.prepare("SELECT id FROM jobs")?;
+    let rows = st
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<std::collections::HashSet<String>>>()?;
+    Ok(rows)
+}
+
+/// Jobs per state (every state, zeros included).
+pub fn count_by_state(c: &Connection) -> rusqlite::Result<Vec<(State, u64)>> {
+    let mut st = c.prepare("SELECT state, count(*) FROM jobs GROUP BY state")?;
+    let found: Vec<(String, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(State::ALL
+        .into_iter()
+        .map(|s| {
+            let n = found
+                .iter()
+                .find(|(k, _)| k == s.as_str())
+                .map_or(0, |(_, n)| *n as u64);
+            (s, n)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_job(id: &str) -> NewJob {
+        NewJob {
+            id: id.into(),
+            distro: "debian-12".into(),
+            arch: "amd64".into(),
+            packages: vec!["hello".into()],
+            recommends: true,
+            baseline: "minimal".into(),
+            status_text: None,
+            format: "tar.gz".into(),
+        }
+    }
+
+    #[test]
+    fn life_cycle_and_recovery() {
+        let d = tempfile::tempdir().expect("tmp");
+        let db = Db::open(&d.path().join("j.sqlite")).expect("open");
+        let a = "a".repeat(32);
+        let b = "b".repeat(32);
+        db.with(|c| insert(c, &new_job(&a))).expect("insert a");
+        db.with(|c| insert(c, &new_job(&b))).expect("insert b");
+        let (items, total) = db.with(|c| list(c, 0, 10)).expect("list");
+        assert_eq!(total, 2);
+        assert_eq!(items[0].id, b, "newest first");
+        let cl = db.with(claim_next).expect("claim").expect("one");
+        assert_eq!(cl.job.id, a);
+        assert_eq!(cl.job.state, State::Resolving);
+        assert_eq!(cl.attempts, 1);
+        // crash: re-queued once
+        let (rq, failed) = db.with(|c| recover(c, 2)).expect("recover");
+        assert_eq!((rq.len(), failed.len()), (1, 0));
+        let cl = db.with(claim_next).expect("claim").expect("again");
+        assert_eq!((cl.job.id.as_str(), cl.attempts), (a.as_str(), 2));
+        // crash again: failed with a reason
+        let (rq, failed) = db.with(|c| recover(c, 2)).expect("recover");
+        assert_eq!((rq.len(), failed.len()), (0, 1));
+        let j = db.with(|c| get(c, &a)).expect("get").expect("a");
+        assert_eq!(j.state, State::Failed);
+        assert!(j.error.expect("error").message.contains("not retried"));
+        // a terminal state is final
+        assert!(!db.with(|c| cancel(c, &a, false)).expect("cancel"));
+        assert!(db.with(|c| cancel(c, &b, true)).expect("cancel queued"));
+        let counts = db.with(|c| count_by_state(c)).expect("counts");
+        assert_eq!(counts.len(), 7);
+        assert!(db.with(|c| delete(c, &a)).expect("delete"));
+        assert!(db.with(|c| get(c, &a)).expect("get").is_none());
+        // reopening applies no migration twice
+        drop(db);
+        let db = Db::open(&d.path().join("j.sqlite")).expect("reopen");
+        assert_eq!(db.with(|c| list(c, 0, 10)).expect("list").1, 1);
+    }
+}

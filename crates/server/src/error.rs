@@ -1,0 +1,160 @@
+//! API errors: `{"error": {"code", "message", "field", "suggestions"}}` with the status codes of
+//! docs/API.md, and the mapping from the engine's error kinds.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use opaas_engine::{EngineError, Kind};
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    pub suggestions: Vec<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            suggestions: Vec::new(),
+        }
+    }
+    pub fn field(mut self, f: impl Into<String>) -> ApiError {
+        self.field = Some(f.into());
+        self
+    }
+    pub fn suggestions(mut self, s: Vec<String>) -> ApiError {
+        self.suggestions = s;
+        self
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+    pub fn no_job(id: &str) -> ApiError {
+        let shown: String = id.chars().take(64).collect();
+        ApiError::not_found(format!("no job '{shown}'"))
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error": {
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+            "suggestions": self.suggestions,
+        }})
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(code = self.code, status = %self.status, "{}", self.message);
+        }
+        let mut r = (self.status, axum::Json(self.body())).into_response();
+        r.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        r
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        ApiError::internal(e.to_string())
+    }
+}
+
+/// The API code and status of an engine error kind (and its field).
+pub fn engine_code(e: &EngineError) -> (StatusCode, &'static str) {
+    match e.kind {
+        Kind::BadInput => match e.field {
+            Some("distro") => (StatusCode::BAD_REQUEST, "unknown_distro"),
+            Some("arch") => (StatusCode::BAD_REQUEST, "unknown_arch"),
+            Some("baseline") => (StatusCode::BAD_REQUEST, "bad_status_file"),
+            // the name parsed (we check syntax first): an unknown version, suite or arch of it
+            Some("packages") => (StatusCode::BAD_REQUEST, "unknown_package"),
+            // the service's own mirror configuration does not cover this target
+            Some("mirror") | Some("config") => (StatusCode::BAD_GATEWAY, "mirror_unreachable"),
+            _ => (StatusCode::BAD_REQUEST, "bad_request"),
+        },
+        Kind::UnknownPackage => (StatusCode::BAD_REQUEST, "unknown_package"),
+        Kind::Unsatisfiable => (StatusCode::UNPROCESSABLE_ENTITY, "unsatisfiable"),
+        Kind::Trust => (StatusCode::BAD_GATEWAY, "trust_failure"),
+        Kind::Network | Kind::NotCached => (StatusCode::BAD_GATEWAY, "mirror_unreachable"),
+        Kind::DiskFull => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
+        Kind::Cancelled => (StatusCode::CONFLICT, "cancelled"),
+        Kind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
+}
+
+/// An engine error as an API error. `packages` (the request list) lets an unknown-package
+/// error name the entry (`packages[2]`).
+pub fn from_engine(e: EngineError, packages: &[String]) -> ApiError {
+    let (status, code) = engine_code(&e);
+    let mut field = e.field.map(str::to_string);
+    if field.as_deref() == Some("packages") {
+        if let Some(i) = quoted_name(&e.message).and_then(|n| index_of(packages, n)) {
+            field = Some(format!("packages[{i}]"));
+        }
+    }
+    ApiError {
+        status,
+        code,
+        message: e.message,
+        field,
+        suggestions: e.suggestions,
+    }
+}
+
+/// The first `'…'` in a message (the engine quotes the package it is about).
+fn quoted_name(msg: &str) -> Option<&str> {
+    let start = msg.find('\'')? + 1;
+    let len = msg[start..].find('\'')?;
+    Some(&msg[start..start + len])
+}
+
+/// The index of the request whose package name is `name`.
+pub fn index_of(packages: &[String], name: &str) -> Option<usize> {
+    packages.iter().position(|p| {
+        opaas_resolve::Request::parse(p).is_ok_and(|r| r.name == name) || p.as_str() == name
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_name_the_entry() {
+        let mut e = EngineError::new(
+            Kind::UnknownPackage,
+            "unknown package 'helo' for debian-12 amd64; did you mean: hello?",
+        )
+        .field("packages");
+        e.suggestions = vec!["hello".into()];
+        let a = from_engine(e, &["jq".into(), "helo=1.0".into()]);
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        assert_eq!(a.code, "unknown_package");
+        assert_eq!(a.field.as_deref(), Some("packages[1]"));
+        assert_eq!(a.suggestions, vec!["hello".to_string()]);
+        let n = from_engine(EngineError::new(Kind::Network, "down"), &[]);
+        assert_eq!(
+            (n.status, n.code),
+            (StatusCode::BAD_GATEWAY, "mirror_unreachable")
+        );
+        let d = from_engine(EngineError::new(Kind::DiskFull, "full"), &[]);
+        assert_eq!(d.status, StatusCode::INSUFFICIENT_STORAGE);
+    }
+}

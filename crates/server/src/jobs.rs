@@ -1,0 +1,684 @@
+//! The job queue: a bounded pool of workers that take queued jobs from the database (oldest
+//! first) and run the engine's synchronous pipeline on blocking threads; live state per job
+//! (a snapshot, a broadcast of events, the cancel flag, the job's log file); cancellation,
+//! deletion and crash recovery.
+//!
+//! Invariants:
+//! * every job that is not terminal has a [`Live`] entry (created on submit and on recovery),
+//!   removed only after its terminal state is in the database and its `end` event was sent;
+//! * a job reaches a terminal state once: the worker that finishes it and the cancel/delete
+//!   handlers take the job's `finished` lock, and the SQL updates are guarded by state;
+//! * the build's temporary directory (`<data>/tmp/<id>`) is removed whatever the outcome.
+
+use crate::config::ServerConfig;
+use crate::db::{self, Claimed, Db, DoneInfo};
+use crate::error::engine_code;
+use crate::metrics::Metrics;
+use crate::model::{now_ms, Job, Progress, State};
+use opaas_engine::{BuildProgress, EngineError, Kind, Phase};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch, Notify};
+
+/// A job is started at most this many times (a crash during the last one fails it).
+pub const MAX_ATTEMPTS: i64 = 2;
+
+/// What subscribers of a job's event stream receive.
+#[derive(Debug, Clone)]
+pub enum Event {
+    State(Job),
+    Progress(Progress),
+    Log { line: String, n: u64 },
+    End(Job),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The live side of a job that is not finished.
+pub struct Live {
+    pub id: String,
+    tx: broadcast::Sender<Event>,
+    snapshot: Mutex<Job>,
+    /// The build should stop (user cancel, delete or shutdown).
+    cancel: AtomicBool,
+    /// The stop is a shutdown: the job goes back to the queue.
+    shutdown: AtomicBool,
+    /// Set once the job's terminal state is decided (held while deciding).
+    finished: Mutex<bool>,
+    log: Mutex<Option<std::fs::File>>,
+    lines: AtomicU64,
+    last_emit: Mutex<Instant>,
+    last_persist: Mutex<Instant>,
+}
+
+impl Live {
+    fn new(job: Job, log_path: &Path) -> Live {
+        let lines = std::fs::read(log_path)
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count() as u64)
+            .unwrap_or(0);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .map_err(|e| tracing::warn!(path = %log_path.display(), "cannot open the job log: {e}"))
+            .ok();
+        let (tx, _) = broadcast::channel(256);
+        let long_ago = Instant::now()
+            .checked_sub(Duration::from_secs(10))
+            .unwrap_or_else(Instant::now);
+        Live {
+            id: job.id.clone(),
+            tx,
+            snapshot: Mutex::new(job),
+            cancel: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            finished: Mutex::new(false),
+            log: Mutex::new(log),
+            lines: AtomicU64::new(lines),
+            last_emit: Mutex::new(long_ago),
+            last_persist: Mutex::new(long_ago),
+        }
+    }
+
+    pub fn snapshot(&self) -> Job {
+        lock(&self.snapshot).clone()
+    }
+
+    /// Subscribes, then reads the snapshot: every change after the snapshot is delivered.
+    pub fn subscribe(&self) -> (broadcast::Receiver<Event>, Job) {
+        let rx = self.tx.subscribe();
+        (rx, self.snapshot())
+    }
+
+    fn send(&self, e: Event) {
+        let _ = self.tx.send(e);
+    }
+
+    fn set(&self, job: Job) {
+        *lock(&self.snapshot) = job.clone();
+        self.send(Event::State(job));
+    }
+
+    fn end(&self, job: Job) {
+        *lock(&self.snapshot) = job.clone();
+        self.send(Event::End(job));
+    }
+
+    /// Appends a line to the job's log and sends it to subscribers.
+    pub fn log(&self, line: &str) {
+        for l in line.lines() {
+            if let Some(f) = lock(&self.log).as_mut() {
+                let _ = writeln!(f, "{l}");
+            }
+            let n = self.lines.fetch_add(1, Ordering::Relaxed) + 1;
+            self.send(Event::Log {
+                line: l.to_string(),
+                n,
+            });
+        }
+    }
+}
+
+/// What the service keeps about jobs while it runs.
+pub struct Jobs {
+    cfg: Arc<ServerConfig>,
+    pub db: Db,
+    metrics: Arc<Metrics>,
+    live: Mutex<HashMap<String, Arc<Live>>>,
+    wake: Notify,
+    /// Builds hold it shared; cache eviction takes it exclusively (so no .deb a build resolved
+    /// disappears before it is packed). tokio's lock is fair: eviction does not starve.
+    pub build_lock: Arc<tokio::sync::RwLock<()>>,
+    running: AtomicUsize,
+    stopping: AtomicBool,
+}
+
+impl Jobs {
+    pub fn new(cfg: Arc<ServerConfig>, db: Db, metrics: Arc<Metrics>) -> Arc<Jobs> {
+        Arc::new(Jobs {
+            cfg,
+            db,
+            metrics,
+            live: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            build_lock: Arc::new(tokio::sync::RwLock::new(())),
+            running: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.cfg.job_logs_dir().join(format!("{id}.log"))
+    }
+    pub fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.cfg.bundles_dir().join(id)
+    }
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    pub fn live(&self, id: &str) -> Option<Arc<Live>> {
+        lock(&self.live).get(id).cloned()
+    }
+
+    fn live_for(&self, job: &Job) -> Arc<Live> {
+        let mut m = lock(&self.live);
+        m.entry(job.id.clone())
+            .or_insert_with(|| Arc::new(Live::new(job.clone(), &self.log_path(&job.id))))
+            .clone()
+    }
+
+    fn forget(&self, id: &str) {
+        lock(&self.live).remove(id);
+    }
+
+    /// A job just stored as queued: its live entry, its first log line, a worker woken.
+    pub fn submitted(&self, job: &Job, status_lines: Option<usize>) {
+        let live = self.live_for(job);
+        live.log(&format!(
+            "queued: {} for {} {} (recommends: {}, baseline: {}{}, format: {})",
+            job.packages.join(" "),
+            job.distro,
+            job.arch,
+            if job.recommends { "yes" } else { "no" },
+            job.baseline,
+            status_lines
+                .map(|n| format!(" with {n} installed packages"))
+                .unwrap_or_default(),
+            job.format
+        ));
+        Metrics::add(&self.metrics.jobs_submitted, 1);
+        self.wake.notify_one();
+    }
+
+    /// At start: jobs a crash left running are queued again once, or failed; every queued job
+    /// gets its live entry. Also empties the temporary directory.
+    pub fn recover(&self) -> Result<(), db::DbError> {
+        let tmp = self.cfg.tmp_dir();
+        if let Ok(rd) = std::fs::read_dir(&tmp) {
+            for e in rd.flatten() {
+                let _ = remove_any(&e.path());
+            }
+        }
+        let (requeued, failed) = self.db.with(|c| db::recover(c, MAX_ATTEMPTS))?;
+        for id in &requeued {
+            append_log(
+                &self.log_path(id),
+                "the service stopped while this job was running; it is queued again",
+            );
+            tracing::warn!(job = %id, "re-queued a job left running by a previous process");
+        }
+        for id in &failed {
+            append_log(
+                &self.log_path(id),
+                "E: the service stopped while this job was running, again; it is not retried",
+            );
+            tracing::warn!(job = %id, "failed a job that was interrupted twice");
+        }
+        Metrics::add(
+            &self.metrics.jobs_recovered,
+            (requeued.len() + failed.len()) as u64,
+        );
+        for id in self.db.with(|c| db::queued_ids(c))? {
+            if let Some(job) = self.db.with(|c| db::get(c, &id))? {
+                self.live_for(&job);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts `n` workers; they stop when `stop` turns true.
+    pub fn start_workers(
+        self: &Arc<Self>,
+        n: usize,
+        stop: watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        (0..n.max(1))
+            .map(|i| {
+                let jobs = Arc::clone(self);
+                let stop = stop.clone();
+                tokio::spawn(async move { jobs.worker(i, stop).await })
+            })
+            .collect()
+    }
+
+    async fn worker(self: Arc<Self>, index: usize, mut stop: watch::Receiver<bool>) {
+        tracing::debug!(worker = index, "worker started");
+        loop {
+            if *stop.borrow() || self.stopping.load(Ordering::Relaxed) {
+                break;
+            }
+            match self.db.run(db::claim_next).await {
+                Ok(Some(c)) => Arc::clone(&self).run_job(c).await,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(worker = index, "cannot take a job: {e}");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+        tracing::debug!(worker = index, "worker stopped");
+    }
+
+    /// Tells running builds to stop at their next check; they go back to the queue.
+    pub fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        for l in lock(&self.live).values() {
+            l.shutdown.store(true, Ordering::Relaxed);
+            l.cancel.store(true, Ordering::Relaxed);
+        }
+        self.wake.notify_waiters();
+    }
+
+    async fn run_job(self: Arc<Self>, c: Claimed) {
+        let id = c.job.id.clone();
+        let live = self.live_for(&c.job);
+        if self.stopping.load(Ordering::Relaxed) {
+            live.shutdown.store(true, Ordering::Relaxed);
+            live.cancel.store(true, Ordering::Relaxed);
+        }
+        live.set(c.job.clone());
+        live.log(&format!(
+            "started (attempt {} of {MAX_ATTEMPTS})",
+            c.attempts
+        ));
+        self.running.fetch_add(1, Ordering::Relaxed);
+        let guard = Arc::clone(&self.build_lock).read_owned().await;
+        let started = Instant::now();
+        let jobs = Arc::clone(&self);
+        let live2 = Arc::clone(&live);
+        let outcome = tokio::task::spawn_blocking(move || {
+            let _guard = guard;
+            jobs.execute(&live2, &c)
+        })
+        .await;
+        self.running.fetch_sub(1, Ordering::Relaxed);
+        let _ = remove_any(&self.cfg.tmp_dir().join(&id));
+        let state = match outcome {
+            Ok(s) => s,
+            Err(e) => {
+                // the build panicked: fail the job rather than leave it running
+                let msg = format!("internal error: the build stopped unexpectedly ({e})");
+                tracing::error!(job = %id, "{msg}");
+                let db = self.db.clone();
+                let l = Arc::clone(&live);
+                let _ = tokio::task::spawn_blocking(move || {
+                    finish_failed(&db, &l, "internal", &msg);
+                })
+                .await;
+                Some(State::Failed)
+            }
+        };
+        if let Some(s) = state {
+            self.metrics.observe_job(s, started.elapsed().as_secs_f64());
+        }
+        // a requeued job (shutdown) keeps its live entry only in the database
+        self.forget(&id);
+    }
+
+    /// Runs on a blocking thread: the build and its outcome. Returns the terminal state it
+    /// set, or None when the job was requeued or someone else finished it.
+    fn execute(&self, live: &Arc<Live>, c: &Claimed) -> Option<State> {
+        let job = &c.job;
+        let tmp = self.cfg.tmp_dir().join(&job.id);
+        let settings = self.cfg.engine_settings();
+        let req = opaas_engine::Request {
+            distro: job.distro.clone(),
+            arch: job.arch.clone(),
+            packages: job.packages.clone(),
+            recommends: job.recommends,
+            baseline: match (job.baseline.as_str(), &c.status_text) {
+                ("none", _) => opaas_engine::Baseline::None,
+                ("status", Some(t)) => opaas_engine::Baseline::StatusText(t.clone()),
+                _ => opaas_engine::Baseline::Minimal,
+            },
+        };
+        let format =
+            opaas_bundle::Format::parse(&job.format).unwrap_or(opaas_bundle::Format::TarGz);
+        let progress = JobProgress {
+            live: Arc::clone(live),
+            db: self.db.clone(),
+        };
+        let result = std::fs::create_dir_all(&tmp)
+            .map_err(|e| EngineError::new(Kind::Internal, format!("{}: {e}", tmp.display())))
+            .and_then(|_| {
+                refresh_indices(&settings, &req, self.cfg.index_max_age, live);
+                opaas_engine::build(&settings, &req, &tmp, format, &progress)
+            });
+        let mut finished = lock(&live.finished);
+        if *finished {
+            // cancelled or deleted meanwhile: whatever was built goes away with tmp/
+            return None;
+        }
+        if live.shutdown.load(Ordering::Relaxed)
+            && matches!(&result, Err(e) if e.kind == Kind::Cancelled)
+        {
+            let _ = self.db.with(|c| db::requeue_interrupted(c, &job.id));
+            live.log("interrupted by a shutdown of the service; it runs again at the next start");
+            *finished = true;
+            return None;
+        }
+        match result {
+            Ok(built) => match self.publish(live, job, &built) {
+                Ok(done) => {
+                    let stored = self.db.with(|c| {
+                        let p = Progress {
+                            phase: "done".into(),
+                            packages_done: built.package_count as u64,
+                            packages_total: built.package_count as u64,
+                            bytes_done: live.snapshot().progress.bytes_done,
+                            bytes_total: live.snapshot().progress.bytes_total,
+                        };
+                        db::finish_done(c, &job.id, &done, &p)
+                    });
+                    if !matches!(stored, Ok(true)) {
+                        let _ = remove_any(&self.bundle_dir(&job.id));
+                        *finished = true;
+                        return None;
+                    }
+                    Metrics::add(&self.metrics.downloaded_bytes, built.downloaded_bytes);
+                    Metrics::add(&self.metrics.downloads, built.downloads as u64);
+                    Metrics::add(&self.metrics.cache_hits, built.cache_hits as u64);
+                    Metrics::add(&self.metrics.bundles_written_bytes, built.size);
+                    live.log(&format!(
+                        "done: {} ({} bytes, {} packages; downloaded {} bytes in {} files, {} from the cache)",
+                        built.file_name, built.size, built.package_count, built.downloaded_bytes, built.downloads, built.cache_hits
+                    ));
+                    *finished = true;
+                    if let Ok(Some(j)) = self.db.with(|c| db::get(c, &job.id)) {
+                        live.end(j);
+                    }
+                    Some(State::Done)
+                }
+                Err(msg) => {
+                    let _ = remove_any(&self.bundle_dir(&job.id));
+                    *finished = true;
+                    drop(finished);
+                    finish_failed(&self.db, live, "internal", &msg);
+                    Some(State::Failed)
+                }
+            },
+            Err(e) if e.kind == Kind::Cancelled => {
+                let _ = self.db.with(|c| db::cancel(c, &job.id, false));
+                live.log("cancelled");
+                *finished = true;
+                if let Ok(Some(j)) = self.db.with(|c| db::get(c, &job.id)) {
+                    live.end(j);
+                }
+                Some(State::Cancelled)
+            }
+            Err(e) => {
+                let (_, code) = engine_code(&e);
+                *finished = true;
+                drop(finished);
+                let mut msg = e.message.clone();
+                if !e.suggestions.is_empty() && !msg.contains("did you mean") {
+                    msg.push_str(&format!(" (did you mean: {}?)", e.suggestions.join(", ")));
+                }
+                finish_failed(&self.db, live, code, &msg);
+                Some(State::Failed)
+            }
+        }
+    }
+
+    /// Moves the tarball into `bundles/<id>/`, keeps its manifest beside it, hashes it, and
+    /// marks the cached .debs it used as recently used.
+    fn publish(
+        &self,
+        live: &Live,
+        job: &Job,
+        built: &opaas_engine::Built,
+    ) -> Result<DoneInfo, String> {
+        let dir = self.bundle_dir(&job.id);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let file_name = safe_file_name(&built.file_name)
+            .ok_or_else(|| format!("unexpected bundle file name '{}'", built.file_name))?;
+        let dest = dir.join(&file_name);
+        std::fs::rename(&built.path, &dest).map_err(|e| {
+            format!(
+                "cannot move {} to {}: {e}",
+                built.path.display(),
+                dest.display()
+            )
+        })?;
+        let manifest = crate::bundle::read_manifest(&dest)?;
+        let mpath = dir.join("manifest.json");
+        std::fs::write(&mpath, &manifest).map_err(|e| format!("{}: {e}", mpath.display()))?;
+        let (sha256, size) =
+            crate::bundle::sha256_file(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+        let touched = crate::janitor::touch_debs(&self.cfg.cache_dir(), &manifest);
+        tracing::debug!(job = %job.id, touched, "marked cached .debs as used");
+        live.log(&format!("sha256 {sha256}"));
+        Ok(DoneInfo {
+            file_name,
+            size,
+            sha256,
+            package_count: built.package_count as u64,
+            expires_at: now_ms()
+                .saturating_add(self.cfg.bundle_ttl.as_millis().min(i64::MAX as u128) as i64),
+            downloaded_bytes: built.downloaded_bytes,
+            downloads: built.downloads as u64,
+            cache_hits: built.cache_hits as u64,
+        })
+    }
+
+    /// Cancels a job. Queued: at once. Running: the job is cancelled now (the worker discards
+    /// its build when the engine next checks). Terminal: unchanged. None: no such job.
+    pub fn cancel_blocking(&self, id: &str, why: &str) -> Result<Option<Job>, db::DbError> {
+        if let Some(live) = self.live(id) {
+            let mut finished = lock(&live.finished);
+            if !*finished {
+                live.cancel.store(true, Ordering::Relaxed);
+                if self.db.with(|c| db::cancel(c, id, false))? {
+                    live.log(why);
+                }
+                *finished = true;
+                if let Some(j) = self.db.with(|c| db::get(c, id))? {
+                    live.end(j);
+                }
+            }
+            drop(finished);
+            // a worker that holds the entry forgets it when its build returns
+            if live.snapshot().state.is_terminal() {
+                self.forget(id);
+            }
+        }
+        self.db.with(|c| db::get(c, id))
+    }
+
+    /// Cancels if needed, then removes the job, its bundle and its log. False: no such job.
+    pub fn delete_blocking(&self, id: &str) -> Result<bool, db::DbError> {
+        self.cancel_blocking(id, "deleted")?;
+        let existed = self.db.with(|c| db::delete(c, id))?;
+        let _ = remove_any(&self.bundle_dir(id));
+        let _ = remove_any(&self.log_path(id));
+        self.forget(id);
+        Ok(existed)
+    }
+}
+
+/// Fails a job (any non-terminal state) and tells subscribers.
+fn finish_failed(db: &Db, live: &Live, code: &str, message: &str) {
+    let p = live.snapshot().progress;
+    let _ = db.with(|c| db::finish_failed(c, &live.id, code, message, Some(&p)));
+    let mut first = true;
+    for l in message.lines() {
+        live.log(&format!("{}{l}", if first { "E: " } else { "   " }));
+        first = false;
+    }
+    if let Ok(Some(j)) = db.with(|c| db::get(c, &live.id)) {
+        live.end(j);
+    }
+}
+
+/// Before a build: indices older than `max_age` are updated (a failure is logged, and the
+/// build goes on with what is cached).
+fn refresh_indices(
+    settings: &opaas_engine::Settings,
+    req: &opaas_engine::Request,
+    max_age: Duration,
+    live: &Live,
+) {
+    let Ok(session) = opaas_engine::open(settings, &req.distro, &req.arch, &[]) else {
+        return; // the build reports the error
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut cached = true;
+    let mut stale = false;
+    for (mirror, suite) in session.target.pockets() {
+        match session.cache.suite_state(mirror, suite) {
+            Some(st) => stale |= now.saturating_sub(st.fetched_at) > max_age.as_secs(),
+            None => cached = false,
+        }
+    }
+    if cached && stale {
+        live.log("refreshing the package indices");
+        if let Err(e) = session.update(&opaas_repo::store::NoProgress) {
+            live.log(&format!(
+                "W: could not refresh the indices ({e}); using the cached ones"
+            ));
+        }
+    }
+}
+
+/// The engine's progress, into the live state, the event stream and (at phase changes and at
+/// most once a second) the database.
+struct JobProgress {
+    live: Arc<Live>,
+    db: Db,
+}
+
+impl JobProgress {
+    fn update(&self, f: impl FnOnce(&mut Job)) -> Job {
+        let mut s = lock(&self.live.snapshot);
+        f(&mut s);
+        s.clone()
+    }
+    fn stopped(&self) -> bool {
+        self.live.cancel.load(Ordering::Relaxed)
+    }
+    fn persist(&self, job: &Job) {
+        *lock(&self.live.last_persist) = Instant::now();
+        if let Ok(false) = self
+            .db
+            .with(|c| db::set_running(c, &job.id, job.state, &job.progress))
+        {
+            // no longer running in the database (deleted or cancelled): stop the build
+            self.live.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+    fn progressed(&self, job: Job, force: bool) {
+        if self.stopped() {
+            return;
+        }
+        let now = Instant::now();
+        let emit = {
+            let mut last = lock(&self.live.last_emit);
+            if force || now.duration_since(*last) >= Duration::from_millis(200) {
+                *last = now;
+                true
+            } else {
+                false
+            }
+        };
+        if emit {
+            self.live.send(Event::Progress(job.progress.clone()));
+        }
+        let persist =
+            force || now.duration_since(*lock(&self.live.last_persist)) >= Duration::from_secs(1);
+        if persist {
+            self.persist(&job);
+        }
+    }
+}
+
+impl BuildProgress for JobProgress {
+    fn phase(&self, p: Phase) {
+        if self.stopped() {
+            return;
+        }
+        let state = match p {
+            Phase::Resolving => State::Resolving,
+            Phase::Downloading => State::Downloading,
+            Phase::Packing => State::Packing,
+        };
+        let job = self.update(|j| {
+            j.state = state;
+            j.progress.phase = state.as_str().to_string();
+        });
+        self.persist(&job);
+        self.live.send(Event::State(job.clone()));
+        self.live.send(Event::Progress(job.progress));
+    }
+    fn log(&self, line: &str) {
+        self.live.log(line);
+    }
+    fn download_start(&self, files: usize, bytes: u64) {
+        let job = self.update(|j| {
+            j.progress.packages_total = files as u64;
+            j.progress.bytes_total = bytes;
+            j.progress.packages_done = 0;
+            j.progress.bytes_done = 0;
+        });
+        self.progressed(job, true);
+    }
+    fn download(&self, files_done: usize, bytes_done: u64) {
+        let job = self.update(|j| {
+            j.progress.packages_done = files_done as u64;
+            j.progress.bytes_done = bytes_done;
+            // a resumed or retried file can count twice
+            j.progress.bytes_total = j.progress.bytes_total.max(bytes_done);
+        });
+        let last = job.progress.packages_done == job.progress.packages_total;
+        self.progressed(job, last);
+    }
+    fn cancelled(&self) -> bool {
+        self.stopped()
+    }
+}
+
+/// Appends one line to a log file (creating it).
+fn append_log(path: &Path, line: &str) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// Removes a file or a directory tree; absent is fine.
+pub fn remove_any(p: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+        Ok(_) => std::fs::remove_file(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A bundle file name as the engine makes it (`offline_pkg_…​.tar.gz`): one path component of
+/// safe characters, usable in a path and a header.
+pub fn safe_file_name(n: &str) -> Option<String> {
+    let ok = !n.is_empty()
+        && n.len() <= 255
+        && !n.starts_with('.')
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'));
+    ok.then(|| n.to_string())
+}

@@ -1,0 +1,388 @@
+//! The body of `POST /api/resolve` and `POST /api/jobs`, checked field by field before anything
+//! is stored or resolved: every problem is a 4xx naming the field. Package requests go through
+//! the resolver's own parser (Debian policy names, `pkg=VER`, `pkg/SUITE`, `pkg:ARCH`); nothing
+//! here or later hands user input to a shell.
+
+use crate::error::ApiError;
+use axum::http::StatusCode;
+use opaas_engine::Baseline;
+use opaas_repo::catalog;
+use serde_json::Value;
+
+/// Limits the checks enforce.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_packages: usize,
+    pub max_status_bytes: usize,
+}
+
+/// A checked request.
+#[derive(Debug, Clone)]
+pub struct Valid {
+    /// The catalog id (a codename given is turned into the id).
+    pub distro: String,
+    pub arch: String,
+    pub packages: Vec<String>,
+    pub recommends: bool,
+    /// `minimal`, `none` or `status`.
+    pub baseline: String,
+    pub status_text: Option<String>,
+    pub format: String,
+}
+
+impl Valid {
+    pub fn engine_request(&self) -> opaas_engine::Request {
+        opaas_engine::Request {
+            distro: self.distro.clone(),
+            arch: self.arch.clone(),
+            packages: self.packages.clone(),
+            recommends: self.recommends,
+            baseline: match (self.baseline.as_str(), &self.status_text) {
+                ("none", _) => Baseline::None,
+                ("status", Some(t)) => Baseline::StatusText(t.clone()),
+                _ => Baseline::Minimal,
+            },
+        }
+    }
+}
+
+const MAX_REQUEST_LEN: usize = 256;
+const KNOWN: [&str; 6] = [
+    "distro",
+    "arch",
+    "packages",
+    "recommends",
+    "baseline",
+    "format",
+];
+
+/// Parses a JSON body (bytes as received).
+pub fn parse_body(body: &[u8], limits: Limits) -> Result<Valid, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "the body must be a JSON object: {\"distro\", \"arch\", \"packages\", …}",
+        ));
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    check(&v, limits)
+}
+
+/// Checks a parsed body.
+pub fn check(v: &Value, limits: Limits) -> Result<Valid, ApiError> {
+    let Some(obj) = v.as_object() else {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    };
+    if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        let shown: String = k.chars().take(64).collect();
+        return Err(ApiError::bad_request(format!(
+            "unknown field '{shown}'; the fields are: {}",
+            KNOWN.join(", ")
+        ))
+        .field(shown));
+    }
+    // distro
+    let all_ids = || catalog::distros().iter().map(|d| d.id.clone()).collect();
+    let distro_s = match obj.get("distro") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_distro",
+                "distro must be a string such as \"debian-12\"",
+            )
+            .field("distro")
+            .suggestions(all_ids()))
+        }
+        None => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_distro",
+                "distro is required",
+            )
+            .field("distro")
+            .suggestions(all_ids()))
+        }
+    };
+    let distro = catalog::find(distro_s).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "unknown_distro", e.to_string())
+            .field("distro")
+            .suggestions(all_ids())
+    })?;
+    // arch
+    let arches = || {
+        distro
+            .all_architectures()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let arch = match obj.get("arch") {
+        None | Some(Value::Null) => "amd64".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_arch",
+                "arch must be a string such as \"amd64\"",
+            )
+            .field("arch")
+            .suggestions(arches()))
+        }
+    };
+    distro.check_arch(&arch).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "unknown_arch", e.to_string())
+            .field("arch")
+            .suggestions(arches())
+    })?;
+    // packages
+    let list = match obj.get("packages") {
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        Some(Value::Array(_)) => {
+            return Err(
+                ApiError::bad_request("packages must be a non-empty list").field("packages")
+            )
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "packages is required: a list of package requests (pkg, pkg=VERSION, pkg/SUITE, pkg:ARCH)",
+            )
+            .field("packages"))
+        }
+    };
+    if list.len() > limits.max_packages {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "too_many_packages",
+            format!(
+                "at most {} packages per request (got {})",
+                limits.max_packages,
+                list.len()
+            ),
+        )
+        .field("packages"));
+    }
+    let mut packages = Vec::with_capacity(list.len());
+    for (i, p) in list.iter().enumerate() {
+        let field = format!("packages[{i}]");
+        let Some(s) = p.as_str() else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_package_name",
+                "each package request must be a string",
+            )
+            .field(field));
+        };
+        let s = s.trim();
+        if s.len() > MAX_REQUEST_LEN {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_package_name",
+                format!("a package request is at most {MAX_REQUEST_LEN} characters"),
+            )
+            .field(field));
+        }
+        let r = opaas_resolve::Request::parse(s).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_package_name",
+                e.to_string(),
+            )
+            .field(field.clone())
+        })?;
+        if let Some(a) = &r.arch {
+            if a != "all" && a != "any" && a != "native" && distro.check_arch(a).is_err() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unknown_arch",
+                    format!("{} has no architecture '{a}' (in '{s}')", distro.id),
+                )
+                .field(field)
+                .suggestions(arches()));
+            }
+        }
+        packages.push(s.to_string());
+    }
+    // recommends
+    let recommends = match obj.get("recommends") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(
+                ApiError::bad_request("recommends must be true or false").field("recommends")
+            )
+        }
+    };
+    // baseline
+    let baseline_err = || {
+        ApiError::bad_request(
+            "baseline must be \"minimal\", \"none\" or {\"status\": \"<text of /var/lib/dpkg/status>\"}",
+        )
+        .field("baseline")
+    };
+    let (baseline, status_text) = match obj.get("baseline") {
+        None | Some(Value::Null) => ("minimal".to_string(), None),
+        Some(Value::String(s)) if s == "minimal" || s == "none" => (s.clone(), None),
+        Some(Value::Object(o)) => {
+            if o.keys().any(|k| k != "status") {
+                return Err(baseline_err());
+            }
+            let Some(Value::String(text)) = o.get("status") else {
+                return Err(baseline_err());
+            };
+            check_status(text, &arch, limits)?;
+            ("status".to_string(), Some(text.clone()))
+        }
+        Some(_) => return Err(baseline_err()),
+    };
+    // format
+    let format = match obj.get("format") {
+        None | Some(Value::Null) => "tar.gz".to_string(),
+        Some(Value::String(s)) if s == "tar.gz" || s == "tar.zst" => s.clone(),
+        Some(_) => {
+            return Err(
+                ApiError::bad_request("format must be \"tar.gz\" or \"tar.zst\"").field("format"),
+            )
+        }
+    };
+    Ok(Valid {
+        distro: distro.id.clone(),
+        arch,
+        packages,
+        recommends,
+        baseline,
+        status_text,
+        format,
+    })
+}
+
+/// An uploaded dpkg status file: bounded, text, with at least one installed package.
+fn check_status(text: &str, arch: &str, limits: Limits) -> Result<(), ApiError> {
+    let bad = |status: StatusCode, m: String| {
+        ApiError::new(status, "bad_status_file", m).field("baseline")
+    };
+    if text.len() > limits.max_status_bytes {
+        return Err(bad(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the status file is {} bytes; at most {} are accepted",
+                text.len(),
+                limits.max_status_bytes
+            ),
+        ));
+    }
+    if text.contains('\0') {
+        return Err(bad(
+            StatusCode::BAD_REQUEST,
+            "the status file contains NUL bytes; upload /var/lib/dpkg/status as text".into(),
+        ));
+    }
+    let b = opaas_resolve::Baseline::from_status(text, arch);
+    if b.packages.is_empty() {
+        return Err(bad(
+            StatusCode::BAD_REQUEST,
+            "the status file has no installed package (expected stanzas with 'Status: install ok installed')".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Limits = Limits {
+        max_packages: 3,
+        max_status_bytes: 1000,
+    };
+
+    fn err(body: &str) -> ApiError {
+        match parse_body(body.as_bytes(), L) {
+            Ok(v) => panic!("accepted {body}: {v:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn good_requests() {
+        let v = parse_body(
+            br#"{"distro":"bookworm","arch":"arm64","packages":["nginx"," htop=1.0 ","jq/bookworm-backports","gcc:amd64"]}"#,
+            Limits {
+                max_packages: 10,
+                max_status_bytes: 10,
+            },
+        )
+        .expect("ok");
+        assert_eq!(v.distro, "debian-12");
+        assert_eq!(v.packages[1], "htop=1.0");
+        assert!(v.recommends);
+        assert_eq!(
+            (v.baseline.as_str(), v.format.as_str()),
+            ("minimal", "tar.gz")
+        );
+        let status =
+            "Package: bash\nStatus: install ok installed\nVersion: 5.2\nArchitecture: amd64\n";
+        let body = serde_json::json!({"distro":"debian-12","packages":["jq"],"baseline":{"status":status},"recommends":false,"format":"tar.zst"});
+        let v = check(&body, L).expect("status ok");
+        assert_eq!(v.baseline, "status");
+        assert!(!v.recommends);
+        assert!(matches!(
+            v.engine_request().baseline,
+            Baseline::StatusText(_)
+        ));
+    }
+
+    #[test]
+    fn bad_requests_name_the_field() {
+        let e = err("");
+        assert_eq!(e.code, "bad_request");
+        let e = err("{nope");
+        assert_eq!(e.code, "bad_request");
+        let e = err("[1]");
+        assert_eq!(e.code, "bad_request");
+        let e = err(r#"{"distro":"windows-11","packages":["a1"]}"#);
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("unknown_distro", Some("distro"))
+        );
+        assert!(e.suggestions.contains(&"debian-12".to_string()));
+        let e = err(r#"{"distro":"debian-12","arch":"sparc","packages":["a1"]}"#);
+        assert_eq!((e.code, e.field.as_deref()), ("unknown_arch", Some("arch")));
+        let e = err(r#"{"distro":"debian-12","packages":[]}"#);
+        assert_eq!(e.field.as_deref(), Some("packages"));
+        let e = err(r#"{"distro":"debian-12","packages":["a1","b1","c1","d1"]}"#);
+        assert_eq!(e.code, "too_many_packages");
+        let e = err(r#"{"distro":"debian-12","packages":["ok1","bad;rm -rf /"]}"#);
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_package_name", Some("packages[1]"))
+        );
+        let e = err(r#"{"distro":"debian-12","packages":["Nginx"]}"#);
+        assert_eq!(e.code, "invalid_package_name");
+        let e = err(r#"{"distro":"debian-12","packages":[7]}"#);
+        assert_eq!(e.code, "invalid_package_name");
+        let e = err(r#"{"distro":"debian-12","packages":["jq:sparc"]}"#);
+        assert_eq!(e.code, "unknown_arch");
+        let e = err(r#"{"distro":"debian-12","packages":["jq"],"recommends":"yes"}"#);
+        assert_eq!(e.field.as_deref(), Some("recommends"));
+        let e = err(r#"{"distro":"debian-12","packages":["jq"],"baseline":"full"}"#);
+        assert_eq!(e.field.as_deref(), Some("baseline"));
+        let e = err(r#"{"distro":"debian-12","packages":["jq"],"baseline":{"status":"garbage"}}"#);
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("bad_status_file", Some("baseline"))
+        );
+        let big = format!(
+            r#"{{"distro":"debian-12","packages":["jq"],"baseline":{{"status":"{}"}}}}"#,
+            "x".repeat(2000)
+        );
+        let e = err(&big);
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::PAYLOAD_TOO_LARGE, "bad_status_file")
+        );
+        let e = err(r#"{"distro":"debian-12","packages":["jq"],"format":"zip"}"#);
+        assert_eq!(e.field.as_deref(), Some("format"));
+        let e = err(r#"{"distro":"debian-12","packages":["jq"],"colour":"red"}"#);
+        assert_eq!(e.field.as_deref(), Some("colour"));
+    }
+}

@@ -1,0 +1,106 @@
+//! The web UI (`web/dist`, built by `npm run build` in `web/` and committed), embedded in the
+//! binary. Unknown non-API paths get `index.html` (the UI routes on the client). Hashed assets
+//! (`assets/name-<hash>.js`) are cached for a year; everything else is revalidated.
+//!
+//! Release builds embed the files; debug builds read them from `web/dist` at run time. A
+//! checkout without `web/dist` still builds (`allow_missing`) and serves a short page that
+//! says so.
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+#[derive(rust_embed::RustEmbed)]
+#[folder = "$CARGO_MANIFEST_DIR/../../web/dist"]
+#[allow_missing = true]
+struct Assets;
+
+const MISSING: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>OPaaS</title></head>\
+<body><h1>OPaaS</h1><p>The web UI was not built into this binary (web/dist was missing when it was compiled). \
+The API is at <a href=\"api/openapi.json\">/api/openapi.json</a>.</p></body></html>\n";
+
+/// Whether a file name carries a content hash (`index-3f2a9c1b.js`, `logo.Bx8k2LmQ.svg`).
+fn is_hashed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let stem = match name.rsplit_once('.') {
+        Some((s, _)) => s,
+        None => return false,
+    };
+    let hash = stem.rsplit(['-', '.']).next().unwrap_or("");
+    stem.len() > hash.len()
+        && hash.len() >= 8
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn file_response(path: &str, method: &Method) -> Option<Response> {
+    let f = Assets::get(path)?;
+    let mime = f.metadata.mimetype();
+    let mime = if mime.starts_with("text/") || mime == "application/javascript" {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    };
+    let cache = if path.starts_with("assets/") && is_hashed(path) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(f.data.into_owned())
+    };
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&mime) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", hex::encode(f.metadata.sha256_hash())))
+    {
+        h.insert(header::ETAG, v);
+    }
+    Some(r)
+}
+
+/// The fallback handler for every path that is not the API.
+pub async fn serve(method: Method, uri: Uri) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let path = uri.path().trim_start_matches('/');
+    if !path.is_empty() && !path.split('/').any(|c| c == "..") {
+        if let Some(r) = file_response(path, &method) {
+            return r;
+        }
+        // a missing asset is a 404 (an HTML page instead would break the script loader)
+        if path.starts_with("assets/") {
+            return (StatusCode::NOT_FOUND, "not found\n").into_response();
+        }
+    }
+    if let Some(r) = file_response("index.html", &method) {
+        return r;
+    }
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        MISSING,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hashed_names() {
+        assert!(super::is_hashed("assets/index-3f2a9c1b.js"));
+        assert!(super::is_hashed("assets/index-BqkI_x0Z.css"));
+        assert!(!super::is_hashed("assets/favicon.svg"));
+        assert!(!super::is_hashed("index.html"));
+    }
+}

@@ -1,0 +1,657 @@
+//! The API in-process (tower `oneshot` on the router, workers on the test's runtime) against a
+//! fixture archive on 127.0.0.1: bad input, catalog, preview, retention, graceful restart.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use opaas_server::Service;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+struct App {
+    svc: Service,
+    router: axum::Router,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {} {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// An API error with this status and code; returns the error object.
+    fn error(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text());
+        let e = self.json()["error"].clone();
+        assert_eq!(e["code"], code, "{e}");
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(e["suggestions"].is_array());
+        e
+    }
+}
+
+impl App {
+    async fn start(cfg: opaas_server::ServerConfig) -> App {
+        let svc = Service::start(cfg).await.expect("start");
+        let router = svc.router();
+        App { svc, router }
+    }
+
+    async fn call(&self, method: Method, uri: &str, body: Option<Vec<u8>>) -> Reply {
+        let mut b = Request::builder().method(method).uri(uri);
+        if body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        let req = b
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .expect("request");
+        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body")
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+    async fn get(&self, uri: &str) -> Reply {
+        self.call(Method::GET, uri, None).await
+    }
+    async fn post(&self, uri: &str, v: &Value) -> Reply {
+        self.call(
+            Method::POST,
+            uri,
+            Some(serde_json::to_vec(v).expect("json")),
+        )
+        .await
+    }
+    async fn wait(&self, id: &str) -> Value {
+        let t0 = Instant::now();
+        loop {
+            let j = self.get(&format!("/api/jobs/{id}")).await.json();
+            if ["done", "failed", "cancelled"].contains(&j["state"].as_str().unwrap_or("")) {
+                return j;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(120), "stuck: {j}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn files(dir: &std::path::Path) -> Vec<String> {
+    common::files_under(dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_4xx_and_nothing_is_stored() {
+    let fx = common::fixture();
+    let data = tempfile::tempdir().expect("data");
+    let mut cfg = common::config(&fx, data.path());
+    cfg.max_packages = 5;
+    cfg.max_body_bytes = 64 << 10;
+    let app = App::start(cfg).await;
+    // warm the indices (a search loads them), so that unknown names are refused at submit
+    let s = app
+        .get("/api/packages?distro=debian-12&arch=amd64&q=hello")
+        .await;
+    assert_eq!(s.status, 200, "{}", s.text());
+    let cases: Vec<(Vec<u8>, u16, &str, Option<&str>)> = vec![
+        (b"".to_vec(), 400, "bad_request", None),
+        (b"{not json".to_vec(), 400, "bad_request", None),
+        (b"[1,2]".to_vec(), 400, "bad_request", None),
+        (
+            br#"{"distro":"windows-11","packages":["hello"]}"#.to_vec(),
+            400,
+            "unknown_distro",
+            Some("distro"),
+        ),
+        (
+            br#"{"packages":["hello"]}"#.to_vec(),
+            400,
+            "unknown_distro",
+            Some("distro"),
+        ),
+        (
+            br#"{"distro":"debian-12","arch":"sparc","packages":["hello"]}"#.to_vec(),
+            400,
+            "unknown_arch",
+            Some("arch"),
+        ),
+        (
+            br#"{"distro":"debian-12","packages":[]}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("packages"),
+        ),
+        (
+            br#"{"distro":"debian-12","packages":"hello"}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("packages"),
+        ),
+        (
+            br#"{"distro":"debian-12","packages":["a1","a2","a3","a4","a5","a6"]}"#.to_vec(),
+            400,
+            "too_many_packages",
+            Some("packages"),
+        ),
+        (
+            br#"{"distro":"debian-12","packages":["hello","$(reboot)"]}"#.to_vec(),
+            400,
+            "invalid_package_name",
+            Some("packages[1]"),
+        ),
+        (
+            br#"{"distro":"debian-12","packages":["hello; rm -rf /"]}"#.to_vec(),
+            400,
+            "invalid_package_name",
+            Some("packages[0]"),
+        ),
+        (
+            br#"{"distro":"debian-12","packages":["../../etc/passwd"]}"#.to_vec(),
+            400,
+            "invalid_package_name",
+            Some("packages[0]"),
+        ),
+        (
+            br#"{"distro":"debian-12","packages":["hello","helo"]}"#.to_vec(),
+            400,
+            "unknown_package",
+            Some("packages[1]"),
+        ),
+        (
+            br#"{"distro":"debian-12","packages":["hello"],"recommends":1}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("recommends"),
+        ),
+        (
+            br#"{"distro":"debian-12","packages":["hello"],"baseline":"everything"}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("baseline"),
+        ),
+        (
+            br#"{"distro":"debian-12","packages":["hello"],"baseline":{"status":"Package: x\n"}}"#
+                .to_vec(),
+            400,
+            "bad_status_file",
+            Some("baseline"),
+        ),
+        (
+            br#"{"distro":"debian-12","packages":["hello"],"format":"zip"}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("format"),
+        ),
+        (
+            br#"{"distro":"debian-12","packages":["hello"],"extra":true}"#.to_vec(),
+            400,
+            "bad_request",
+            Some("extra"),
+        ),
+    ];
+    for (body, status, code, field) in &cases {
+        let r = app
+            .call(Method::POST, "/api/jobs", Some(body.clone()))
+            .await;
+        let e = r.error(*status, code);
+        assert_eq!(
+            e["field"].as_str(),
+            *field,
+            "{}: {e}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // the did-you-mean list
+    let r = app
+        .post(
+            "/api/jobs",
+            &json!({"distro":"debian-12","packages":["helo"]}),
+        )
+        .await;
+    let e = r.error(400, "unknown_package");
+    assert!(e["suggestions"]
+        .as_array()
+        .expect("list")
+        .contains(&json!("hello")));
+    // an oversized status upload: 413, named
+    let big = json!({"distro":"debian-12","packages":["hello"],"baseline":{"status":"x".repeat(200 << 10)}});
+    let r = app.post("/api/jobs", &big).await;
+    let e = r.error(413, "bad_status_file");
+    assert_eq!(e["field"], "baseline");
+    // the same checks on the preview
+    let r = app
+        .post(
+            "/api/resolve",
+            &json!({"distro":"debian-12","packages":["Bad Name"]}),
+        )
+        .await;
+    r.error(400, "invalid_package_name");
+    // nothing stored
+    let list = app.get("/api/jobs").await.json();
+    assert_eq!(list["total"], 0, "{list}");
+    assert!(files(&data.path().join("jobs")).is_empty());
+    assert!(files(&data.path().join("bundles")).is_empty());
+    assert!(files(&data.path().join("tmp")).is_empty());
+    // unknown ids, well-formed or not
+    for uri in [
+        "/api/jobs/0123456789abcdef0123456789abcdef",
+        "/api/jobs/nope",
+        "/api/jobs/..%2F..%2Fetc",
+        "/api/jobs/0123456789abcdef0123456789abcdef/log",
+        "/api/jobs/0123456789abcdef0123456789abcdef/events",
+        "/api/jobs/0123456789abcdef0123456789abcdef/bundle",
+        "/api/jobs/0123456789abcdef0123456789abcdef/manifest",
+    ] {
+        app.get(uri).await.error(404, "not_found");
+    }
+    app.call(
+        Method::POST,
+        "/api/jobs/0123456789abcdef0123456789abcdef/cancel",
+        None,
+    )
+    .await
+    .error(404, "not_found");
+    app.call(
+        Method::DELETE,
+        "/api/jobs/0123456789abcdef0123456789abcdef",
+        None,
+    )
+    .await
+    .error(404, "not_found");
+    app.get("/api/nothing-here").await.error(404, "not_found");
+    // bad paging
+    app.get("/api/jobs?page=0").await.error(400, "bad_request");
+    app.get("/api/jobs?per_page=100000")
+        .await
+        .error(400, "bad_request");
+    app.get("/api/packages?distro=debian-12&limit=abc")
+        .await
+        .error(400, "bad_request");
+    app.get("/api/packages?arch=amd64&q=x")
+        .await
+        .error(400, "unknown_distro");
+    app.get("/api/presets?distro=plan9")
+        .await
+        .error(400, "unknown_distro");
+    // a job that fails during its run keeps the engine's error code
+    let r = app
+        .post(
+            "/api/jobs",
+            &json!({"distro":"debian-12","packages":["broken"],"baseline":"none"}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    let j = app.wait(&id).await;
+    assert_eq!(j["state"], "failed");
+    assert_eq!(j["error"]["code"], "unsatisfiable", "{j}");
+    assert!(j["bundle"].is_null());
+    app.get(&format!("/api/jobs/{id}/bundle"))
+        .await
+        .error(404, "not_found");
+    app.get(&format!("/api/jobs/{id}/manifest"))
+        .await
+        .error(404, "not_found");
+    let log = app.get(&format!("/api/jobs/{id}/log")).await.text();
+    assert!(log.contains("E: ") && log.contains("libmissing"), "{log}");
+    assert!(files(&data.path().join("bundles")).is_empty());
+    assert!(files(&data.path().join("tmp")).is_empty());
+    app.svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_preview_search_ui_metrics() {
+    let fx = common::fixture();
+    let data = tempfile::tempdir().expect("data");
+    let app = App::start(common::config(&fx, data.path())).await;
+    let d = app.get("/api/distros").await.json();
+    let d12 = d
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|x| x["id"] == "debian-12")
+        .expect("debian-12")
+        .clone();
+    assert_eq!(d12["codename"], "bookworm");
+    assert_eq!(d12["family"], "debian");
+    assert!(d12["architectures"]
+        .as_array()
+        .expect("arches")
+        .contains(&json!({"name":"arm64","ports":false})));
+    let noble = d
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|x| x["id"] == "ubuntu-24.04")
+        .expect("noble")
+        .clone();
+    assert!(noble["architectures"]
+        .as_array()
+        .expect("arches")
+        .contains(&json!({"name":"arm64","ports":true})));
+    // presets
+    let p = app.get("/api/presets?distro=ubuntu-24.04").await.json();
+    let docker = p
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|x| x["id"] == "docker")
+        .expect("docker")
+        .clone();
+    assert!(docker["packages"]
+        .as_array()
+        .expect("pkgs")
+        .contains(&json!("docker-compose-v2")));
+    assert!(docker["name"]["zh-CN"].as_str().is_some());
+    assert!(
+        app.get("/api/presets")
+            .await
+            .json()
+            .as_array()
+            .expect("all")
+            .len()
+            >= 12
+    );
+    // search: name hits first, then suggestions when nothing matches exactly
+    let s = app
+        .get("/api/packages?distro=bookworm&arch=amd64&q=hel&limit=5")
+        .await
+        .json();
+    let names: Vec<&str> = s["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(names.first(), Some(&"hello"), "{s}");
+    assert_eq!(s["items"][0]["version"], "1.0+deb12u1");
+    assert_eq!(s["items"][0]["summary"], "greets the world");
+    let s = app
+        .get("/api/packages?distro=debian-12&q=helo")
+        .await
+        .json();
+    assert!(
+        s["suggestions"]
+            .as_array()
+            .expect("suggestions")
+            .contains(&json!("hello")),
+        "{s}"
+    );
+    let s = app
+        .get("/api/packages?distro=debian-12&q=hello")
+        .await
+        .json();
+    assert_eq!(s["suggestions"], json!([]));
+    let s = app
+        .get("/api/packages?distro=debian-12&q=mail-transport-agent")
+        .await
+        .json();
+    assert!(
+        s["suggestions"]
+            .as_array()
+            .expect("providers")
+            .contains(&json!("mail-agent")),
+        "{s}"
+    );
+    assert_eq!(
+        app.get("/api/packages?distro=debian-12&q=").await.json(),
+        json!({"items": [], "suggestions": []})
+    );
+    // preview
+    let r = app
+        .post(
+            "/api/resolve",
+            &json!({"distro":"debian-12","arch":"amd64","packages":["hello"],"baseline":"none"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["count"], 3);
+    let names: Vec<&str> = v["packages"]
+        .as_array()
+        .expect("pkgs")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["hello", "hello-doc", "libhello1"]);
+    assert_eq!(v["packages"][0]["why"], "requested");
+    assert_eq!(v["packages"][0]["pocket"], "bookworm-security/main");
+    assert!(v["total_size"].as_u64().expect("size") > 0);
+    let r = app
+        .post("/api/resolve", &json!({"distro":"debian-12","packages":["hello"],"recommends":false,"baseline":"none"}))
+        .await;
+    assert_eq!(r.json()["count"], 2);
+    // apt's errors: unknown (with suggestions), unsatisfiable, conflict
+    let e = app
+        .post(
+            "/api/resolve",
+            &json!({"distro":"debian-12","packages":["hello","helo"]}),
+        )
+        .await
+        .error(400, "unknown_package");
+    assert_eq!(e["field"], "packages[1]");
+    assert!(e["suggestions"]
+        .as_array()
+        .expect("s")
+        .contains(&json!("hello")));
+    app.post(
+        "/api/resolve",
+        &json!({"distro":"debian-12","packages":["broken"]}),
+    )
+    .await
+    .error(422, "unsatisfiable");
+    app.post(
+        "/api/resolve",
+        &json!({"distro":"debian-12","packages":["hello","clash"],"baseline":"none"}),
+    )
+    .await
+    .error(422, "unsatisfiable");
+    // a status-file baseline: what is installed is not downloaded
+    let status = "Package: libhello1\nStatus: install ok installed\nVersion: 1.1\nArchitecture: amd64\n\nPackage: hello-doc\nStatus: install ok installed\nVersion: 1.0\nArchitecture: all\n";
+    let v = app
+        .post(
+            "/api/resolve",
+            &json!({"distro":"debian-12","packages":["hello"],"baseline":{"status": status}}),
+        )
+        .await
+        .json();
+    assert_eq!(v["count"], 1, "{v}");
+    // service endpoints
+    assert_eq!(app.get("/healthz").await.json(), json!({"status":"ok"}));
+    let m = app.get("/metrics").await;
+    assert!(
+        m.text().contains("opaas_jobs{state=\"queued\"} 0"),
+        "{}",
+        m.text()
+    );
+    let o = app.get("/api/openapi.json").await.json();
+    assert_eq!(o["openapi"], "3.0.3");
+    for p in [
+        "/api/distros",
+        "/api/presets",
+        "/api/packages",
+        "/api/resolve",
+        "/api/jobs",
+        "/api/jobs/{id}",
+        "/api/jobs/{id}/events",
+        "/api/jobs/{id}/log",
+        "/api/jobs/{id}/manifest",
+        "/api/jobs/{id}/bundle",
+        "/api/jobs/{id}/cancel",
+        "/healthz",
+        "/metrics",
+    ] {
+        assert!(o["paths"][p].is_object(), "openapi lacks {p}");
+    }
+    // the UI: index.html for unknown non-API paths
+    for uri in ["/", "/jobs/123", "/history"] {
+        let r = app.get(uri).await;
+        assert_eq!(r.status, 200);
+        let ct = r.headers["content-type"].to_str().expect("ct").to_string();
+        assert!(ct.starts_with("text/html"), "{uri}: {ct}");
+        assert!(r.text().to_ascii_lowercase().contains("<html"), "{uri}");
+    }
+    let r = app.get("/assets/does-not-exist-12345678.js").await;
+    assert_eq!(r.status, 404);
+    app.svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_expires_bundles_and_caps_the_cache() {
+    let fx = common::fixture();
+    let data = tempfile::tempdir().expect("data");
+    let mut cfg = common::config(&fx, data.path());
+    cfg.bundle_ttl = Duration::from_secs(1);
+    cfg.cache_max_bytes = Some(1);
+    let app = App::start(cfg).await;
+    let r = app
+        .post(
+            "/api/jobs",
+            &json!({"distro":"debian-12","packages":["hello"],"baseline":"none"}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    let j = app.wait(&id).await;
+    assert_eq!(j["state"], "done", "{j}");
+    let file = j["bundle"]["file_name"].as_str().expect("file").to_string();
+    let path = data.path().join("bundles").join(&id).join(&file);
+    assert!(path.exists());
+    // temporary build directories are gone
+    assert!(files(&data.path().join("tmp")).is_empty());
+    let cache = data.path().join("cache");
+    let debs = || {
+        files(&cache.join("debs-v1"))
+            .into_iter()
+            .filter(|f| f.ends_with(".deb"))
+            .count()
+    };
+    assert_eq!(debs(), 3);
+    // expiry: the tarball goes, the job and its manifest stay, the download is 410
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let janitor = app.svc.janitor();
+    assert_eq!(janitor.expire().await.expect("expire"), 1);
+    assert!(!path.exists());
+    let j = app.get(&format!("/api/jobs/{id}")).await.json();
+    assert_eq!(j["state"], "done");
+    assert_eq!(j["bundle"]["expired"], true);
+    app.get(&format!("/api/jobs/{id}/bundle"))
+        .await
+        .error(410, "gone");
+    assert_eq!(
+        app.get(&format!("/api/jobs/{id}/manifest")).await.status,
+        200
+    );
+    // the cache cap: everything over 1 byte goes, least recently used first
+    let ev = janitor.evict().await;
+    assert_eq!(ev.files, 3, "{ev:?}");
+    assert_eq!(debs(), 0);
+    // the next build downloads again and still works
+    let before = fx.server.requests("/pool/");
+    let r = app
+        .post(
+            "/api/jobs",
+            &json!({"distro":"debian-12","packages":["libhello1"],"baseline":"none"}),
+        )
+        .await;
+    let id2 = r.json()["id"].as_str().expect("id").to_string();
+    assert_eq!(app.wait(&id2).await["state"], "done");
+    assert_eq!(fx.server.requests("/pool/"), before + 1);
+    // delete removes the job, its bundle directory and its log
+    let r = app
+        .call(Method::DELETE, &format!("/api/jobs/{id}"), None)
+        .await;
+    assert_eq!(r.status, 204);
+    assert!(!data.path().join("bundles").join(&id).exists());
+    assert!(!data.path().join("jobs").join(format!("{id}.log")).exists());
+    app.get(&format!("/api/jobs/{id}"))
+        .await
+        .error(404, "not_found");
+    let m = app.get("/metrics").await.text();
+    assert!(m.contains("opaas_bundles_expired_total 1"), "{m}");
+    assert!(m.contains("opaas_cache_evicted_files_total 3"), "{m}");
+    app.svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_space_floor_refuses_jobs() {
+    let fx = common::fixture();
+    let data = tempfile::tempdir().expect("data");
+    let mut cfg = common::config(&fx, data.path());
+    cfg.min_free_bytes = u64::MAX;
+    let app = App::start(cfg).await;
+    let e = app
+        .post(
+            "/api/jobs",
+            &json!({"distro":"debian-12","packages":["hello"]}),
+        )
+        .await
+        .error(507, "disk_full");
+    assert!(e["message"].as_str().expect("m").contains("free"), "{e}");
+    assert_eq!(app.get("/api/jobs").await.json()["total"], 0);
+    app.svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_requeues_and_the_next_start_finishes() {
+    let fx = common::fixture();
+    // every .deb takes a while: the shutdown lands mid-download
+    fx.server.fail_always(
+        "/pool/",
+        opaas_testkit::Fault::Delay(Duration::from_millis(700)),
+    );
+    let data = tempfile::tempdir().expect("data");
+    let mut cfg = common::config(&fx, data.path());
+    cfg.workers = 1;
+    cfg.download_jobs = 1;
+    let app = App::start(cfg.clone()).await;
+    let r = app
+        .post(
+            "/api/jobs",
+            &json!({"distro":"debian-12","packages":["tool-b","tool-c"],"baseline":"none"}),
+        )
+        .await;
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    let t0 = Instant::now();
+    loop {
+        let j = app.get(&format!("/api/jobs/{id}")).await.json();
+        if j["state"] == "downloading" {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "{j}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.svc.shutdown().await;
+    fx.server.clear_faults();
+    let app = App::start(cfg).await;
+    let j = app.wait(&id).await;
+    assert_eq!(j["state"], "done", "{j}");
+    let log = app.get(&format!("/api/jobs/{id}/log")).await.text();
+    assert!(log.contains("interrupted by a shutdown"), "{log}");
+    assert!(
+        log.contains("attempt 1 of 2"),
+        "a graceful stop does not use up an attempt: {log}"
+    );
+    app.svc.shutdown().await;
+}
