@@ -99,9 +99,11 @@ pub fn all_distro_suites() -> Vec<Suite> {
                 .components(&comps)
                 .architectures(&arches);
             if i == 0 {
+                // pool paths are shared by every suite: one version per distro
+                let v = format!("1.0+{}", d.codename);
                 s = s
-                    .package("main", Package::new("hello", "1.0", "amd64").with_deb())
-                    .package("main", Package::new("hello-doc", "1.0", "all").with_deb());
+                    .package("main", Package::new("hello", &v, "amd64").with_deb())
+                    .package("main", Package::new("hello-doc", &v, "all").with_deb());
             }
             out.push(s);
         }
