@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 #[derive(rust_embed::RustEmbed)]
-#[folder = "$CARGO_MANIFEST_DIR/../../web/dist"]
+#[folder = "../../web/dist"]
 #[allow_missing = true]
 struct Assets;
 
@@ -79,8 +79,13 @@ pub async fn serve(method: Method, uri: Uri) -> Response {
         if let Some(r) = file_response(path, &method) {
             return r;
         }
-        // a missing asset is a 404 (an HTML page instead would break the script loader)
-        if path.starts_with("assets/") {
+        // the UI refers to its assets relatively (`./assets/…`): a page opened under a deeper
+        // path asks for `<path>/assets/…`
+        if let Some(i) = path.rfind("assets/") {
+            if let Some(r) = file_response(&path[i..], &method) {
+                return r;
+            }
+            // a missing asset is a 404 (an HTML page instead would break the script loader)
             return (StatusCode::NOT_FOUND, "not found\n").into_response();
         }
     }

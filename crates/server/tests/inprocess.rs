@@ -514,6 +514,31 @@ async fn catalog_preview_search_ui_metrics() {
     }
     let r = app.get("/assets/does-not-exist-12345678.js").await;
     assert_eq!(r.status, 404);
+    // built assets (when web/dist has them): their type, and a year of caching for hashed names
+    let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/dist/assets");
+    for f in common::files_under(&assets) {
+        assert_eq!(
+            app.get(&format!("/jobs/assets/{f}")).await.status,
+            200,
+            "{f}"
+        );
+        let r = app.get(&format!("/assets/{f}")).await;
+        assert_eq!(r.status, 200, "{f}");
+        let ct = r.headers["content-type"].to_str().expect("ct").to_string();
+        let want = match f.rsplit('.').next() {
+            Some("js") => "javascript",
+            Some("css") => "text/css",
+            Some("svg") => "image/svg+xml",
+            _ => "",
+        };
+        assert!(ct.contains(want), "{f}: {ct}");
+        let cc = r.headers["cache-control"].to_str().expect("cc").to_string();
+        if f.contains('-') {
+            assert!(cc.contains("immutable"), "{f}: {cc}");
+        }
+    }
+    let index = app.get("/").await;
+    assert_eq!(index.headers["cache-control"], "no-cache");
     app.svc.shutdown().await;
 }
 
