@@ -1,0 +1,568 @@
+#!/usr/bin/env node
+// A mock of `opaas serve` (docs/API.md) for developing and testing the web UI: fake data, plain
+// Node http, no dependencies. It serves web/dist at `/`.
+//
+//   node mock/server.mjs [--port 5180] [--host 127.0.0.1] [--token SECRET] [--speed 1] [--dist DIR] [--no-seed]
+//
+// A job goes queued → resolving → downloading → packing → done in about 3 s (divided by --speed)
+// and streams SSE events; the bundle is a real (tiny) tar.gz. Fake data: mock/data.mjs. Requests
+// that fail: an unknown name (unknown_package with suggestions), `legacy-app` on Debian 12 /
+// Ubuntu 24.04 (unsatisfiable), `postfix` + `exim4-daemon-light` (conflict), `httpd` (virtual).
+import http from 'node:http'
+import fs from 'node:fs'
+import path from 'node:path'
+import zlib from 'node:zlib'
+import crypto from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { DISTROS, PRESETS, indexFor } from './data.mjs'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const NAME_RE = /^([a-z0-9][a-z0-9+.-]+)(?:([=/])([A-Za-z0-9.+~:-]+)|:([a-z0-9-]+))?$/
+const MAX_PACKAGES = 100
+const TOOL_VERSION = '0.1.0-mock'
+
+class HttpError extends Error {
+  constructor(status, code, message, field = null, suggestions = []) {
+    super(message)
+    Object.assign(this, { status, code, field, suggestions })
+  }
+  body() { return { error: { code: this.code, message: this.message, field: this.field, suggestions: this.suggestions } } }
+}
+
+// ---------------------------------------------------------------- search and resolution
+
+function levenshtein(a, b) {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)])
+  for (let j = 1; j <= b.length; j++) d[0][j] = j
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+      // a transposition counts as one edit (optimal string alignment)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1)
+    }
+  }
+  return d[a.length][b.length]
+}
+
+function providers(idx, name) {
+  return [...idx.values()].filter((p) => p.provides.includes(name)).map((p) => p.name)
+}
+
+/** Close names, then providers of a virtual name. */
+function suggest(idx, name) {
+  const prov = providers(idx, name)
+  if (prov.length) return prov
+  return [...idx.keys()]
+    .map((n) => ({ n, d: levenshtein(name, n) }))
+    .filter((x) => x.d <= (name.length <= 3 ? 1 : name.length <= 7 ? 2 : 3))
+    .sort((a, b) => a.d - b.d || a.n.localeCompare(b.n))
+    .slice(0, 5)
+    .map((x) => x.n)
+}
+
+function search(idx, q, limit) {
+  q = q.trim().toLowerCase()
+  if (!q) return { items: [], suggestions: [] }
+  const rank = (p) => (p.name === q ? 0 : p.name.startsWith(q) ? 1 : p.name.includes(q) ? 2 : p.summary.toLowerCase().includes(q) ? 3 : 9)
+  const items = [...idx.values()]
+    .map((p) => ({ p, r: rank(p) }))
+    .filter((x) => x.r < 9)
+    .sort((a, b) => a.r - b.r || a.p.name.length - b.p.name.length || a.p.name.localeCompare(b.p.name))
+    .slice(0, limit)
+    .map(({ p }) => ({ name: p.name, version: p.version, summary: p.summary }))
+  const suggestions = idx.has(q) ? [] : suggest(idx, q).filter((n) => n !== q)
+  return { items, suggestions }
+}
+
+function parseStatus(text) {
+  const installed = new Set()
+  for (const para of String(text).split(/\n\s*\n/)) {
+    const name = /^Package:\s*(\S+)/m.exec(para)
+    if (name && /^Status:\s*install ok installed\s*$/m.test(para)) installed.add(name[1])
+  }
+  return installed
+}
+
+/** Validate a request body (400s) and return the normalized request. */
+function validate(body, { job = false } = {}) {
+  if (!body || typeof body !== 'object') throw new HttpError(400, 'bad_request', 'the body must be a JSON object')
+  const distro = DISTROS.find((d) => d.id === body.distro)
+  if (!distro) throw new HttpError(400, 'unknown_distro', `unknown distro '${body.distro}'`, 'distro', DISTROS.map((d) => d.id))
+  const arch = distro.architectures.find((a) => a.name === body.arch)
+  if (!arch) throw new HttpError(400, 'unknown_arch', `${distro.name} has no architecture '${body.arch}'`, 'arch', distro.architectures.map((a) => a.name))
+  if (!Array.isArray(body.packages) || body.packages.length === 0) throw new HttpError(400, 'bad_request', 'packages must be a non-empty list', 'packages')
+  if (body.packages.length > MAX_PACKAGES) throw new HttpError(400, 'too_many_packages', `at most ${MAX_PACKAGES} packages per request (got ${body.packages.length})`, 'packages')
+  let baseline = body.baseline ?? 'minimal'
+  let installed = null
+  if (baseline && typeof baseline === 'object') {
+    if (typeof baseline.status !== 'string') throw new HttpError(400, 'bad_request', 'baseline must be "minimal", "none" or {"status": "<text>"}', 'baseline')
+    installed = parseStatus(baseline.status)
+    if (installed.size === 0) throw new HttpError(400, 'bad_status_file', "the status file has no installed package (expected stanzas with 'Status: install ok installed')", 'baseline')
+  } else if (baseline !== 'minimal' && baseline !== 'none') {
+    throw new HttpError(400, 'bad_request', 'baseline must be "minimal", "none" or {"status": "<text>"}', 'baseline')
+  }
+  const format = body.format ?? 'tar.gz'
+  if (job && format !== 'tar.gz' && format !== 'tar.zst') throw new HttpError(400, 'bad_request', 'format must be "tar.gz" or "tar.zst"', 'format')
+  const idx = indexFor(distro.id)
+  const requests = body.packages.map((spec, i) => {
+    const m = typeof spec === 'string' ? NAME_RE.exec(spec) : null
+    if (!m) {
+      throw new HttpError(400, 'invalid_package_name', `invalid request '${spec}': use pkg, pkg=VERSION, pkg/SUITE or pkg:ARCH with a Debian package name ([a-z0-9][a-z0-9+.-]+)`, `packages[${i}]`)
+    }
+    const name = m[1]
+    const p = idx.get(name)
+    if (!p) {
+      const prov = providers(idx, name)
+      if (prov.length) throw new HttpError(400, 'unknown_package', `package '${name}' is a virtual package provided by: ${prov.join(', ')}; select one of them`, `packages[${i}]`, prov)
+      throw new HttpError(400, 'unknown_package', `unable to locate package '${name}' in ${distro.name} (${distro.codename}) ${arch.name}`, `packages[${i}]`, suggest(idx, name))
+    }
+    if (m[2] === '=' && m[3] !== p.version) throw new HttpError(400, 'unknown_package', `version '${m[3]}' of '${name}' was not found (available: ${p.version})`, `packages[${i}]`, [`${name}=${p.version}`])
+    return name
+  })
+  return { distro, arch, idx, requests, recommends: body.recommends !== false, baseline, installed, format }
+}
+
+/** A small breadth-first resolver with apt-like reasons. Throws unsatisfiable (422). */
+function resolve(req) {
+  const { idx, distro } = req
+  const skip = (name) => {
+    if (req.installed) return req.installed.has(name)
+    if (req.baseline === 'minimal') return !!idx.get(name)?.base
+    return false
+  }
+  const chosen = new Map() // name -> {pkg, why}
+  const queue = []
+  for (const name of req.requests) {
+    if (!chosen.has(name)) { chosen.set(name, { pkg: idx.get(name), why: 'requested' }); queue.push(name) }
+  }
+  while (queue.length) {
+    const name = queue.shift()
+    const p = idx.get(name)
+    const fields = [['Depends', p.depends], ...(req.recommends ? [['Recommends', p.recommends]] : [])]
+    for (const [field, rels] of fields) {
+      for (const rel of rels) {
+        const alts = rel.split('|').map((s) => s.trim())
+        const names = alts.map((a) => a.split(' ')[0])
+        if (names.some((n) => chosen.has(n) || skip(n))) continue
+        const idxOk = names.findIndex((n) => idx.has(n))
+        if (idxOk < 0) {
+          if (field === 'Recommends') continue
+          throw new HttpError(422, 'unsatisfiable',
+            `the request cannot be satisfied in ${distro.name} (${distro.codename}):\n  ${name} ${p.version} ${field}: ${rel}\n    but ${names.join(' | ')} ${names.length > 1 ? 'are' : 'is'} not installable (no package of that name, and nothing provides it)`)
+        }
+        const dep = names[idxOk]
+        const choice = alts.length > 1 ? (idxOk === 0 ? ' [first alternative]' : ` [alternative ${idxOk + 1} (earlier ones not installable)]`) : ''
+        chosen.set(dep, { pkg: idx.get(dep), why: `${name} ${p.version} ${field}: ${rel}${choice}` })
+        queue.push(dep)
+      }
+    }
+  }
+  // conflicts between chosen packages (Conflicts on a virtual name that another one provides)
+  const list = [...chosen.values()]
+  for (const a of list) {
+    for (const c of a.pkg.conflicts) {
+      const b = list.find((x) => x !== a && (x.pkg.name === c || x.pkg.provides.includes(c)))
+      if (b) {
+        throw new HttpError(422, 'unsatisfiable',
+          `the request cannot be satisfied in ${distro.name} (${distro.codename}):\n  ${a.pkg.name} ${a.pkg.version} Conflicts: ${c}\n  ${b.pkg.name} ${b.pkg.version} Provides: ${c} (${b.why})`)
+      }
+    }
+  }
+  const packages = list
+    .map(({ pkg, why }) => ({ name: pkg.name, version: pkg.version, arch: req.arch.name, size: pkg.size, pocket: pkg.pocket, why }))
+    .sort((a, b) => a.name.localeCompare(b.name))
+  return { count: packages.length, total_size: packages.reduce((s, p) => s + p.size, 0), packages, remove: [] }
+}
+
+// ---------------------------------------------------------------- bundles (a real, tiny tar.gz)
+
+function tarEntry(name, content, mode = 0o644) {
+  const data = Buffer.from(content)
+  const h = Buffer.alloc(512)
+  h.write(name, 0, 100, 'utf8')
+  h.write(mode.toString(8).padStart(7, '0') + '\0', 100)
+  h.write('0000000\0', 108)
+  h.write('0000000\0', 116)
+  h.write(data.length.toString(8).padStart(11, '0') + '\0', 124)
+  h.write('14000000000\0', 136) // fixed time: deterministic
+  h.write('        ', 148)
+  h.write('0', 156)
+  h.write('ustar\0' + '00', 257)
+  let sum = 0
+  for (const b of h) sum += b
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
+  const pad = Buffer.alloc((512 - (data.length % 512)) % 512)
+  return Buffer.concat([h, data, pad])
+}
+
+function makeBundle(job, resolution) {
+  const hash = crypto.createHash('sha256').update(JSON.stringify(resolution.packages)).digest('hex').slice(0, 8)
+  const dir = `offline_pkg_${job.distro}_${job.arch}_${hash}`
+  const manifest = {
+    request: job.packages, distro: job.distro, arch: job.arch,
+    options: { recommends: job.recommends, baseline: typeof job.baseline === 'string' ? job.baseline : 'status' },
+    tool_version: TOOL_VERSION, created: job.finished_at, packages: resolution.packages,
+  }
+  const install = `#!/bin/bash\n# mock bundle made by web/mock/server.mjs: it installs nothing\nset -euo pipefail\necho "would install: ${resolution.packages.map((p) => p.name).join(' ')}"\n`
+  const readme = `Offline bundle (mock) for ${job.distro} ${job.arch}\n离线安装包（模拟）\n\n  sudo bash install.sh\n`
+  const tar = Buffer.concat([
+    tarEntry(`${dir}/install.sh`, install, 0o755),
+    tarEntry(`${dir}/manifest.json`, JSON.stringify(manifest, null, 2) + '\n'),
+    tarEntry(`${dir}/README.txt`, readme),
+    Buffer.alloc(1024),
+  ])
+  // the mock always writes gzip; a tar.zst request only changes the name
+  const data = zlib.gzipSync(tar, { level: 6 })
+  const ext = job.format === 'tar.zst' ? 'tar.zst' : 'tar.gz'
+  return { data, manifest, file_name: `${dir}.${ext}`, sha256: crypto.createHash('sha256').update(data).digest('hex') }
+}
+
+// ---------------------------------------------------------------- jobs
+
+const WORK_PHASES = ['queued', 'resolving', 'downloading', 'packing']
+
+export function createMock({ token = '', speed = 1, seed = true, dist = path.join(HERE, '..', 'dist'), ttlHours = 24 } = {}) {
+  const jobs = new Map() // id -> {job, log: [], subs: Set<res>, bundleData, manifest, timers}
+  const iso = (t) => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z')
+  const ms = (n) => Math.max(1, Math.round(n / speed))
+
+  function newJob(req, body, createdAt = Date.now()) {
+    const id = crypto.randomBytes(16).toString('hex')
+    const job = {
+      id, state: 'queued', distro: req.distro.id, arch: req.arch.name, packages: [...body.packages],
+      recommends: req.recommends, baseline: body.baseline ?? 'minimal', format: req.format,
+      created_at: iso(createdAt), started_at: null, finished_at: null,
+      progress: { phase: 'queued', packages_done: 0, packages_total: 0, bytes_done: 0, bytes_total: 0 },
+      error: null, bundle: null,
+    }
+    const rec = { job, log: [], subs: new Set(), timers: [], req }
+    jobs.set(id, rec)
+    return rec
+  }
+
+  function send(rec, event, data) {
+    const msg = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
+    for (const res of rec.subs) res.write(msg)
+  }
+  function logLine(rec, line) {
+    const n = rec.log.length
+    rec.log.push(line)
+    send(rec, 'log', { line, n })
+  }
+  function setState(rec, state) {
+    rec.job.state = state
+    if (WORK_PHASES.includes(state)) rec.job.progress = { ...rec.job.progress, phase: state }
+    send(rec, 'state', rec.job)
+  }
+  function progress(rec, p) {
+    rec.job.progress = { ...rec.job.progress, ...p }
+    send(rec, 'progress', rec.job.progress)
+  }
+  function end(rec) {
+    rec.timers.forEach(clearTimeout)
+    rec.timers = []
+    send(rec, 'end', rec.job)
+    for (const res of rec.subs) res.end()
+    rec.subs.clear()
+  }
+  function fail(rec, err, at = Date.now()) {
+    rec.job.error = { code: err.code, message: err.message }
+    rec.job.finished_at = iso(at)
+    logLine(rec, `E: ${err.message.split('\n')[0]}`)
+    for (const l of err.message.split('\n').slice(1)) logLine(rec, `   ${l.trim()}`)
+    setState(rec, 'failed')
+    end(rec)
+  }
+  function finishDone(rec, resolution, at = Date.now()) {
+    rec.job.finished_at = iso(at)
+    const b = makeBundle(rec.job, resolution)
+    rec.bundleData = b.data
+    rec.manifest = b.manifest
+    rec.job.bundle = { file_name: b.file_name, size: b.data.length, sha256: b.sha256, package_count: resolution.count, expires_at: iso(at + ttlHours * 3600e3) }
+    logLine(rec, `Wrote ${b.file_name} (${b.data.length} bytes, ${resolution.count} packages)`)
+    setState(rec, 'done')
+    end(rec)
+  }
+
+  /** Run a job through its phases (about 3 s at speed 1). */
+  function run(rec) {
+    const { job, req } = rec
+    const at = (t, f) => rec.timers.push(setTimeout(f, ms(t)))
+    logLine(rec, `Queued: ${job.packages.join(' ')} for ${job.distro} ${job.arch}`)
+    send(rec, 'state', job)
+    at(300, () => {
+      job.started_at = iso(Date.now())
+      setState(rec, 'resolving')
+      logLine(rec, `Reading package indices of ${req.distro.name} (${req.distro.codename}) ${job.arch}: verified, up to date`)
+      logLine(rec, `Resolving ${job.packages.join(' ')} (recommends: ${job.recommends ? 'yes' : 'no'}, baseline: ${typeof job.baseline === 'string' ? job.baseline : 'status file'})`)
+    })
+    at(800, () => {
+      let resolution
+      try { resolution = resolve(req) } catch (e) { fail(rec, e); return }
+      rec.resolution = resolution
+      logLine(rec, `${resolution.count} packages to download, ${(resolution.total_size / 1e6).toFixed(1)} MB`)
+      setState(rec, 'downloading')
+      progress(rec, { phase: 'downloading', packages_done: 0, packages_total: resolution.count, bytes_done: 0, bytes_total: resolution.total_size })
+      const steps = 16
+      const pk = resolution.packages
+      let done = 0
+      let cum = 0 // bytes of the packages completed
+      for (let s = 1; s <= steps; s++) {
+        at(800 + s * 100, () => {
+          const target = Math.round((resolution.total_size * s) / steps)
+          while (done < pk.length && cum + pk[done].size <= target) {
+            const p = pk[done++]
+            cum += p.size
+            logLine(rec, `Get:${done} ${p.pocket} ${p.name} ${p.arch} ${p.version} [${Math.round(p.size / 1000)} kB]`)
+          }
+          progress(rec, { packages_done: done, bytes_done: target })
+        })
+      }
+      at(2450, () => {
+        setState(rec, 'packing')
+        logLine(rec, 'Writing the repository index (Packages, Release), manifest.json, SHA256SUMS, install.sh')
+      })
+      at(3000, () => finishDone(rec, resolution))
+    })
+  }
+
+  function cancel(rec) {
+    if (['done', 'failed', 'cancelled'].includes(rec.job.state)) return
+    rec.timers.forEach(clearTimeout)
+    rec.timers = []
+    rec.job.finished_at = iso(Date.now())
+    logLine(rec, 'Cancelled by the user')
+    setState(rec, 'cancelled')
+    end(rec)
+  }
+
+  // a few jobs in the past so that the history page has something to show
+  if (seed) {
+    const now = Date.now()
+    const past = (body, minutes, outcome) => {
+      const req = validate(body, { job: true })
+      const rec = newJob(req, body, now - minutes * 60e3)
+      const j = rec.job
+      j.started_at = iso(now - minutes * 60e3 + 1000)
+      rec.log.push(`Queued: ${j.packages.join(' ')} for ${j.distro} ${j.arch}`, `Resolving ${j.packages.join(' ')}`)
+      let resolution = null
+      try { resolution = resolve(req) } catch (e) {
+        j.error = { code: e.code, message: e.message }
+        j.state = 'failed'
+        j.progress = { ...j.progress, phase: 'resolving' }
+        j.finished_at = iso(now - minutes * 60e3 + 2000)
+        rec.log.push(...e.message.split('\n').map((l, i) => (i ? `   ${l.trim()}` : `E: ${l}`)))
+        return rec
+      }
+      const endAt = now - minutes * 60e3 + 40e3
+      if (outcome === 'cancelled') {
+        j.state = 'cancelled'
+        j.progress = { phase: 'downloading', packages_done: 3, packages_total: resolution.count, bytes_done: 900000, bytes_total: resolution.total_size }
+        j.finished_at = iso(endAt)
+        rec.log.push('Cancelled by the user')
+        return rec
+      }
+      resolution.packages.forEach((p, i) => rec.log.push(`Get:${i + 1} ${p.pocket} ${p.name} ${p.arch} ${p.version} [${Math.round(p.size / 1000)} kB]`))
+      j.progress = { phase: 'done', packages_done: resolution.count, packages_total: resolution.count, bytes_done: resolution.total_size, bytes_total: resolution.total_size }
+      j.finished_at = iso(endAt)
+      const b = makeBundle(j, resolution)
+      rec.bundleData = b.data
+      rec.manifest = b.manifest
+      j.bundle = { file_name: b.file_name, size: b.data.length, sha256: b.sha256, package_count: resolution.count, expires_at: iso(endAt + ttlHours * 3600e3) }
+      j.state = 'done'
+      rec.log.push(`Wrote ${b.file_name}`)
+      return rec
+    }
+    past({ distro: 'debian-11', arch: 'arm64', packages: ['docker.io'], recommends: true, baseline: 'minimal' }, 60 * 26, 'done') // expired
+    past({ distro: 'debian-12', arch: 'amd64', packages: ['postgresql'], recommends: false, baseline: 'none' }, 60 * 5, 'cancelled')
+    past({ distro: 'ubuntu-24.04', arch: 'arm64', packages: ['legacy-app', 'curl'], recommends: true, baseline: 'minimal' }, 60 * 3, 'failed')
+    past({ distro: 'debian-12', arch: 'amd64', packages: ['nginx', 'htop', 'jq'], recommends: true, baseline: 'minimal', format: 'tar.gz' }, 90, 'done')
+  }
+
+  // ---------------------------------------------------------------- HTTP
+
+  const json = (res, status, data, headers = {}) => {
+    const body = JSON.stringify(data)
+    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', ...headers })
+    res.end(body)
+  }
+  const readBody = (req) => new Promise((resolve, reject) => {
+    const chunks = []
+    let size = 0
+    req.on('data', (c) => {
+      size += c.length
+      if (size > 32 * 1024 * 1024) { reject(new HttpError(413, 'bad_request', 'request body too large')); req.destroy() } else chunks.push(c)
+    })
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8')
+      if (!text) return resolve(undefined)
+      try { resolve(JSON.parse(text)) } catch { reject(new HttpError(400, 'bad_request', 'the body is not valid JSON')) }
+    })
+    req.on('error', reject)
+  })
+
+  const MIME = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json', '.woff2': 'font/woff2' }
+  function serveStatic(res, pathname) {
+    const root = path.resolve(dist)
+    let file = path.resolve(root, '.' + decodeURIComponent(pathname))
+    if (!file.startsWith(root)) file = path.join(root, 'index.html')
+    if (!fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(root, 'index.html')
+    if (!fs.existsSync(file)) {
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' })
+      return res.end('web/dist is missing: run `npm run build` in web/ first\n')
+    }
+    const hashed = /[.-][A-Za-z0-9_-]{8}\.(js|css|svg|png|woff2)$/.test(file)
+    res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] || 'application/octet-stream', 'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache' })
+    fs.createReadStream(file).pipe(res)
+  }
+
+  function authorized(req, url, queryAllowed) {
+    if (!token) return true
+    if ((req.headers.authorization || '') === `Bearer ${token}`) return true
+    return queryAllowed && url.searchParams.get('token') === token
+  }
+
+  async function handle(req, res) {
+    const url = new URL(req.url, 'http://localhost')
+    const p = url.pathname
+    const method = req.method
+    if (p === '/healthz') return json(res, 200, { status: 'ok' })
+    if (p === '/metrics') { res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }); return res.end(`opaas_jobs ${jobs.size}\n`) }
+    if (!p.startsWith('/api/')) return serveStatic(res, p)
+
+    let m
+    const jobPath = (suffix) => (m = new RegExp(`^/api/jobs/([0-9a-f]+)${suffix}$`).exec(p)) && jobs.get(m[1])
+    const queryAllowed = /^\/api\/jobs\/[0-9a-f]+\/(events|bundle)$/.test(p)
+    if (!authorized(req, url, queryAllowed)) throw new HttpError(401, 'unauthorized', 'a valid token is required (Authorization: Bearer <token>)')
+
+    if (method === 'GET' && p === '/api/distros') return json(res, 200, DISTROS)
+    if (method === 'GET' && p === '/api/openapi.json') return json(res, 200, { openapi: '3.0.3', info: { title: 'OPaaS (mock)', version: TOOL_VERSION }, paths: {} })
+    if (method === 'GET' && p === '/api/presets') {
+      const d = url.searchParams.get('distro')
+      if (!DISTROS.some((x) => x.id === d)) throw new HttpError(400, 'unknown_distro', `unknown distro '${d}'`, 'distro')
+      const idx = indexFor(d)
+      return json(res, 200, PRESETS.map((pr) => ({ ...pr, packages: pr.packages.filter((n) => idx.has(n)) })).filter((pr) => pr.packages.length))
+    }
+    if (method === 'GET' && p === '/api/packages') {
+      const d = DISTROS.find((x) => x.id === url.searchParams.get('distro'))
+      if (!d) throw new HttpError(400, 'unknown_distro', `unknown distro '${url.searchParams.get('distro')}'`, 'distro')
+      if (!d.architectures.some((a) => a.name === url.searchParams.get('arch'))) throw new HttpError(400, 'unknown_arch', `${d.name} has no architecture '${url.searchParams.get('arch')}'`, 'arch')
+      const limit = Math.min(100, Math.max(1, Number(url.searchParams.get('limit')) || 20))
+      return json(res, 200, search(indexFor(d.id), url.searchParams.get('q') || '', limit))
+    }
+    if (method === 'POST' && p === '/api/resolve') {
+      const body = await readBody(req)
+      return json(res, 200, resolve(validate(body)))
+    }
+    if (method === 'POST' && p === '/api/jobs') {
+      const body = await readBody(req)
+      const r = validate(body, { job: true })
+      const rec = newJob(r, body)
+      run(rec)
+      return json(res, 202, rec.job)
+    }
+    if (method === 'GET' && p === '/api/jobs') {
+      const page = Math.max(1, Number(url.searchParams.get('page')) || 1)
+      const per = Math.min(100, Math.max(1, Number(url.searchParams.get('per_page')) || 20))
+      const all = [...jobs.values()].map((r) => r.job).sort((a, b) => b.created_at.localeCompare(a.created_at))
+      return json(res, 200, { items: all.slice((page - 1) * per, page * per), total: all.length, page, per_page: per })
+    }
+    let rec
+    if (method === 'GET' && (rec = jobPath(''))) return json(res, 200, rec.job)
+    if (method === 'DELETE' && (rec = jobPath(''))) {
+      cancel(rec)
+      jobs.delete(rec.job.id)
+      res.writeHead(204)
+      return res.end()
+    }
+    if (method === 'POST' && (rec = jobPath('/cancel'))) { cancel(rec); return json(res, 200, rec.job) }
+    if (method === 'GET' && (rec = jobPath('/log'))) {
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' })
+      return res.end(rec.log.join('\n') + (rec.log.length ? '\n' : ''))
+    }
+    if (method === 'GET' && (rec = jobPath('/manifest'))) {
+      if (rec.job.state !== 'done') throw new HttpError(404, 'not_found', 'the manifest exists once the job is done')
+      return json(res, 200, rec.manifest)
+    }
+    if (method === 'GET' && (rec = jobPath('/bundle'))) {
+      if (rec.job.state !== 'done') throw new HttpError(404, 'not_found', 'the bundle exists once the job is done')
+      if (new Date(rec.job.bundle.expires_at).getTime() <= Date.now()) throw new HttpError(410, 'gone', `the bundle of job ${rec.job.id} expired at ${rec.job.bundle.expires_at}; run the job again`)
+      const data = rec.bundleData
+      const headers = {
+        'Content-Type': rec.job.format === 'tar.zst' ? 'application/zstd' : 'application/gzip',
+        'Content-Disposition': `attachment; filename="${rec.job.bundle.file_name}"`,
+        'Accept-Ranges': 'bytes',
+      }
+      const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range || '')
+      if (range) {
+        const start = range[1] === '' ? data.length - Number(range[2]) : Number(range[1])
+        const endB = range[1] === '' || range[2] === '' ? data.length - 1 : Math.min(Number(range[2]), data.length - 1)
+        if (start > endB || start >= data.length) { res.writeHead(416, { 'Content-Range': `bytes */${data.length}` }); return res.end() }
+        res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${endB}/${data.length}`, 'Content-Length': endB - start + 1 })
+        return res.end(data.subarray(start, endB + 1))
+      }
+      res.writeHead(200, { ...headers, 'Content-Length': data.length })
+      return res.end(data)
+    }
+    if (method === 'GET' && (rec = jobPath('/events'))) {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' })
+      res.write(`retry: 2000\nevent: state\ndata: ${JSON.stringify(rec.job)}\n\n`)
+      if (['done', 'failed', 'cancelled'].includes(rec.job.state)) {
+        res.write(`event: end\ndata: ${JSON.stringify(rec.job)}\n\n`)
+        return res.end()
+      }
+      rec.subs.add(res)
+      const ping = setInterval(() => res.write(': ping\n\n'), 15000)
+      req.on('close', () => { clearInterval(ping); rec.subs.delete(res) })
+      return
+    }
+    if (p.startsWith('/api/jobs/')) throw new HttpError(404, 'not_found', `no job at ${p}`)
+    throw new HttpError(404, 'not_found', `no API endpoint ${method} ${p}`)
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      if (res.headersSent) return res.end()
+      if (e instanceof HttpError) return json(res, e.status, e.body())
+      console.error(e)
+      json(res, 500, { error: { code: 'internal', message: String(e && e.message), field: null, suggestions: [] } })
+    })
+  })
+  return { server, jobs }
+}
+
+/** Start a mock server; resolves to {url, close()}. port 0 = a free port. */
+export function startMockServer({ port = 0, host = '127.0.0.1', ...opts } = {}) {
+  const { server } = createMock(opts)
+  const sockets = new Set()
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      const a = server.address()
+      resolve({
+        url: `http://${host}:${a.port}`,
+        server,
+        close: () => new Promise((r) => { sockets.forEach((s) => s.destroy()); server.close(() => r()) }),
+      })
+    })
+  })
+}
+
+// CLI
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2)
+  const opt = (name, def) => {
+    const i = args.indexOf(`--${name}`)
+    return i >= 0 ? args[i + 1] : def
+  }
+  const { url } = await startMockServer({
+    port: Number(opt('port', process.env.PORT || 5180)),
+    host: opt('host', '127.0.0.1'),
+    token: opt('token', process.env.OPAAS_TOKEN || ''),
+    speed: Number(opt('speed', 1)),
+    seed: !args.includes('--no-seed'),
+    dist: opt('dist', path.join(HERE, '..', 'dist')),
+  })
+  console.log(`OPaaS mock API listening on ${url}`)
+}

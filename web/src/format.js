@@ -1,0 +1,72 @@
+// Number, size, time formatting in the current locale.
+import { locale, t } from './i18n.js'
+
+/** Decimal units like apt (kB, MB, GB). */
+export function formatBytes(n) {
+  if (n == null || !Number.isFinite(Number(n))) return '–'
+  n = Number(n)
+  const units = ['B', 'kB', 'MB', 'GB', 'TB']
+  let i = 0
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++ }
+  const digits = i === 0 ? 0 : n < 10 ? 1 : 0
+  return `${new Intl.NumberFormat(locale.value, { maximumFractionDigits: digits, minimumFractionDigits: digits }).format(n)} ${units[i]}`
+}
+
+export function formatNumber(n) {
+  return new Intl.NumberFormat(locale.value).format(n ?? 0)
+}
+
+export function formatDate(iso) {
+  if (!iso) return '–'
+  const d = new Date(iso)
+  if (Number.isNaN(d.getTime())) return String(iso)
+  return new Intl.DateTimeFormat(locale.value, { dateStyle: 'medium', timeStyle: 'short' }).format(d)
+}
+
+/** "in 23 hours", "5 minutes ago". */
+export function formatRelative(iso, now = Date.now()) {
+  if (!iso) return ''
+  const d = new Date(iso).getTime()
+  if (Number.isNaN(d)) return ''
+  const diff = (d - now) / 1000
+  const abs = Math.abs(diff)
+  const rtf = new Intl.RelativeTimeFormat(locale.value, { numeric: 'auto' })
+  if (abs < 60) return rtf.format(Math.round(diff), 'second')
+  if (abs < 3600) return rtf.format(Math.round(diff / 60), 'minute')
+  if (abs < 86400) return rtf.format(Math.round(diff / 3600), 'hour')
+  return rtf.format(Math.round(diff / 86400), 'day')
+}
+
+export function formatDuration(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return ''
+  if (seconds < 60) return t('unit.s', { n: Math.max(1, Math.round(seconds)) })
+  if (seconds < 3600) return t('unit.min', { n: Math.round(seconds / 60) })
+  return t('unit.h', { n: Math.round(seconds / 360) / 10 })
+}
+
+export function isTerminal(state) {
+  return state === 'done' || state === 'failed' || state === 'cancelled'
+}
+
+/** The directory a bundle unpacks to: the file name without .tar.gz / .tar.zst. */
+export function bundleDir(fileName) {
+  return String(fileName || '').replace(/\.tar\.(gz|zst|xz)$/, '')
+}
+
+/** Single-quote for a POSIX shell when needed (file names are safe, but be correct anyway). */
+export function shellQuote(s) {
+  s = String(s)
+  return /^[A-Za-z0-9_./:=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`
+}
+
+/** The exact commands for the offline machine. */
+export function installCommand(fileName) {
+  const f = shellQuote(fileName)
+  const d = shellQuote(bundleDir(fileName))
+  const unpack = /\.tar\.zst$/.test(fileName) ? `tar --zstd -xf ${f}` : `tar -xzf ${f}`
+  return `${unpack} && cd ${d} && sudo bash install.sh`
+}
+
+export function checksumCommand(fileName, sha256) {
+  return `echo '${sha256}  ${fileName}' | sha256sum -c`
+}

@@ -1,0 +1,566 @@
+#!/usr/bin/env node
+// End-to-end tests of the web UI: playwright-core driving Debian's chromium (/usr/bin/chromium).
+//
+//   node tests/e2e.mjs [BASE_URL]
+//
+// Without BASE_URL the mock API (mock/server.mjs) is started on 127.0.0.1 with a random port and
+// serves web/dist (run `npm run build` first). With BASE_URL (e.g. `opaas serve` on a fixture
+// repository) the package names come from the environment:
+//   E2E_DISTRO (debian-12)  E2E_ARCH (amd64)  E2E_PKG (nginx)  E2E_PKG2 (htop)
+//   E2E_PREFIX (ngi: a prefix of E2E_PKG)  E2E_TYPO (ngnix: a typo of E2E_PKG, must suggest it)
+//   E2E_UNSAT (legacy-app: a request that cannot be satisfied)  E2E_TOKEN (if the server needs one)
+// Every request that does not go to 127.0.0.1/localhost is aborted and counted: there must be none.
+// Screenshots go to web/test-output/. The last line is `N passed, M failed`; the exit code is 1 on failure.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import zlib from 'node:zlib'
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+import { startMockServer } from '../mock/server.mjs'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const WEB = path.resolve(HERE, '..')
+const OUT = path.join(WEB, 'test-output')
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium'
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage']
+const env = (k, d) => process.env[k] || d
+const D = env('E2E_DISTRO', 'debian-12')
+const ARCH = env('E2E_ARCH', 'amd64')
+const PKG = env('E2E_PKG', 'nginx')
+const PKG2 = env('E2E_PKG2', 'htop')
+const PREFIX = env('E2E_PREFIX', 'ngi')
+const TYPO = env('E2E_TYPO', 'ngnix')
+const UNSAT = env('E2E_UNSAT', 'legacy-app')
+const JOB_TIMEOUT = Number(env('E2E_JOB_TIMEOUT', 60000))
+
+if (!fs.existsSync(CHROMIUM)) {
+  console.error(`${CHROMIUM} is missing: apt-get install -y chromium (and fonts-noto-cjk for readable zh-CN screenshots)`)
+  console.log('0 passed, 1 failed')
+  process.exit(1)
+}
+fs.mkdirSync(OUT, { recursive: true })
+for (const f of fs.readdirSync(OUT)) if (f.endsWith('.png') || f.endsWith('.tar.gz')) fs.rmSync(path.join(OUT, f))
+
+// ---------------------------------------------------------------------------------- servers
+let base = process.argv[2]
+const servers = []
+const selfHosted = !base
+if (selfHosted) {
+  if (!fs.existsSync(path.join(WEB, 'dist', 'index.html'))) {
+    console.error('web/dist/index.html is missing: run `npm run build` first')
+    process.exit(1)
+  }
+  const s = await startMockServer({ port: 0, host: '127.0.0.1' })
+  servers.push(s)
+  base = s.url
+}
+base = base.replace(/\/+$/, '')
+console.log(`# testing ${base}${selfHosted ? ' (mock API)' : ''}`)
+
+// ---------------------------------------------------------------------------------- harness
+const external = [] // requests outside 127.0.0.1 that the page attempted
+const pageErrors = []
+const tmpDirs = []
+const isLocal = (u) => {
+  try {
+    const { protocol, hostname } = new URL(u)
+    if (protocol === 'data:' || protocol === 'blob:' || protocol === 'about:') return true
+    return hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]'
+  } catch { return false }
+}
+
+/** A fresh browser with a new empty profile (--user-data-dir), network outside 127.0.0.1 blocked. */
+async function open({ locale = 'en-US', width = 1280, height = 900, storage = null } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opaas-e2e-profile-'))
+  tmpDirs.push(dir)
+  const ctx = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM, headless: true, args: ARGS, locale, viewport: { width, height },
+    acceptDownloads: true, timezoneId: 'UTC', extraHTTPHeaders: { 'Accept-Language': locale },
+  })
+  await ctx.route('**/*', (route) => {
+    const u = route.request().url()
+    if (isLocal(u)) return route.continue()
+    external.push(u)
+    return route.abort('blockedbyclient')
+  })
+  const page = ctx.pages()[0] || (await ctx.newPage())
+  page.on('pageerror', (e) => pageErrors.push(String(e)))
+  if (storage) {
+    await page.goto(`${base}/healthz`)
+    await page.evaluate((s) => { for (const [k, v] of Object.entries(s)) localStorage.setItem(k, v) }, storage)
+  }
+  return { ctx, page }
+}
+
+const results = []
+async function test(name, fn, { skip = '' } = {}) {
+  if (skip) { console.log(`skip - ${name}: ${skip}`); results.push({ name, skipped: true }); return }
+  const t0 = Date.now()
+  const before = pageErrors.length
+  const opened = []
+  const o = async (opts) => { const r = await open(opts); opened.push(r); return r }
+  try {
+    await fn(o)
+    if (pageErrors.length > before) throw new Error(`uncaught page errors: ${pageErrors.slice(before).join('; ')}`)
+    console.log(`ok - ${name} (${Date.now() - t0} ms)`)
+    results.push({ name, ok: true })
+  } catch (e) {
+    console.log(`not ok - ${name}\n  ${String(e && e.stack ? e.stack : e).split('\n').slice(0, 6).join('\n  ')}`)
+    for (const [i, r] of opened.entries()) {
+      try { await r.page.screenshot({ path: path.join(OUT, `FAILED-${name.replace(/\W+/g, '_')}-${i}.png`), fullPage: true }) } catch { /* closed */ }
+    }
+    results.push({ name, ok: false })
+  } finally {
+    for (const r of opened) await r.ctx.close().catch(() => {})
+  }
+}
+function assert(cond, msg) { if (!cond) throw new Error(`assertion failed: ${msg}`) }
+function eq(a, b, msg) { if (a !== b) throw new Error(`${msg}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`) }
+
+// ---------------------------------------------------------------------------------- page helpers
+async function gotoBuild(page, hash = '#/') {
+  await page.goto(`${base}/${hash}`)
+  await page.waitForSelector('#distro option', { state: 'attached' })
+  await page.selectOption('#distro', D)
+  await page.check(`input[name=arch][value="${ARCH}"]`, { force: true }).catch(async () => {
+    await page.click('details summary')
+    await page.check(`input[name=arch][value="${ARCH}"]`)
+  })
+}
+async function addTyped(page, name) {
+  await page.fill('#pkg-input', name)
+  await page.press('#pkg-input', 'Enter')
+  await page.waitForSelector(`[data-chip="${name}"]`)
+}
+async function waitJobEnd(page) {
+  await page.waitForFunction(() => {
+    const s = document.querySelector('[data-testid=stepper] li:last-child')
+    return s && ['done', 'error', 'stopped'].includes(s.dataset.status)
+  }, null, { timeout: JOB_TIMEOUT })
+}
+async function noHorizontalScroll(page, label) {
+  const { sw, cw } = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth }))
+  assert(sw <= cw + 1, `${label}: the page scrolls sideways (${sw} > ${cw})`)
+}
+async function buildJob(page, packages = [PKG]) {
+  await gotoBuild(page)
+  for (const p of packages) await addTyped(page, p)
+  await page.click('[data-testid=build]')
+  await page.waitForURL(/#\/jobs\//)
+  return decodeURIComponent(page.url().split('#/jobs/')[1])
+}
+
+// ---------------------------------------------------------------------------------- tests
+await test('the built files reference no host on the internet', async () => {
+  const dist = path.join(WEB, 'dist')
+  if (!fs.existsSync(dist)) return
+  const bad = []
+  for (const f of fs.readdirSync(dist, { recursive: true })) {
+    const p = path.join(dist, f)
+    if (fs.statSync(p).isDirectory()) continue
+    const text = fs.readFileSync(p, 'utf8')
+    for (const m of text.matchAll(/(?:https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}[^\s"'`)]*/gi)) {
+      if (/^(https?:)?\/\/www\.w3\.org\//.test(m[0])) continue // XML namespaces, never fetched
+      if (/^https:\/\/vuejs\.org\/error-reference\//.test(m[0])) continue // text of Vue's production error messages, never fetched
+      bad.push(`${f}: ${m[0]}`)
+    }
+    if (/\.map$/.test(f)) bad.push(`${f}: source map`)
+  }
+  assert(bad.length === 0, `external references: ${bad.slice(0, 5).join(', ')}`)
+})
+
+await test('the page loads with every request outside 127.0.0.1 blocked', async (o) => {
+  const { page } = await o()
+  const requests = []
+  const failed = []
+  page.on('request', (r) => requests.push(r.url()))
+  page.on('requestfailed', (r) => failed.push(`${r.url()} ${r.failure() && r.failure().errorText}`))
+  await page.goto(`${base}/`)
+  await page.waitForSelector('#distro option', { state: 'attached' })
+  await page.waitForLoadState('networkidle')
+  eq(external.length, 0, 'requests outside 127.0.0.1')
+  assert(requests.length > 0 && requests.every(isLocal), `non-local request: ${requests.filter((u) => !isLocal(u))}`)
+  eq(failed.length, 0, `failed requests ${failed}`)
+  const css = await page.evaluate(() => getComputedStyle(document.querySelector('[data-testid=build]')).backgroundColor)
+  assert(css !== 'rgba(0, 0, 0, 0)', 'the stylesheet is applied')
+})
+
+await test('language: default from the browser, switchable, remembered', async (o) => {
+  const zh = await o({ locale: 'zh-CN' })
+  await zh.page.goto(`${base}/`)
+  await zh.page.waitForSelector('#distro option', { state: 'attached' })
+  eq(await zh.page.textContent('h1'), '构建离线安装包', 'zh-CN heading from navigator.languages')
+  eq(await zh.page.getAttribute('html', 'lang'), 'zh-CN', 'html lang')
+  await zh.page.selectOption('#lang', 'en')
+  eq(await zh.page.textContent('h1'), 'Build an offline bundle', 'switched to English')
+  eq(await zh.page.getAttribute('html', 'lang'), 'en', 'html lang after switch')
+  await zh.page.reload()
+  await zh.page.waitForSelector('#distro option', { state: 'attached' })
+  eq(await zh.page.textContent('h1'), 'Build an offline bundle', 'choice remembered after reload')
+  const en = await o({ locale: 'en-GB' })
+  await en.page.goto(`${base}/#/history`)
+  eq(await en.page.textContent('h1'), 'Recent jobs', 'English default')
+  await en.page.selectOption('#lang', 'zh-CN')
+  eq(await en.page.textContent('h1'), '最近的任务', 'switched to Chinese')
+  eq(await en.page.textContent('[data-nav=build]'), '构建', 'navigation translated')
+})
+
+await test('autocomplete: suggestions with version and summary, keyboard only', async (o) => {
+  const { page } = await o()
+  await gotoBuild(page)
+  await page.focus('#pkg-input')
+  await page.keyboard.type(PREFIX)
+  const opt = page.locator(`#pkg-input-listbox [role=option][data-kind=pkg][data-name="${PKG}"]`)
+  await opt.waitFor()
+  eq(await page.getAttribute('#pkg-input', 'aria-expanded'), 'true', 'combobox expanded')
+  const text = await opt.textContent()
+  assert(/\d/.test(text) && text.length > PKG.length + 5, `option shows version and summary: ${text}`)
+  // arrow down to the package, Enter adds it
+  const names = await page.$$eval('#pkg-input-listbox [role=option]', (els) => els.map((e) => e.dataset.name))
+  const idx = names.indexOf(PKG)
+  for (let i = 0; i <= idx; i++) await page.keyboard.press('ArrowDown')
+  const activeId = await page.getAttribute('#pkg-input', 'aria-activedescendant')
+  eq(await page.getAttribute(`#${activeId}`, 'data-name'), PKG, 'aria-activedescendant follows the arrow keys')
+  await page.keyboard.press('Enter')
+  await page.waitForSelector(`[data-chip="${PKG}"]`)
+  eq(await page.inputValue('#pkg-input'), '', 'input cleared')
+  // Escape closes the list
+  await page.keyboard.type(PREFIX)
+  await opt.waitFor()
+  await page.keyboard.press('Escape')
+  await page.waitForSelector('#pkg-input-listbox', { state: 'hidden' })
+  eq(await page.getAttribute('#pkg-input', 'aria-expanded'), 'false', 'collapsed after Escape')
+  // a typo offers "did you mean"
+  await page.fill('#pkg-input', TYPO)
+  const sug = page.locator(`#pkg-input-listbox [role=option][data-kind=suggestion][data-name="${PKG}"]`)
+  await sug.waitFor()
+  assert((await page.textContent('#pkg-input-listbox')).includes('Did you mean'), 'did-you-mean text')
+  await sug.click()
+  eq(await page.locator('[data-chip]').count(), 1, 'a chosen package is not added twice')
+  // Backspace in the empty input removes the last chip
+  await page.press('#pkg-input', 'Backspace')
+  eq(await page.locator('[data-chip]').count(), 0, 'Backspace removed the chip')
+  // pasting several names adds them all
+  await page.fill('#pkg-input', `${PKG} ${PKG2} `)
+  await page.waitForSelector(`[data-chip="${PKG2}"]`)
+  eq(await page.locator('[data-chip]').count(), 2, 'space-separated names')
+})
+
+await test('preview: count, total size and a sortable table', async (o) => {
+  const { page } = await o()
+  await gotoBuild(page)
+  await addTyped(page, PKG)
+  await addTyped(page, PKG2)
+  await page.click('[data-testid=preview]')
+  const summary = await page.locator('[data-testid=preview-summary]').textContent({ timeout: JOB_TIMEOUT })
+  const m = /^(\d+) packages, ([\d.,]+ [kMG]?B) to download$/.exec(summary)
+  assert(m, `summary: ${summary}`)
+  const rows = await page.locator('[data-testid=preview-table] tbody tr').count()
+  eq(rows, Number(m[1]), 'one row per package')
+  const requested = await page.locator('[data-testid=preview-table] tbody tr', { hasText: 'requested' }).count()
+  assert(requested >= 2, 'requested packages are marked')
+  await page.click('[data-testid=preview-table] [data-sort=size]')
+  eq(await page.getAttribute('[data-testid=preview-table] th:has([data-sort=size])', 'aria-sort'), 'descending', 'aria-sort')
+  const sizes = await page.$$eval('[data-testid=preview-table] tbody tr td:nth-child(4)', (tds) => tds.map((td) => td.textContent.trim()))
+  const bytes = (s) => { const [n, u] = s.split(' '); return parseFloat(n.replace(',', '')) * ({ B: 1, kB: 1e3, MB: 1e6, GB: 1e9 })[u] }
+  for (let i = 1; i < sizes.length; i++) assert(bytes(sizes[i - 1]) >= bytes(sizes[i]), `sorted by size: ${sizes}`)
+  // changing the request marks the preview as stale
+  await page.uncheck('#recommends')
+  await page.waitForSelector('text=The request changed after this preview')
+})
+
+await test('an unknown package shows the error and a suggestion that replaces it', async (o) => {
+  const { page } = await o()
+  await gotoBuild(page)
+  await addTyped(page, PKG2)
+  await addTyped(page, TYPO)
+  await page.click('[data-testid=preview]')
+  const err = page.locator('[data-testid=error]')
+  await err.waitFor()
+  assert((await err.textContent()).includes('Package not found'), 'title')
+  assert((await page.textContent('[data-testid=error-message]')).includes(TYPO), 'server message names the package')
+  assert(await page.locator(`[data-chip="${TYPO}"].bg-red-50`).count() === 1, 'the bad chip is marked')
+  await page.click(`[data-testid=suggestion]:has-text("${PKG}")`)
+  await page.waitForSelector(`[data-chip="${PKG}"]`)
+  eq(await page.locator(`[data-chip="${TYPO}"]`).count(), 0, 'the typo was replaced')
+  eq(await err.count(), 0, 'error cleared')
+  // the same error from Build stays on the build page
+  await addTyped(page, TYPO)
+  await page.click('[data-testid=build]')
+  await err.waitFor()
+  assert(page.url().includes('#/') && !page.url().includes('/jobs/'), 'still on the build page')
+})
+
+await test('an unsatisfiable request shows why, in preview and as a failed job', async (o) => {
+  const { page } = await o()
+  await gotoBuild(page)
+  await addTyped(page, UNSAT)
+  await page.click('[data-testid=preview]')
+  const err = page.locator('[data-testid=error]')
+  await err.waitFor({ timeout: JOB_TIMEOUT })
+  const text = await err.textContent()
+  assert(text.includes('These packages cannot be installed together'), `title: ${text}`)
+  assert(text.includes('Remove one of the conflicting packages'), 'what to change')
+  await page.click('[data-testid=build]')
+  await page.waitForSelector('[data-testid=job-failed], [data-testid=error]', { timeout: JOB_TIMEOUT })
+  if (page.url().includes('/jobs/')) {
+    await waitJobEnd(page)
+    const f = await page.textContent('[data-testid=job-failed]')
+    assert(f.includes('These packages cannot be installed together'), 'job failure title')
+    assert((await page.textContent('[data-testid=log]')).length > 20, 'the log explains')
+    eq(await page.getAttribute('[data-testid=stepper] li:last-child', 'data-status'), 'error', 'stepper ends in failure')
+    await page.click('[data-testid=edit]')
+    await page.waitForSelector(`[data-chip="${UNSAT}"]`)
+  }
+})
+
+let builtJob = null
+await test('build a bundle through the UI, watch it and download it', async (o) => {
+  const { ctx, page } = await o()
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base })
+  await gotoBuild(page)
+  // a preset toggles its packages
+  const preset = page.locator('[role=switch][data-preset]').first()
+  if (await preset.count()) {
+    await preset.click()
+    eq(await preset.getAttribute('aria-checked'), 'true', 'preset on')
+    await preset.click()
+    eq(await preset.getAttribute('aria-checked'), 'false', 'preset off')
+    eq(await page.locator('[data-chip]').count(), 0, 'preset packages removed again')
+  }
+  await addTyped(page, PKG)
+  await addTyped(page, PKG2)
+  await page.click('[data-testid=build]')
+  await page.waitForURL(/#\/jobs\//)
+  builtJob = decodeURIComponent(page.url().split('#/jobs/')[1])
+  await page.waitForSelector('[data-testid=stepper]')
+  // live: the stepper passes through the phases and the log fills up
+  const seen = new Set()
+  const poll = setInterval(() => page.$eval('[data-testid=stepper] [aria-current=step]', (e) => e.dataset.phase).then((s) => seen.add(s)).catch(() => {}), 50)
+  await waitJobEnd(page)
+  clearInterval(poll)
+  eq(await page.getAttribute('[data-testid=stepper] li:last-child', 'data-status'), 'done', 'stepper done')
+  if (selfHosted) assert(seen.has('downloading'), `saw the downloading phase live: ${[...seen]}`)
+  const logText = await page.textContent('[data-testid=log]')
+  assert(logText.split('\n').length >= 1 && logText.length > 40, 'log has lines')
+  const bars = await page.$$eval('[role=progressbar]', (els) => els.map((e) => e.getAttribute('aria-valuenow')))
+  assert(bars.length === 2 && bars.every((v) => v === '100'), `progress bars full: ${bars}`)
+  // download
+  const fileName = (await page.textContent('[data-testid=file-name]')).trim()
+  assert(/^offline_pkg_.+\.tar\.(gz|zst)$/.test(fileName), `file name ${fileName}`)
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=download]')])
+  eq(dl.suggestedFilename(), fileName, 'downloaded file name')
+  const saved = path.join(OUT, fileName)
+  await dl.saveAs(saved)
+  const data = fs.readFileSync(saved)
+  const job = await page.evaluate(async (id) => (await fetch(`api/jobs/${id}`)).json(), builtJob)
+  eq(data.length, job.bundle.size, 'downloaded size = bundle.size')
+  if (fileName.endsWith('.gz')) {
+    const tar = zlib.gunzipSync(data)
+    assert(tar.subarray(0, 512).toString('latin1').startsWith(fileName.replace(/\.tar\.gz$/, '/')), 'the tarball holds the bundle directory')
+  }
+  // the commands, and copying them
+  const dir = fileName.replace(/\.tar\.(gz|zst)$/, '')
+  const cmds = await page.$$eval('[data-testid=command]', (els) => els.map((e) => e.textContent))
+  const expected = fileName.endsWith('.gz') ? `tar -xzf ${fileName} && cd ${dir} && sudo bash install.sh` : `tar --zstd -xf ${fileName} && cd ${dir} && sudo bash install.sh`
+  assert(cmds.includes(expected), `install command: ${cmds}`)
+  await page.locator('[data-testid=install-command] [data-testid=copy]').click()
+  await page.waitForSelector('[data-testid=install-command] [data-testid=copy]:has-text("Copied")')
+  eq(await page.evaluate(() => navigator.clipboard.readText()), expected, 'clipboard')
+  // manifest: table and tree
+  await page.waitForSelector('[data-testid=manifest-table] tbody tr')
+  eq(await page.locator('[data-testid=manifest-table] tbody tr').count(), job.bundle.package_count, 'manifest rows')
+  await page.click('#tab-tree')
+  await page.waitForSelector('[data-testid=dep-tree]', { state: 'visible' })
+  const roots = await page.$$eval('[data-testid=dep-tree] > li', (els) => els.map((e) => e.dataset.pkg).filter(Boolean))
+  assert(roots.includes(PKG) && roots.includes(PKG2), `requested packages are the roots: ${roots}`)
+  assert(await page.locator(`[data-testid=dep-tree] > li[data-pkg="${PKG}"] li`).count() > 0, 'the tree has children')
+  // keyboard: tabs switch with the arrow keys
+  await page.focus('#tab-tree')
+  await page.keyboard.press('ArrowLeft')
+  await page.waitForSelector('#panel-table', { state: 'visible' })
+})
+
+await test('the job page of a running job: late subscriber, cancel', async (o) => {
+  const { page } = await o()
+  const id = await buildJob(page, [PKG])
+  // reload while running: the page must pick the stream up again
+  await page.reload()
+  await page.waitForSelector('[data-testid=stepper]')
+  const cancel = page.locator('[data-testid=cancel]')
+  if (await cancel.count()) {
+    await cancel.click()
+    await waitJobEnd(page)
+    const st = await page.getAttribute('[data-testid=stepper] li:last-child', 'data-status')
+    assert(st === 'stopped' || st === 'done', `cancelled (or finished first): ${st}`)
+    if (st === 'stopped') await page.waitForSelector('[data-testid=job-cancelled]')
+  }
+  assert(id, 'job id')
+})
+
+await test('history: list, re-run and delete', async (o) => {
+  const { page } = await o()
+  if (!builtJob) builtJob = await buildJob(page, [PKG])
+  await page.goto(`${base}/#/history`)
+  const row = page.locator(`[data-job="${builtJob}"]`)
+  await row.waitFor()
+  const text = await row.textContent()
+  assert(text.includes(`${D} / ${ARCH}`) && text.includes(PKG), `row shows target and packages: ${text}`)
+  assert(/expires in|expired/.test(text) && /kB|MB|GB| B/.test(text), `row shows size and expiry: ${text}`)
+  const before = await page.locator('[data-job]').count()
+  await row.locator('[data-testid=rerun]').click()
+  await page.waitForURL(/#\/jobs\//)
+  const newId = decodeURIComponent(page.url().split('#/jobs/')[1])
+  assert(newId !== builtJob, 're-run made a new job')
+  await waitJobEnd(page)
+  await page.goto(`${base}/#/history`)
+  await page.locator(`[data-job="${newId}"]`).waitFor()
+  eq(await page.locator('[data-job]').count(), before + 1, 'one more job')
+  page.once('dialog', (d) => d.accept())
+  await page.locator(`[data-job="${newId}"] [data-testid=delete]`).click()
+  await page.locator(`[data-job="${newId}"]`).waitFor({ state: 'detached' })
+  eq(await page.locator('[data-job]').count(), before, 'deleted')
+})
+
+await test('keyboard: skip link, visible focus, presets and radios without a mouse', async (o) => {
+  const { page } = await o()
+  await page.goto(`${base}/`)
+  await page.waitForSelector('#distro option', { state: 'attached' })
+  await page.keyboard.press('Tab')
+  eq(await page.evaluate(() => document.activeElement.textContent.trim()), 'Skip to content', 'first Tab: skip link')
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle)
+  assert(outline !== 'none', 'focus is visible')
+  // reach the first preset switch by tabbing and toggle it with Space
+  if (await page.locator('[role=switch]').count()) {
+    let found = false
+    for (let i = 0; i < 40 && !found; i++) {
+      await page.keyboard.press('Tab')
+      found = await page.evaluate(() => document.activeElement.getAttribute('role') === 'switch')
+    }
+    assert(found, 'a preset switch is reachable with Tab')
+    const ow = await page.evaluate(() => getComputedStyle(document.activeElement).outlineWidth)
+    assert(parseFloat(ow) >= 2, `focus ring on the switch: ${ow}`)
+    await page.keyboard.press('Space')
+    eq(await page.evaluate(() => document.activeElement.getAttribute('aria-checked')), 'true', 'Space toggles the preset')
+  }
+  // every input has a label
+  const unlabeled = await page.$$eval('input, select, textarea', (els) => els.filter((e) => e.type !== 'hidden' && !e.labels?.length && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby')).map((e) => e.outerHTML.slice(0, 80)))
+  eq(unlabeled.length, 0, `inputs without a label: ${unlabeled}`)
+})
+
+await test('status file baseline: uploaded as text', async (o) => {
+  const { page } = await o()
+  await gotoBuild(page)
+  await addTyped(page, PKG)
+  await page.check('input[name=baseline][value=status]')
+  const status = 'Package: libc6\nStatus: install ok installed\nVersion: 2.36\n\nPackage: zlib1g\nStatus: install ok installed\n'
+  let sent = null
+  page.on('request', (r) => { if (r.url().endsWith('/api/resolve')) sent = r.postDataJSON() })
+  await page.setInputFiles('#status-file', { name: 'status', mimeType: 'text/plain', buffer: Buffer.from(status) })
+  await page.waitForSelector('text=status: 2 installed packages')
+  await page.click('[data-testid=preview]')
+  await page.waitForSelector('[data-testid=preview-summary], [data-testid=error]', { timeout: JOB_TIMEOUT })
+  assert(sent && sent.baseline && sent.baseline.status === status, `sent {"status": text}: ${JSON.stringify(sent && sent.baseline)}`)
+})
+
+await test('access token: asked once on 401, sent as Bearer and ?token=', async (o) => {
+  const tok = 'e2e-secret'
+  const s = await startMockServer({ port: 0, host: '127.0.0.1', token: tok, seed: false })
+  servers.push(s)
+  const { page } = await o()
+  const auths = []
+  page.on('request', (r) => { if (r.url().includes('/api/')) auths.push({ url: r.url(), h: r.headers().authorization }) })
+  await page.goto(`${s.url}/`)
+  await page.waitForSelector('dialog[open] #auth-token')
+  await page.fill('#auth-token', 'wrong')
+  await page.keyboard.press('Enter')
+  await page.waitForSelector('dialog[open] [role=alert]')
+  await page.fill('#auth-token', tok)
+  await page.keyboard.press('Enter')
+  await page.waitForSelector('#distro option', { state: 'attached' })
+  eq(await page.locator('dialog[open]').count(), 0, 'dialog closed')
+  eq(await page.evaluate(() => localStorage.getItem('opaas.token')), tok, 'token stored')
+  await page.selectOption('#distro', 'debian-12')
+  await addTyped(page, 'jq')
+  await page.click('[data-testid=build]')
+  await page.waitForURL(/#\/jobs\//)
+  await waitJobEnd(page)
+  eq(await page.getAttribute('[data-testid=stepper] li:last-child', 'data-status'), 'done', 'job done through the token-protected stream')
+  const href = await page.getAttribute('[data-testid=download]', 'href')
+  assert(href.includes(`token=${tok}`), `download link carries ?token=: ${href}`)
+  const ev = auths.find((a) => a.url.includes('/events'))
+  assert(ev && ev.url.includes(`token=${tok}`), 'EventSource URL carries ?token=')
+  assert(auths.some((a) => a.h === `Bearer ${tok}`), 'Authorization: Bearer sent')
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=download]')])
+  assert(dl.suggestedFilename().startsWith('offline_pkg_'), 'download with the token works')
+}, { skip: selfHosted ? '' : 'needs the mock server (starts one with a token)' })
+
+// ------------------------------------------------------------------ screenshots (and layout checks)
+await test('screenshots of every page in both languages at 375 px and 1440 px', async (o) => {
+  // the pages: build (with a preview), a finished job with its manifest tree, a failed job, history
+  const setup = await o()
+  const doneId = await buildJob(setup.page, [PKG, PKG2])
+  await waitJobEnd(setup.page)
+  const failedId = await buildJob(setup.page, [UNSAT]).catch(() => null)
+  if (failedId) await waitJobEnd(setup.page)
+  for (const lang of ['en', 'zh-CN']) {
+    for (const width of [375, 1440]) {
+      const { page } = await o({ locale: lang === 'en' ? 'en-US' : 'zh-CN', width, height: width < 600 ? 812 : 900, storage: { 'opaas.locale': lang } })
+      const shot = (name) => page.screenshot({ path: path.join(OUT, `${name}-${lang}-${width}.png`), fullPage: true })
+      await gotoBuild(page)
+      await addTyped(page, PKG)
+      await addTyped(page, PKG2)
+      await page.click('[data-testid=preview]')
+      await page.waitForSelector('[data-testid=preview-summary]')
+      await page.waitForTimeout(800) // the smooth scroll to the preview
+      // an open autocomplete list on top
+      await page.fill('#pkg-input', PREFIX)
+      await page.locator('#pkg-input-listbox [role=option][data-kind=pkg]').first().waitFor()
+      await page.evaluate(() => document.getElementById('pkg-input').scrollIntoView({ block: 'start' }))
+      await page.evaluate(() => window.scrollBy(0, -60))
+      await page.screenshot({ path: path.join(OUT, `autocomplete-${lang}-${width}.png`) })
+      await page.keyboard.press('Escape')
+      await page.evaluate(() => window.scrollTo(0, 0))
+      await noHorizontalScroll(page, `build ${lang} ${width}`)
+      await shot('build')
+      await page.goto(`${base}/#/jobs/${doneId}`)
+      await page.waitForSelector('[data-testid=manifest-table] tbody tr')
+      await noHorizontalScroll(page, `job ${lang} ${width}`)
+      await shot('job-done')
+      await page.click('#tab-tree')
+      await page.locator('[data-testid=manifest]').screenshot({ path: path.join(OUT, `job-tree-${lang}-${width}.png`) })
+      if (failedId) {
+        await page.goto(`${base}/#/jobs/${failedId}`)
+        await page.waitForSelector('[data-testid=job-failed]')
+        await noHorizontalScroll(page, `failed ${lang} ${width}`)
+        await shot('job-failed')
+      }
+      await page.goto(`${base}/#/history`)
+      await page.waitForSelector('[data-job]')
+      await noHorizontalScroll(page, `history ${lang} ${width}`)
+      await shot('history')
+    }
+  }
+  // a 4K screen (CSS pixels at 100 % zoom)
+  const { page } = await o({ width: 3840, height: 2160 })
+  await gotoBuild(page)
+  await page.screenshot({ path: path.join(OUT, 'build-en-3840.png') })
+  const fs0 = await page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize))
+  assert(fs0 >= 20, `text is scaled up on 4K (${fs0}px)`)
+})
+
+await test('no request outside 127.0.0.1 was attempted during the whole run', async () => {
+  eq(external.length, 0, `external requests: ${external.slice(0, 5)}`)
+})
+
+// ---------------------------------------------------------------------------------- the end
+for (const s of servers) await s.close()
+for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true })
+const passed = results.filter((r) => r.ok).length
+const failed = results.filter((r) => r.ok === false).length
+const skipped = results.filter((r) => r.skipped).length
+console.log(`# screenshots in ${path.relative(process.cwd(), OUT) || OUT}`)
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
+process.exit(failed ? 1 : 0)
