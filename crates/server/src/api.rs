@@ -511,8 +511,8 @@ async fn submit(st: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Re
         status_text: v.status_text,
         format: v.format,
     };
-    let job = st.db.run(move |c| db::insert(c, &new)).await?;
-    st.jobs.submitted(&job, status_lines);
+    let jobs = Arc::clone(&st.jobs);
+    let job = blocking(move || jobs.submit_blocking(&new, status_lines)).await??;
     tracing::info!(job = %job.id, distro = %job.distro, arch = %job.arch, packages = ?job.packages, "job queued");
     let mut r = (StatusCode::ACCEPTED, Json(&job)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/jobs/{}", job.id)) {

@@ -178,9 +178,19 @@ impl Jobs {
         lock(&self.live).remove(id);
     }
 
-    /// A job just stored as queued: its live entry, its first log line, a worker woken.
-    pub fn submitted(&self, job: &Job, status_lines: Option<usize>) {
-        let live = self.live_for(job);
+    /// Stores a new queued job with its live entry (created under the database lock, so that
+    /// no worker can take the job before the entry exists), logs its first line and wakes a
+    /// worker.
+    pub fn submit_blocking(
+        &self,
+        new: &db::NewJob,
+        status_lines: Option<usize>,
+    ) -> Result<Job, db::DbError> {
+        let (job, live) = self.db.with(|c| {
+            let job = db::insert(c, new)?;
+            let live = self.live_for(&job);
+            Ok((job, live))
+        })?;
         live.log(&format!(
             "queued: {} for {} {} (recommends: {}, baseline: {}{}, format: {})",
             job.packages.join(" "),
@@ -195,6 +205,7 @@ impl Jobs {
         ));
         Metrics::add(&self.metrics.jobs_submitted, 1);
         self.wake.notify_one();
+        Ok(job)
     }
 
     /// At start: jobs a crash left running are queued again once, or failed; every queued job
@@ -285,6 +296,15 @@ impl Jobs {
     async fn run_job(self: Arc<Self>, c: Claimed) {
         let id = c.job.id.clone();
         let live = self.live_for(&c.job);
+        // cancelled or deleted between the claim and now: nothing to run
+        let still = {
+            let id2 = id.clone();
+            self.db.run(move |conn| db::get(conn, &id2)).await
+        };
+        if !matches!(still, Ok(Some(ref j)) if j.state.is_running()) || *lock(&live.finished) {
+            self.forget(&id);
+            return;
+        }
         if self.stopping.load(Ordering::Relaxed) {
             live.shutdown.store(true, Ordering::Relaxed);
             live.cancel.store(true, Ordering::Relaxed);
@@ -494,6 +514,10 @@ impl Jobs {
             if live.snapshot().state.is_terminal() {
                 self.forget(id);
             }
+        } else {
+            // no live entry: finished already (the guard keeps it so), or a worker is between
+            // taking it and starting it (it checks the state before it runs)
+            self.db.with(|c| db::cancel(c, id, false))?;
         }
         self.db.with(|c| db::get(c, id))
     }
