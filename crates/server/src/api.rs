@@ -67,6 +67,7 @@ pub fn router(st: AppState) -> Router {
         .route("/api", any(api_not_found))
         .route("/api/", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(st.clone(), auth))
         .layer(middleware::from_fn(api_headers));
@@ -183,6 +184,31 @@ async fn api_not_found(method: Method, uri: Uri) -> ApiError {
 }
 
 // ---------------------------------------------------------------- helpers
+
+/// The `{id}` of a job path; an id that does not even decode is a 404 like any unknown one.
+struct JobId(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for JobId {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(JobId(id)),
+            Err(_) => Err(ApiError::not_found("no such job")),
+        }
+    }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    let p: String = uri.path().chars().take(200).collect();
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "bad_request",
+        format!("{method} is not allowed on {p}"),
+    )
+}
 
 fn query(uri: &Uri) -> Result<HashMap<String, String>, ApiError> {
     if uri.query().is_none() {
@@ -537,17 +563,11 @@ async fn list_jobs(State(st): State<AppState>, uri: Uri) -> Result<Json<Value>, 
     ))
 }
 
-async fn get_job(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Job>, ApiError> {
+async fn get_job(State(st): State<AppState>, JobId(id): JobId) -> Result<Json<Job>, ApiError> {
     Ok(Json(load_job(&st, &id).await?))
 }
 
-async fn cancel_job(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Job>, ApiError> {
+async fn cancel_job(State(st): State<AppState>, JobId(id): JobId) -> Result<Json<Job>, ApiError> {
     if !valid_id(&id) {
         return Err(ApiError::no_job(&id));
     }
@@ -560,10 +580,7 @@ async fn cancel_job(
     Ok(Json(j))
 }
 
-async fn delete_job(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+async fn delete_job(State(st): State<AppState>, JobId(id): JobId) -> Result<StatusCode, ApiError> {
     if !valid_id(&id) {
         return Err(ApiError::no_job(&id));
     }
@@ -577,7 +594,7 @@ async fn delete_job(
     }
 }
 
-async fn job_log(State(st): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn job_log(State(st): State<AppState>, JobId(id): JobId) -> Result<Response, ApiError> {
     load_job(&st, &id).await?;
     let text = match tokio::fs::read(st.jobs.log_path(&id)).await {
         Ok(b) => b,
@@ -591,10 +608,7 @@ async fn job_log(State(st): State<AppState>, Path(id): Path<String>) -> Result<R
         .into_response())
 }
 
-async fn job_manifest(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn job_manifest(State(st): State<AppState>, JobId(id): JobId) -> Result<Response, ApiError> {
     let job = load_job(&st, &id).await?;
     if job.state != crate::model::State::Done {
         return Err(ApiError::not_found(format!(
@@ -615,7 +629,7 @@ async fn job_manifest(
 
 async fn job_bundle(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    JobId(id): JobId,
     req: Request,
 ) -> Result<Response, ApiError> {
     let job = load_job(&st, &id).await?;
@@ -682,10 +696,7 @@ fn sse_json<T: serde::Serialize>(name: &str, v: &T) -> SseEvent {
         .data(serde_json::to_string(v).unwrap_or_else(|_| "null".into()))
 }
 
-async fn job_events(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn job_events(State(st): State<AppState>, JobId(id): JobId) -> Result<Response, ApiError> {
     if !valid_id(&id) {
         return Err(ApiError::no_job(&id));
     }

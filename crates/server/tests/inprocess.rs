@@ -280,6 +280,10 @@ async fn bad_input_is_4xx_and_nothing_is_stored() {
     .await
     .error(404, "not_found");
     app.get("/api/nothing-here").await.error(404, "not_found");
+    app.get("/api/jobs/%FF%FE").await.error(404, "not_found");
+    app.call(Method::PUT, "/api/jobs", None)
+        .await
+        .error(405, "bad_request");
     // bad paging
     app.get("/api/jobs?page=0").await.error(400, "bad_request");
     app.get("/api/jobs?per_page=100000")
