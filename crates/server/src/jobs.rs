@@ -51,7 +51,9 @@ pub struct Live {
     shutdown: AtomicBool,
     /// Set once the job's terminal state is decided (held while deciding).
     finished: Mutex<bool>,
-    log: Mutex<Option<std::fs::File>>,
+    /// The job's log file (opened per line: queued jobs hold no descriptor); the lock keeps
+    /// lines in order.
+    log: Mutex<PathBuf>,
     lines: AtomicU64,
     last_emit: Mutex<Instant>,
     last_persist: Mutex<Instant>,
@@ -62,13 +64,7 @@ impl Live {
         let lines = std::fs::read(log_path)
             .map(|b| b.iter().filter(|&&c| c == b'\n').count() as u64)
             .unwrap_or(0);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_path)
-            .map_err(|e| tracing::warn!(path = %log_path.display(), "cannot open the job log: {e}"))
-            .ok();
-        let (tx, _) = broadcast::channel(256);
+        let (tx, _) = broadcast::channel(128);
         let long_ago = Instant::now()
             .checked_sub(Duration::from_secs(10))
             .unwrap_or_else(Instant::now);
@@ -79,7 +75,7 @@ impl Live {
             cancel: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             finished: Mutex::new(false),
-            log: Mutex::new(log),
+            log: Mutex::new(log_path.to_path_buf()),
             lines: AtomicU64::new(lines),
             last_emit: Mutex::new(long_ago),
             last_persist: Mutex::new(long_ago),
@@ -113,8 +109,11 @@ impl Live {
     /// Appends a line to the job's log and sends it to subscribers.
     pub fn log(&self, line: &str) {
         for l in line.lines() {
-            if let Some(f) = lock(&self.log).as_mut() {
-                let _ = writeln!(f, "{l}");
+            {
+                let path = lock(&self.log);
+                if !append_log(&path, l) {
+                    tracing::warn!(job = %self.id, path = %path.display(), "cannot write the job log");
+                }
             }
             let n = self.lines.fetch_add(1, Ordering::Relaxed) + 1;
             self.send(Event::Log {
@@ -649,7 +648,10 @@ impl BuildProgress for JobProgress {
         self.live.send(Event::Progress(job.progress));
     }
     fn log(&self, line: &str) {
-        self.live.log(line);
+        // after a cancel or delete the job's log is closed (a deleted job's file stays gone)
+        if !self.stopped() {
+            self.live.log(line);
+        }
     }
     fn download_start(&self, files: usize, bytes: u64) {
         let job = self.update(|j| {
@@ -675,15 +677,14 @@ impl BuildProgress for JobProgress {
     }
 }
 
-/// Appends one line to a log file (creating it).
-fn append_log(path: &Path, line: &str) {
-    if let Ok(mut f) = std::fs::OpenOptions::new()
+/// Appends one line to a log file (creating it); false when that failed.
+fn append_log(path: &Path, line: &str) -> bool {
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-    {
-        let _ = writeln!(f, "{line}");
-    }
+        .and_then(|mut f| writeln!(f, "{line}"))
+        .is_ok()
 }
 
 /// Removes a file or a directory tree; absent is fine.

@@ -264,6 +264,7 @@ fn cancel_queued_and_running_jobs() {
     );
     assert_eq!(c.wait(&after, Duration::from_secs(120))["state"], "done");
     assert!(!data.path().join("bundles").join(&del).exists());
+    assert!(!data.path().join("jobs").join(format!("{del}.log")).exists());
     srv.stop();
 }
 
