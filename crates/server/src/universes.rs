@@ -3,6 +3,7 @@
 //! them). Loading is blocking: call from blocking tasks.
 
 use opaas_engine::{EngineError, Settings};
+use opaas_repo::store::{self, RepoError};
 use opaas_repo::universe::Universe;
 use std::sync::{Arc, Mutex};
 
@@ -70,7 +71,15 @@ impl Universes {
         } else if !network {
             return Ok(None);
         }
-        let u = Arc::new(session.universe()?);
+        // only what is cached, unless fetching is allowed (a state file for the suite does not
+        // mean this architecture's indices are there)
+        let u = match store::load_cached(&session.cache, &session.target) {
+            Ok(loaded) => Universe::new(session.arch(), loaded),
+            Err(RepoError::NotCached { .. }) if !network => return Ok(None),
+            Err(RepoError::NotCached { .. }) => session.universe()?,
+            Err(e) => return Err(e.into()),
+        };
+        let u = Arc::new(u);
         let st = stamp(&session).unwrap_or_default();
         let mut g = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         g.0 += 1;

@@ -207,6 +207,19 @@ fn cancel_queued_and_running_jobs() {
         assert!(t0.elapsed() < Duration::from_secs(60));
         std::thread::sleep(Duration::from_millis(20));
     }
+    // submitting for a target whose indices are not cached does not fetch them (the worker
+    // does, later): the submission stays fast
+    let dists = fx.server.requests("/dists/");
+    let other = submit(
+        &c,
+        json!({"distro":"debian-12","arch":"arm64","packages":["hello"]}),
+    );
+    assert_eq!(fx.server.requests("/dists/"), dists);
+    assert_eq!(
+        c.post(&format!("/api/jobs/{other}/cancel"), &json!({}))
+            .json()["state"],
+        "cancelled"
+    );
     // queued: cancelled at once
     let j = c
         .post(&format!("/api/jobs/{queued}/cancel"), &json!({}))
