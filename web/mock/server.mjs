@@ -224,13 +224,18 @@ const WORK_PHASES = ['queued', 'resolving', 'downloading', 'packing']
 export function createMock({ token = '', speed = 1, seed = true, dist = path.join(HERE, '..', 'dist'), ttlHours = 24 } = {}) {
   const jobs = new Map() // id -> {job, log: [], subs: Set<res>, bundleData, manifest, timers}
   const iso = (t) => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z')
+  // bundle.expired: the tarball was removed after expires_at (the job and its manifest stay)
+  const fresh = (job) => {
+    if (job.bundle) job.bundle.expired = new Date(job.bundle.expires_at).getTime() <= Date.now()
+    return job
+  }
   const ms = (n) => Math.max(1, Math.round(n / speed))
 
   function newJob(req, body, createdAt = Date.now()) {
     const id = crypto.randomBytes(16).toString('hex')
     const job = {
       id, state: 'queued', distro: req.distro.id, arch: req.arch.name, packages: [...body.packages],
-      recommends: req.recommends, baseline: body.baseline ?? 'minimal', format: req.format,
+      recommends: req.recommends, baseline: req.installed ? 'status' : req.baseline, format: req.format, // the status text is not repeated
       created_at: iso(createdAt), started_at: null, finished_at: null,
       progress: { phase: 'queued', packages_done: 0, packages_total: 0, bytes_done: 0, bytes_total: 0 },
       error: null, bundle: null,
@@ -278,7 +283,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     const b = makeBundle(rec.job, resolution)
     rec.bundleData = b.data
     rec.manifest = b.manifest
-    rec.job.bundle = { file_name: b.file_name, size: b.data.length, sha256: b.sha256, package_count: resolution.count, expires_at: iso(at + ttlHours * 3600e3) }
+    rec.job.bundle = { file_name: b.file_name, size: b.data.length, sha256: b.sha256, package_count: resolution.count, expires_at: iso(at + ttlHours * 3600e3), expired: false }
     logLine(rec, `Wrote ${b.file_name} (${b.data.length} bytes, ${resolution.count} packages)`)
     setState(rec, 'done')
     end(rec)
@@ -368,7 +373,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
       const b = makeBundle(j, resolution)
       rec.bundleData = b.data
       rec.manifest = b.manifest
-      j.bundle = { file_name: b.file_name, size: b.data.length, sha256: b.sha256, package_count: resolution.count, expires_at: iso(endAt + ttlHours * 3600e3) }
+      j.bundle = { file_name: b.file_name, size: b.data.length, sha256: b.sha256, package_count: resolution.count, expires_at: iso(endAt + ttlHours * 3600e3), expired: false }
       j.state = 'done'
       rec.log.push(`Wrote ${b.file_name}`)
       return rec
@@ -464,11 +469,11 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     if (method === 'GET' && p === '/api/jobs') {
       const page = Math.max(1, Number(url.searchParams.get('page')) || 1)
       const per = Math.min(100, Math.max(1, Number(url.searchParams.get('per_page')) || 20))
-      const all = [...jobs.values()].map((r) => r.job).sort((a, b) => b.created_at.localeCompare(a.created_at))
+      const all = [...jobs.values()].map((r) => fresh(r.job)).sort((a, b) => b.created_at.localeCompare(a.created_at))
       return json(res, 200, { items: all.slice((page - 1) * per, page * per), total: all.length, page, per_page: per })
     }
     let rec
-    if (method === 'GET' && (rec = jobPath(''))) return json(res, 200, rec.job)
+    if (method === 'GET' && (rec = jobPath(''))) return json(res, 200, fresh(rec.job))
     if (method === 'DELETE' && (rec = jobPath(''))) {
       cancel(rec)
       jobs.delete(rec.job.id)

@@ -211,7 +211,7 @@ export default {
     invalid_package_name: { title: 'Invalid package name', hint: 'Names use lowercase letters, digits and + - . only; you may add =VERSION, /SUITE or :ARCH.' },
     too_many_packages: { title: 'Too many packages', hint: 'Split the request into several bundles.' },
     bad_status_file: { title: 'The status file could not be used', hint: 'Upload /var/lib/dpkg/status from the target machine unchanged, or choose another option for what is already installed.' },
-    unsatisfiable: { title: 'These packages cannot be installed together', hint: 'Remove one of the conflicting packages, ask for another version (name=VERSION), or change what is already installed on the target.' },
+    unsatisfiable: { title: 'These packages cannot be installed together', hint: 'Remove the package named above (or one of the conflicting ones), ask for another version (name=VERSION), pick another release of the distribution, or change what is already installed on the target.' },
     not_found: { title: 'Not found', hint: 'It may have been deleted.' },
     gone: { title: 'The bundle has expired', hint: 'Run the job again to rebuild it.' },
     unauthorized: { title: 'Access token required', hint: 'Enter the access token of this server.' },

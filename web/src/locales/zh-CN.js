@@ -210,7 +210,7 @@ export default {
     invalid_package_name: { title: '软件包名称无效', hint: '名称只能包含小写字母、数字和 + - .；可以加上 =版本、/套件 或 :架构。' },
     too_many_packages: { title: '软件包太多', hint: '请把请求拆分成几个离线包。' },
     bad_status_file: { title: '无法使用该 status 文件', hint: '请原样上传目标机器上的 /var/lib/dpkg/status，或者改选“目标机器上已经装了什么”的其他选项。' },
-    unsatisfiable: { title: '这些软件包无法同时安装', hint: '移除其中一个冲突的软件包、指定其他版本（名称=版本），或者修改目标机器上已安装内容的选项。' },
+    unsatisfiable: { title: '这些软件包无法同时安装', hint: '移除上面提到的软件包（或冲突的其中一个）、指定其他版本（名称=版本）、换一个发行版版本，或者修改“目标机器上已经装了什么”的选项。' },
     not_found: { title: '未找到', hint: '它可能已被删除。' },
     gone: { title: '离线包已过期', hint: '重新运行任务即可再次生成。' },
     unauthorized: { title: '需要访问令牌', hint: '请输入此服务器的访问令牌。' },
