@@ -25,6 +25,7 @@ fixture=target/debug/examples/fixture_mirror
 
 work=$(mktemp -d)
 pids=()
+# shellcheck disable=SC2317  # called by the trap
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -52,7 +53,8 @@ url=$(sed -n 's/^listening on //p' "$work/serve.out")
 echo "fuzz-api: opaas serve at $url, fixture archive at $mirror, $MAX_EXAMPLES examples per operation"
 
 status=0
-"$VENV/bin/schemathesis" run "$url/api/openapi.json" \
+# run from the scratch directory: schemathesis keeps state in ./.schemathesis
+(cd "$work" && "$VENV/bin/schemathesis" run "$url/api/openapi.json" \
   --checks not_a_server_error \
   --max-examples "$MAX_EXAMPLES" \
   --phases examples,coverage,fuzzing,stateful \
@@ -60,7 +62,7 @@ status=0
   --request-timeout 60 \
   --generation-database none \
   --suppress-health-check all \
-  --no-color </dev/null || status=$?
+  --no-color </dev/null) || status=$?
 
 if grep -q " 5[0-9][0-9] " "$work/serve.err" 2>/dev/null; then
   echo "fuzz-api: the service logged server errors:" >&2
