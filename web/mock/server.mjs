@@ -313,7 +313,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
       let done = 0
       let cum = 0 // bytes of the packages completed
       for (let s = 1; s <= steps; s++) {
-        at(800 + s * 100, () => {
+        at(s * 100, () => { // timers set here count from now (0.8 s into the job)
           const target = Math.round((resolution.total_size * s) / steps)
           while (done < pk.length && cum + pk[done].size <= target) {
             const p = pk[done++]
@@ -323,11 +323,11 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
           progress(rec, { packages_done: done, bytes_done: target })
         })
       }
-      at(2450, () => {
+      at(1650, () => {
         setState(rec, 'packing')
         logLine(rec, 'Writing the repository index (Packages, Release), manifest.json, SHA256SUMS, install.sh')
       })
-      at(3000, () => finishDone(rec, resolution))
+      at(2200, () => finishDone(rec, resolution))
     })
   }
 

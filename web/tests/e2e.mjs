@@ -538,6 +538,16 @@ await test('screenshots of every page in both languages at 375 px and 1440 px', 
       await page.evaluate(() => window.scrollTo(0, 0))
       await noHorizontalScroll(page, `build ${lang} ${width}`)
       await shot('build')
+      if (selfHosted) {
+        // a running job, caught while downloading (the mock takes about 3 s)
+        await page.evaluate(() => window.scrollTo(0, 0))
+        await page.click('[data-testid=build]')
+        await page.waitForURL(/#\/jobs\//)
+        await page.waitForSelector('[data-testid=stepper] [aria-current=step][data-phase=downloading]', { timeout: 10000 })
+        await page.waitForTimeout(700)
+        await shot('job-running')
+        await waitJobEnd(page)
+      }
       await page.goto(`${base}/#/jobs/${doneId}`)
       await page.waitForSelector('[data-testid=manifest-table] tbody tr')
       await noHorizontalScroll(page, `job ${lang} ${width}`)
