@@ -19,7 +19,9 @@ if [ ! -x "$VENV/bin/schemathesis" ]; then
   "$VENV/bin/pip" install -q schemathesis </dev/null
 fi
 
-cargo build -q -p opaas -p opaas-server --example fixture_mirror
+# two builds: with --example, cargo builds only the examples of the selected packages
+cargo build -q -p opaas
+cargo build -q -p opaas-server --example fixture_mirror
 bin=target/debug/opaas
 fixture=target/debug/examples/fixture_mirror
 
