@@ -66,8 +66,12 @@ pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
         session,
         universe: u,
         result: res,
+        warnings,
         ..
     } = opaas_engine::resolve(&a.t.settings(), &a.request())?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     let mut total = 0u64;
     if a.json {
         let mut items = Vec::new();

@@ -51,6 +51,9 @@ pub struct TargetArgs {
     /// Use the cache only; never touch the network
     #[arg(long)]
     pub offline: bool,
+    /// Refresh cached indices older than this many minutes before resolving
+    #[arg(long, default_value_t = 60, env = "OPAAS_MAX_INDEX_AGE")]
+    pub max_index_age: u64,
     /// Fewer messages on stderr
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -68,6 +71,9 @@ impl TargetArgs {
             components: self.components.clone(),
             offline: self.offline,
             jobs: 0,
+            max_index_age: Some(std::time::Duration::from_secs(
+                self.max_index_age.saturating_mul(60),
+            )),
         }
     }
 

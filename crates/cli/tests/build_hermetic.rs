@@ -5,7 +5,7 @@ use opaas_testkit::{FixtureRepo, Package, Server, Suite};
 use std::process::{Command, Output};
 
 struct Fx {
-    _repo: FixtureRepo,
+    repo: FixtureRepo,
     server: Server,
     keyring: std::path::PathBuf,
     cache: tempfile::TempDir,
@@ -48,7 +48,7 @@ fn fixture() -> Fx {
     let server = Server::start(repo.root()).expect("server");
     let keyring = repo.keyring_path().to_path_buf();
     Fx {
-        _repo: repo,
+        repo,
         server,
         keyring,
         cache: tempfile::tempdir().expect("cache"),
@@ -208,4 +208,32 @@ fn mirror_down_is_a_network_error() {
         .expect("runs");
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains(&dead), "{}", stderr(&o));
+}
+
+#[test]
+fn stale_indices_are_refreshed_before_resolving() {
+    let fx = fixture();
+    let first = fx.run(&["resolve", "-q", "--baseline", "none", "libhello1"]);
+    assert_eq!(stdout(&first), "libhello1=1.1\n", "{}", stderr(&first));
+    // the archive moves on
+    fx.repo
+        .publish(
+            &Suite::new("bookworm-updates")
+                .package("main", Package::new("libhello1", "1.2", "amd64").with_deb()),
+        )
+        .expect("republish");
+    // young cache: used as is
+    let cached = fx.run(&["resolve", "-q", "--baseline", "none", "libhello1"]);
+    assert_eq!(stdout(&cached), "libhello1=1.1\n");
+    // older than --max-index-age: refreshed first
+    let fresh = fx.run(&[
+        "resolve",
+        "-q",
+        "--max-index-age",
+        "0",
+        "--baseline",
+        "none",
+        "libhello1",
+    ]);
+    assert_eq!(stdout(&fresh), "libhello1=1.2\n", "{}", stderr(&fresh));
 }

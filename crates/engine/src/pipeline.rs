@@ -58,6 +58,8 @@ pub struct Resolved {
     pub universe: Universe,
     pub requests: Vec<opaas_resolve::Request>,
     pub result: Resolution,
+    /// Things the user should know (e.g. stale indices used after a failed refresh).
+    pub warnings: Vec<String>,
 }
 
 /// One line of explanation for a package.
@@ -124,6 +126,11 @@ pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineErr
     }
     let extra: Vec<String> = reqs.iter().filter_map(|r| r.arch.clone()).collect();
     let session = open(settings, &req.distro, &req.arch, &extra)?;
+    let warnings: Vec<String> = settings
+        .max_index_age
+        .and_then(|a| session.refresh_if_stale(a))
+        .into_iter()
+        .collect();
     let u = session.universe()?;
     let base = load_baseline(&req.baseline, &u, session.distro)?;
     let opts = Options {
@@ -155,6 +162,7 @@ pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineErr
         universe: u,
         requests: reqs,
         result,
+        warnings,
     })
 }
 
@@ -246,7 +254,11 @@ pub fn build(
         universe: u,
         requests,
         result,
+        warnings,
     } = resolve(settings, req)?;
+    for w in &warnings {
+        progress.log(&format!("W: {w}"));
+    }
     if !result.remove.is_empty() {
         return Err(EngineError::new(
             Kind::Unsatisfiable,

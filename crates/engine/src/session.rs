@@ -24,6 +24,10 @@ pub struct Settings {
     pub offline: bool,
     /// Parallel downloads (0 = default).
     pub jobs: usize,
+    /// Cached indices older than this are refreshed before resolving (not offline; `None`:
+    /// only missing indices are fetched). A refresh that fails falls back to the cache with a
+    /// warning.
+    pub max_index_age: Option<std::time::Duration>,
 }
 
 /// One distro/arch target, ready to load or update its indices.
@@ -144,6 +148,39 @@ impl Session {
             &self.http,
             progress,
         )?)
+    }
+
+    /// Whether every pocket is cached, and whether any is older than `max_age`.
+    pub fn cache_age(&self, max_age: std::time::Duration) -> (bool, bool) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let (mut cached, mut stale) = (true, false);
+        for (mirror, suite) in self.target.pockets() {
+            match self.cache.suite_state(mirror, suite) {
+                Some(st) => stale |= now.saturating_sub(st.fetched_at) >= max_age.as_secs(),
+                None => cached = false,
+            }
+        }
+        (cached, stale)
+    }
+
+    /// Refreshes cached indices older than `max_age` (cheap when nothing changed: one signed
+    /// Release per pocket). Returns a warning when the refresh failed and the cache is used.
+    pub fn refresh_if_stale(&self, max_age: std::time::Duration) -> Option<String> {
+        if self.offline {
+            return None;
+        }
+        let (cached, stale) = self.cache_age(max_age);
+        if !(cached && stale) {
+            return None;
+        }
+        match store::update(&self.cache, &self.target, &self.http, &store::NoProgress) {
+            Ok(_) => None,
+            Err(e) => Some(format!(
+                "could not refresh the package indices ({e}); using the cached ones"
+            )),
+        }
     }
 
     /// Loads the indices: from the cache when it has them, else fetches them first (unless

@@ -557,24 +557,11 @@ fn refresh_indices(
     let Ok(session) = opaas_engine::open(settings, &req.distro, &req.arch, &[]) else {
         return; // the build reports the error
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut cached = true;
-    let mut stale = false;
-    for (mirror, suite) in session.target.pockets() {
-        match session.cache.suite_state(mirror, suite) {
-            Some(st) => stale |= now.saturating_sub(st.fetched_at) > max_age.as_secs(),
-            None => cached = false,
-        }
-    }
-    if cached && stale {
+    if session.cache_age(max_age) == (true, true) {
         live.log("refreshing the package indices");
-        if let Err(e) = session.update(&opaas_repo::store::NoProgress) {
-            live.log(&format!(
-                "W: could not refresh the indices ({e}); using the cached ones"
-            ));
-        }
+    }
+    if let Some(w) = session.refresh_if_stale(max_age) {
+        live.log(&format!("W: {w}"));
     }
 }
 
