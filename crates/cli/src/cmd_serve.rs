@@ -29,21 +29,8 @@ pub struct ServeArgs {
     /// Parallel downloads inside one build
     #[arg(long, short = 'j', default_value_t = 8)]
     pub jobs: usize,
-    /// Main archive mirror URL (overrides env, config and host sources)
-    #[arg(long)]
-    pub mirror: Option<String>,
-    /// Security archive mirror URL
-    #[arg(long)]
-    pub security_mirror: Option<String>,
-    /// Named public mirror preset (see `opaas mirrors`)
-    #[arg(long)]
-    pub mirror_preset: Option<String>,
-    /// Config file (default ~/.config/opaas/config.toml)
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// OpenPGP keyring(s) to verify Release files with, instead of the distro's own
-    #[arg(long)]
-    pub keyring: Vec<PathBuf>,
+    #[command(flatten)]
+    pub m: crate::common::MirrorArgs,
     /// API token: every /api call then needs `Authorization: Bearer <token>`
     #[arg(long, env = "OPAAS_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -84,14 +71,7 @@ pub fn serve(a: &ServeArgs) -> Result<ExitCode> {
     cfg.listen = a.listen;
     cfg.workers = a.workers.max(1);
     cfg.download_jobs = a.jobs.max(1);
-    cfg.settings = opaas_engine::Settings {
-        config_file: a.config.clone(),
-        mirror: a.mirror.clone(),
-        security_mirror: a.security_mirror.clone(),
-        mirror_preset: a.mirror_preset.clone(),
-        keyrings: a.keyring.clone(),
-        ..Default::default()
-    };
+    cfg.settings = a.m.settings();
     cfg.token = opaas_server::load_token(a.token.as_deref(), a.token_file.as_deref())
         .map_err(anyhow::Error::msg)?;
     cfg.max_packages = a.max_packages.max(1);

@@ -19,17 +19,10 @@ pub fn user_err(kind: Kind, message: impl Into<String>) -> anyhow::Error {
     EngineError::new(kind, message).into()
 }
 
+/// Where repositories are and how they are trusted: shared by every command that reads them,
+/// `serve` included.
 #[derive(Args, Clone, Debug)]
-pub struct TargetArgs {
-    /// Target distro: ubuntu-24.04, ubuntu-22.04, debian-13, debian-12, debian-11 (codenames work)
-    #[arg(long, short = 'd', env = "OPAAS_DISTRO")]
-    pub distro: String,
-    /// Target architecture (amd64, arm64, armhf, i386, ppc64el, s390x, riscv64, …)
-    #[arg(long, short = 'a', default_value = "amd64", env = "OPAAS_ARCH")]
-    pub arch: String,
-    /// Components to use (default: the distro's default components)
-    #[arg(long, value_delimiter = ',')]
-    pub components: Vec<String>,
+pub struct MirrorArgs {
     /// Main archive mirror URL (overrides env, config and host sources)
     #[arg(long)]
     pub mirror: Option<String>,
@@ -42,12 +35,41 @@ pub struct TargetArgs {
     /// Config file (default ~/.config/opaas/config.toml)
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Cache directory (default $OPAAS_CACHE_DIR or ~/.cache/opaas)
-    #[arg(long)]
-    pub cache_dir: Option<PathBuf>,
     /// OpenPGP keyring(s) to verify Release files with, instead of the distro's own
     #[arg(long)]
     pub keyring: Vec<PathBuf>,
+}
+
+impl MirrorArgs {
+    /// Engine settings with these mirrors, config and keyrings (everything else default).
+    pub fn settings(&self) -> Settings {
+        Settings {
+            config_file: self.config.clone(),
+            mirror: self.mirror.clone(),
+            security_mirror: self.security_mirror.clone(),
+            mirror_preset: self.mirror_preset.clone(),
+            keyrings: self.keyring.clone(),
+            ..Settings::default()
+        }
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct TargetArgs {
+    /// Target distro: ubuntu-24.04, ubuntu-22.04, debian-13, debian-12, debian-11 (codenames work)
+    #[arg(long, short = 'd', env = "OPAAS_DISTRO")]
+    pub distro: String,
+    /// Target architecture (amd64, arm64, armhf, i386, ppc64el, s390x, riscv64, …)
+    #[arg(long, short = 'a', default_value = "amd64", env = "OPAAS_ARCH")]
+    pub arch: String,
+    /// Components to use (default: the distro's default components)
+    #[arg(long, value_delimiter = ',')]
+    pub components: Vec<String>,
+    #[command(flatten)]
+    pub m: MirrorArgs,
+    /// Cache directory (default $OPAAS_CACHE_DIR or ~/.cache/opaas)
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
     /// Use the cache only; never touch the network
     #[arg(long)]
     pub offline: bool,
@@ -62,18 +84,14 @@ pub struct TargetArgs {
 impl TargetArgs {
     pub fn settings(&self) -> Settings {
         Settings {
-            config_file: self.config.clone(),
             cache_dir: self.cache_dir.clone(),
-            mirror: self.mirror.clone(),
-            security_mirror: self.security_mirror.clone(),
-            mirror_preset: self.mirror_preset.clone(),
-            keyrings: self.keyring.clone(),
             components: self.components.clone(),
             offline: self.offline,
             jobs: 0,
             max_index_age: Some(std::time::Duration::from_secs(
                 self.max_index_age.saturating_mul(60),
             )),
+            ..self.m.settings()
         }
     }
 
