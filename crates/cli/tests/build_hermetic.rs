@@ -13,37 +13,7 @@ struct Fx {
 
 fn fixture() -> Fx {
     let repo = FixtureRepo::temp().expect("repo");
-    let release = Suite::new("bookworm")
-        .package(
-            "main",
-            Package::new("hello", "1.0", "amd64")
-                .depends("libhello1 (>= 1.0)")
-                .deb_file("/usr/bin/hello", b"#!/bin/sh\necho hello\n"),
-        )
-        .package("main", Package::new("libhello1", "1.0", "amd64").with_deb())
-        .package("main", Package::new("hello-doc", "1.0", "all").with_deb())
-        .package(
-            "main",
-            Package::new("broken", "1.0", "amd64")
-                .depends("libmissing (>= 2)")
-                .with_deb(),
-        )
-        .package(
-            "main",
-            Package::new("clash", "1.0", "amd64")
-                .conflicts("hello")
-                .with_deb(),
-        );
-    let updates = Suite::new("bookworm-updates")
-        .package("main", Package::new("libhello1", "1.1", "amd64").with_deb());
-    let security = Suite::new("bookworm-security").package(
-        "main",
-        Package::new("hello", "1.0+deb12u1", "amd64")
-            .depends("libhello1 (>= 1.1)")
-            .recommends("hello-doc")
-            .deb_file("/usr/bin/hello", b"#!/bin/sh\necho hello\n"),
-    );
-    repo.publish_all(&[release, updates, security])
+    repo.publish_all(&opaas_testkit::fixtures::debian12_hello())
         .expect("publish");
     let server = Server::start(repo.root()).expect("server");
     let keyring = repo.keyring_path().to_path_buf();

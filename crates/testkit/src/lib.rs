@@ -22,6 +22,7 @@
 //! ```
 
 mod deb;
+pub mod fixtures;
 mod repo;
 mod server;
 pub mod target;

@@ -18,30 +18,11 @@ pub struct Fixture {
 /// Packages shared by many requests (the load test asks for overlapping sets).
 pub const TOOLS: [&str; 6] = ["tool-a", "tool-b", "tool-c", "tool-d", "tool-e", "tool-f"];
 
-/// Debian 12 suites as `build_hermetic.rs` publishes them, plus tools over shared libraries.
+/// `opaas_testkit::fixtures::debian12_hello`, plus tools over shared libraries.
 pub fn debian12_suites() -> Vec<Suite> {
-    let mut release = Suite::new("bookworm")
-        .package(
-            "main",
-            Package::new("hello", "1.0", "amd64")
-                .depends("libhello1 (>= 1.0)")
-                .field("Description", "greets the world\n a friendly program")
-                .deb_file("/usr/bin/hello", b"#!/bin/sh\necho hello\n"),
-        )
-        .package("main", Package::new("libhello1", "1.0", "amd64").with_deb())
-        .package("main", Package::new("hello-doc", "1.0", "all").with_deb())
-        .package(
-            "main",
-            Package::new("broken", "1.0", "amd64")
-                .depends("libmissing (>= 2)")
-                .with_deb(),
-        )
-        .package(
-            "main",
-            Package::new("clash", "1.0", "amd64")
-                .conflicts("hello")
-                .with_deb(),
-        )
+    let mut suites = opaas_testkit::fixtures::debian12_hello();
+    let mut release = suites
+        .remove(0)
         .package(
             "main",
             Package::new("libshared1", "1.0", "amd64").with_deb(),
@@ -70,17 +51,8 @@ pub fn debian12_suites() -> Vec<Suite> {
                 .deb_file(&format!("/usr/bin/{t}"), t.as_bytes()),
         );
     }
-    let updates = Suite::new("bookworm-updates")
-        .package("main", Package::new("libhello1", "1.1", "amd64").with_deb());
-    let security = Suite::new("bookworm-security").package(
-        "main",
-        Package::new("hello", "1.0+deb12u1", "amd64")
-            .depends("libhello1 (>= 1.1)")
-            .recommends("hello-doc")
-            .field("Description", "greets the world\n a friendly program")
-            .deb_file("/usr/bin/hello", b"#!/bin/sh\necho hello\n"),
-    );
-    vec![release, updates, security]
+    suites.insert(0, release);
+    suites
 }
 
 /// Every suite of every distro of the catalog, with all its components and architectures
