@@ -30,7 +30,15 @@ pub struct EngineError {
     pub message: String,
     /// The request field the error is about (`distro`, `arch`, `packages`, `baseline`, …).
     pub field: Option<&'static str>,
+    /// Which entry of the request list the error is about (0-based), when it is about one.
+    /// (`u32` keeps the error under clippy's large-`Err` size; request lists are short.)
+    pub index: Option<u32>,
+    /// The package the error is about (an unknown name, the package whose dependency breaks).
+    pub package: Option<String>,
     pub suggestions: Vec<String>,
+    /// The typed cause, kept for `source()` chains and for front ends that want more than text.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl EngineError {
@@ -39,11 +47,29 @@ impl EngineError {
             kind,
             message: message.into(),
             field: None,
+            index: None,
+            package: None,
             suggestions: Vec::new(),
+            source: None,
         }
     }
     pub fn field(mut self, f: &'static str) -> Self {
         self.field = Some(f);
+        self
+    }
+    /// The request entry (0-based) the error is about.
+    pub fn index(mut self, i: usize) -> Self {
+        self.index = u32::try_from(i).ok();
+        self
+    }
+    /// The package the error is about.
+    pub fn package(mut self, p: impl Into<String>) -> Self {
+        self.package = Some(p.into());
+        self
+    }
+    /// Keep the typed cause.
+    pub fn with_source(mut self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(e));
         self
     }
 
@@ -73,7 +99,7 @@ impl From<RepoError> for EngineError {
             RepoError::MissingIndex { .. } => Kind::BadInput,
             _ => Kind::Trust,
         };
-        EngineError::new(kind, e.to_string())
+        EngineError::new(kind, e.to_string()).with_source(e)
     }
 }
 
@@ -88,7 +114,7 @@ impl From<opaas_fetch::FetchError> for EngineError {
         } else {
             Kind::Internal
         };
-        EngineError::new(kind, e.to_string())
+        EngineError::new(kind, e.to_string()).with_source(e)
     }
 }
 
@@ -98,6 +124,6 @@ impl From<opaas_bundle::BundleError> for EngineError {
             opaas_bundle::BundleError::DiskFull { .. } => Kind::DiskFull,
             _ => Kind::Internal,
         };
-        EngineError::new(kind, e.to_string())
+        EngineError::new(kind, e.to_string()).with_source(e)
     }
 }
