@@ -13,7 +13,7 @@ mod session;
 
 pub use error::{EngineError, Kind};
 pub use pipeline::{
-    build, resolve, search, why, Baseline, BuildProgress, Built, Hit, NoBuildProgress, Phase,
-    Request, Resolved,
+    build, check_names, resolve, search, why, Baseline, BuildProgress, Built, Hit, NoBuildProgress,
+    Phase, Request, Resolved,
 };
 pub use session::{open, Session, Settings};

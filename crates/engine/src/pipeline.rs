@@ -112,17 +112,50 @@ fn load_baseline(
     })
 }
 
+/// Refuses, before the solver runs, the first plain request (no `:ARCH`) whose name no package
+/// has and none provides, naming its entry (`index`), the name (`package`) and look-alikes.
+pub fn check_names(
+    u: &Universe,
+    distro_id: &str,
+    arch: &str,
+    reqs: &[opaas_resolve::Request],
+) -> Result<(), EngineError> {
+    for (i, r) in reqs.iter().enumerate() {
+        if r.arch.is_some() {
+            continue;
+        }
+        if u.candidate(&r.name, &u.native_arch, None).is_none() && u.providers(&r.name).is_empty() {
+            let mut e = EngineError::new(
+                Kind::UnknownPackage,
+                format!(
+                    "unknown package '{}' for {distro_id} {arch}{}",
+                    r.name,
+                    opaas_resolve::suggest::hint(u, &r.name)
+                ),
+            )
+            .field("packages")
+            .index(i)
+            .package(r.name.clone());
+            e.suggestions = opaas_resolve::suggest::suggestions(u, &r.name);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// Parses and resolves a request as `apt-get install` would on the target.
 pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineError> {
     if req.packages.is_empty() {
         return Err(EngineError::new(Kind::BadInput, "no packages requested").field("packages"));
     }
     let mut reqs = Vec::new();
-    for r in &req.packages {
-        reqs.push(
-            opaas_resolve::Request::parse(r)
-                .map_err(|e| EngineError::new(Kind::BadInput, e.to_string()).field("packages"))?,
-        );
+    for (i, r) in req.packages.iter().enumerate() {
+        reqs.push(opaas_resolve::Request::parse(r).map_err(|e| {
+            EngineError::new(Kind::BadInput, e.to_string())
+                .field("packages")
+                .index(i)
+                .with_source(e)
+        })?);
     }
     let extra: Vec<String> = reqs.iter().filter_map(|r| r.arch.clone()).collect();
     let session = open(settings, &req.distro, &req.arch, &extra)?;
@@ -133,6 +166,7 @@ pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineErr
         .collect();
     let u = session.universe()?;
     let base = load_baseline(&req.baseline, &u, session.distro)?;
+    check_names(&u, &session.distro.id, &req.arch, &reqs)?;
     let opts = Options {
         recommends: req.recommends,
         ..Options::default()
@@ -277,6 +311,7 @@ pub fn build(
                 Kind::Unsatisfiable,
                 format!("{} {} has no download source", c.name, c.version),
             )
+            .package(c.name.clone())
         })?;
         let p = u.paragraph(r);
         let filename = p.get("Filename").unwrap_or("");
@@ -289,7 +324,8 @@ pub fn build(
                     "{} {}: the index gives no Filename/Size/SHA256 to verify the download with",
                     c.name, c.version
                 ),
-            ));
+            )
+            .package(c.name.clone()));
         }
         let src = u.source(r);
         let base = filename.rsplit('/').next().unwrap_or(filename).to_string();

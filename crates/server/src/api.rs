@@ -388,7 +388,7 @@ async fn packages(State(st): State<AppState>, uri: Uri) -> Result<Json<Value>, A
         Ok(json!({"items": hits, "suggestions": suggestions}))
     })
     .await?
-    .map_err(|e| from_engine(e, &[]))?;
+    .map_err(from_engine)?;
     Ok(Json(out))
 }
 
@@ -407,7 +407,6 @@ async fn resolve(
         .map_err(|_| ApiError::internal("shutting down"))?;
     let settings = st.cfg.engine_settings();
     let req = v.engine_request();
-    let packages = v.packages.clone();
     let out = blocking(move || -> Result<Value, opaas_engine::EngineError> {
         let r = opaas_engine::resolve(&settings, &req)?;
         let u = &r.universe;
@@ -441,7 +440,7 @@ async fn resolve(
         }))
     })
     .await?
-    .map_err(|e| from_engine(e, &packages))?;
+    .map_err(from_engine)?;
     Ok(Json(out))
 }
 
@@ -481,46 +480,22 @@ async fn submit(st: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Re
     {
         let unis = Arc::clone(&st.universes);
         let v2 = v.clone();
-        let checked = blocking(
-            move || -> Result<Option<ApiError>, opaas_engine::EngineError> {
-                let Some(u) = unis.get(&v2.distro, &v2.arch, false)? else {
-                    return Ok(None);
-                };
-                for (i, p) in v2.packages.iter().enumerate() {
-                    let Ok(r) = opaas_resolve::Request::parse(p) else {
-                        continue;
-                    };
-                    if r.arch.is_some() {
-                        continue;
-                    }
-                    if u.candidate(&r.name, &u.native_arch, None).is_none()
-                        && u.providers(&r.name).is_empty()
-                    {
-                        return Ok(Some(
-                            ApiError::new(
-                                StatusCode::BAD_REQUEST,
-                                "unknown_package",
-                                format!(
-                                    "unknown package '{}' for {} {}{}",
-                                    r.name,
-                                    v2.distro,
-                                    v2.arch,
-                                    opaas_resolve::suggest::hint(&u, &r.name)
-                                ),
-                            )
-                            .field(format!("packages[{i}]"))
-                            .suggestions(opaas_resolve::suggest::suggestions(&u, &r.name)),
-                        ));
-                    }
-                }
-                Ok(None)
-            },
-        )
+        blocking(move || -> Result<(), opaas_engine::EngineError> {
+            let Some(u) = unis.get(&v2.distro, &v2.arch, false)? else {
+                return Ok(());
+            };
+            let mut reqs = Vec::with_capacity(v2.packages.len());
+            for (i, p) in v2.packages.iter().enumerate() {
+                reqs.push(opaas_resolve::Request::parse(p).map_err(|e| {
+                    opaas_engine::EngineError::new(opaas_engine::Kind::BadInput, e.to_string())
+                        .field("packages")
+                        .index(i)
+                })?);
+            }
+            opaas_engine::check_names(&u, &v2.distro, &v2.arch, &reqs)
+        })
         .await?
-        .map_err(|e| from_engine(e, &v.packages))?;
-        if let Some(e) = checked {
-            return Err(e);
-        }
+        .map_err(from_engine)?;
     }
     let status_lines = v.status_text.as_deref().map(|t| {
         opaas_resolve::Baseline::from_status(t, &v.arch)

@@ -163,14 +163,13 @@ pub fn check(v: &Value, limits: Limits) -> Result<Valid, ApiError> {
     }
     let mut packages = Vec::with_capacity(list.len());
     for (i, p) in list.iter().enumerate() {
-        let field = format!("packages[{i}]");
         let Some(s) = p.as_str() else {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_package_name",
                 "each package request must be a string",
             )
-            .field(field));
+            .index(i));
         };
         let s = s.trim();
         if s.len() > MAX_REQUEST_LEN {
@@ -179,7 +178,7 @@ pub fn check(v: &Value, limits: Limits) -> Result<Valid, ApiError> {
                 "invalid_package_name",
                 format!("a package request is at most {MAX_REQUEST_LEN} characters"),
             )
-            .field(field));
+            .index(i));
         }
         let r = opaas_resolve::Request::parse(s).map_err(|e| {
             ApiError::new(
@@ -187,7 +186,7 @@ pub fn check(v: &Value, limits: Limits) -> Result<Valid, ApiError> {
                 "invalid_package_name",
                 e.to_string(),
             )
-            .field(field.clone())
+            .index(i)
         })?;
         if let Some(a) = &r.arch {
             if a != "all" && a != "any" && a != "native" && distro.check_arch(a).is_err() {
@@ -196,7 +195,8 @@ pub fn check(v: &Value, limits: Limits) -> Result<Valid, ApiError> {
                     "unknown_arch",
                     format!("{} has no architecture '{a}' (in '{s}')", distro.id),
                 )
-                .field(field)
+                .index(i)
+                .package(r.name.clone())
                 .suggestions(arches()));
             }
         }
