@@ -2,7 +2,7 @@
 
 use crate::error::{EngineError, Kind};
 use crate::session::{open, Session, Settings};
-use opaas_bundle::{BundleDistro, BundleInput, BundlePackage, Format};
+use opaas_bundle::{BundleDistro, BundleInput, BundlePackage, Format, Manifest, PackageInfo};
 use opaas_fetch::{Cas, Item};
 use opaas_repo::universe::Universe;
 use opaas_resolve::{Options, Reason, Resolution, ResolveError};
@@ -60,6 +60,53 @@ pub struct Resolved {
     pub result: Resolution,
     /// Things the user should know (e.g. stale indices used after a failed refresh).
     pub warnings: Vec<String>,
+}
+
+impl Resolved {
+    /// Every package to install, in the resolution's order, as one typed view.
+    pub fn packages(&self) -> Vec<PackageInfo> {
+        self.result
+            .install
+            .iter()
+            .map(|c| package_info(&self.universe, c))
+            .collect()
+    }
+}
+
+/// The view of a chosen package every front end shows (the manifest, the API, `resolve
+/// --json`): its own `Architecture` (`all` stays `all`), the .deb's file name (without its pool
+/// directory), size, lowercase SHA256 and pocket, and why it is there. A package without a
+/// download source has empty file fields and size 0.
+pub fn package_info(u: &Universe, c: &opaas_resolve::Chosen) -> PackageInfo {
+    let mut info = PackageInfo {
+        arch: c.arch.clone(),
+        filename: String::new(),
+        installed_size_kb: 0,
+        name: c.name.clone(),
+        pocket: String::new(),
+        sha256: String::new(),
+        size: 0,
+        upgrade_from: c.upgrade_from.clone(),
+        version: c.version.clone(),
+        why: why(c),
+    };
+    if let Some(r) = c.pref {
+        let p = u.paragraph(r);
+        let src = u.source(r);
+        if let Some(a) = p.get("Architecture").filter(|a| !a.is_empty()) {
+            info.arch = a.to_string();
+        }
+        let filename = p.get("Filename").unwrap_or("");
+        info.filename = filename.rsplit('/').next().unwrap_or(filename).to_string();
+        info.installed_size_kb = p
+            .get("Installed-Size")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        info.pocket = format!("{}/{}", src.suite, src.component);
+        info.sha256 = p.get("SHA256").unwrap_or("").to_ascii_lowercase();
+        info.size = p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0);
+    }
+    info
 }
 
 /// One line of explanation for a package.
@@ -259,6 +306,13 @@ pub struct Built {
     pub path: PathBuf,
     pub file_name: String,
     pub size: u64,
+    /// SHA256 of the tarball, lowercase hex.
+    pub sha256: String,
+    /// The bundle's manifest.
+    pub manifest: Manifest,
+    /// `manifest.json` exactly as it is in the tarball.
+    #[serde(skip)]
+    pub manifest_json: Vec<u8>,
     pub package_count: usize,
     pub total_size: u64,
     pub downloaded_bytes: u64,
@@ -314,10 +368,9 @@ pub fn build(
             .package(c.name.clone())
         })?;
         let p = u.paragraph(r);
-        let filename = p.get("Filename").unwrap_or("");
-        let sha256 = p.get("SHA256").unwrap_or("").to_ascii_lowercase();
-        let size: u64 = p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0);
-        if filename.is_empty() || sha256.len() != 64 || size == 0 {
+        let info = package_info(&u, c);
+        let pool_path = p.get("Filename").unwrap_or("");
+        if pool_path.is_empty() || info.sha256.len() != 64 || info.size == 0 {
             return Err(EngineError::new(
                 Kind::Trust,
                 format!(
@@ -327,27 +380,14 @@ pub fn build(
             )
             .package(c.name.clone()));
         }
-        let src = u.source(r);
-        let base = filename.rsplit('/').next().unwrap_or(filename).to_string();
         items.push(Item {
-            name: base.clone(),
-            urls: vec![format!("{}/{}", src.mirror, filename)],
-            sha256: sha256.clone(),
-            size,
+            name: info.filename.clone(),
+            urls: vec![format!("{}/{}", u.source(r).mirror, pool_path)],
+            sha256: info.sha256.clone(),
+            size: info.size,
         });
         pkgs.push(BundlePackage {
-            name: c.name.clone(),
-            version: c.version.clone(),
-            arch: c.arch.clone(),
-            size,
-            sha256,
-            filename: base,
-            pocket: format!("{}/{}", src.suite, src.component),
-            why: why(c),
-            installed_size_kb: p
-                .get("Installed-Size")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0),
+            info,
             stanza: p.as_str().to_string(),
             path: PathBuf::new(),
         });
@@ -445,17 +485,15 @@ pub fn build(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         build_log: log,
     };
-    let path = opaas_bundle::write_bundle(&input, out_dir, format)?;
-    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    progress.log(&format!("wrote {file_name} ({size} bytes)"));
+    let w = opaas_bundle::write_bundle(&input, out_dir, format)?;
+    progress.log(&format!("wrote {} ({} bytes)", w.file_name, w.size));
     Ok(Built {
-        path,
-        file_name,
-        size,
+        path: w.path,
+        file_name: w.file_name,
+        size: w.size,
+        sha256: w.sha256,
+        manifest: w.manifest,
+        manifest_json: w.manifest_json,
         package_count: input.packages.len(),
         total_size: total,
         downloaded_bytes: fetched.downloaded_bytes,

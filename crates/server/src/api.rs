@@ -409,31 +409,8 @@ async fn resolve(
     let req = v.engine_request();
     let out = blocking(move || -> Result<Value, opaas_engine::EngineError> {
         let r = opaas_engine::resolve(&settings, &req)?;
-        let u = &r.universe;
-        let mut total = 0u64;
-        let mut items = Vec::with_capacity(r.result.install.len());
-        for c in &r.result.install {
-            let (size, pocket, sha256) = match c.pref {
-                Some(p) => {
-                    let para = u.paragraph(p);
-                    let s = u.source(p);
-                    (
-                        para.get("Size")
-                            .and_then(|x| x.parse::<u64>().ok())
-                            .unwrap_or(0),
-                        format!("{}/{}", s.suite, s.component),
-                        para.get("SHA256").unwrap_or("").to_ascii_lowercase(),
-                    )
-                }
-                None => (0, String::new(), String::new()),
-            };
-            total += size;
-            items.push(json!({
-                "name": c.name, "version": c.version, "arch": c.arch, "size": size,
-                "pocket": pocket, "why": opaas_engine::why(c), "sha256": sha256,
-                "upgrade_from": c.upgrade_from,
-            }));
-        }
+        let items = r.packages();
+        let total: u64 = items.iter().map(|p| p.size).sum();
         Ok(json!({
             "distro": r.session.distro.id, "arch": req.arch,
             "count": items.len(), "total_size": total, "packages": items, "remove": r.result.remove,
@@ -502,18 +479,9 @@ async fn submit(st: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Re
             .packages
             .len()
     });
-    let new = db::NewJob {
-        id: crate::model::new_id(),
-        distro: v.distro,
-        arch: v.arch,
-        packages: v.packages,
-        recommends: v.recommends,
-        baseline: v.baseline,
-        status_text: v.status_text,
-        format: v.format,
-    };
+    let id = crate::model::new_id();
     let jobs = Arc::clone(&st.jobs);
-    let job = blocking(move || jobs.submit_blocking(&new, status_lines)).await??;
+    let job = blocking(move || jobs.submit_blocking(&id, &v, status_lines)).await??;
     tracing::info!(job = %job.id, distro = %job.distro, arch = %job.arch, packages = ?job.packages, "job queued");
     let mut r = (StatusCode::ACCEPTED, Json(&job)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/jobs/{}", job.id)) {
@@ -629,7 +597,8 @@ async fn job_bundle(
     if expired || expires_at <= now_ms() {
         return Err(gone());
     }
-    let name = jobs::safe_file_name(&file).ok_or_else(|| ApiError::internal("bad bundle name"))?;
+    let name =
+        crate::files::safe_file_name(&file).ok_or_else(|| ApiError::internal("bad bundle name"))?;
     let path = st.jobs.bundle_dir(&id).join(&name);
     if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return Err(gone());

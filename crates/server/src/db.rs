@@ -6,7 +6,10 @@
 //! that a slow disk never stalls the runtime. State changes are guarded in SQL (`WHERE state
 //! IN (…)`), so a cancel, a finishing worker and a restart recovery cannot overwrite each other.
 
-use crate::model::{now_ms, rfc3339, BundleInfo, Job, JobError, Progress, State};
+use crate::model::{
+    now_ms, rfc3339, BaselineKind, BundleFormat, BundleInfo, Job, JobError, JobRequest, Progress,
+    State,
+};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,19 +37,6 @@ pub struct Claimed {
     pub job: Job,
     pub status_text: Option<String>,
     pub attempts: i64,
-}
-
-/// What the submit handler stores.
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    pub id: String,
-    pub distro: String,
-    pub arch: String,
-    pub packages: Vec<String>,
-    pub recommends: bool,
-    pub baseline: String,
-    pub status_text: Option<String>,
-    pub format: String,
 }
 
 /// A finished bundle.
@@ -93,8 +83,8 @@ fn row_job(r: &Row) -> rusqlite::Result<Job> {
         arch: r.get(3)?,
         packages: serde_json::from_str(&packages).unwrap_or_default(),
         recommends: r.get::<_, i64>(5)? != 0,
-        baseline: r.get(6)?,
-        format: r.get(7)?,
+        baseline: BaselineKind::parse(&r.get::<_, String>(6)?).unwrap_or(BaselineKind::Minimal),
+        format: BundleFormat::parse(&r.get::<_, String>(7)?).unwrap_or(BundleFormat::TarGz),
         created_at: rfc3339(r.get(8)?),
         started_at: r.get::<_, Option<i64>>(9)?.map(rfc3339),
         finished_at: r.get::<_, Option<i64>>(10)?.map(rfc3339),
@@ -181,24 +171,25 @@ fn migrate(c: &mut Connection) -> Result<(), DbError> {
     Ok(())
 }
 
-pub fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Job> {
+/// Stores a new queued job `id` for a checked request.
+pub fn insert(c: &Connection, id: &str, j: &JobRequest) -> rusqlite::Result<Job> {
     c.execute(
         "INSERT INTO jobs (id, state, distro, arch, packages, recommends, baseline, status_text, format, created_at, progress)
          VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
-            j.id,
+            id,
             j.distro,
             j.arch,
             json(&j.packages),
             j.recommends as i64,
-            j.baseline,
+            j.baseline.as_str(),
             j.status_text,
-            j.format,
+            j.format.as_str(),
             now_ms(),
             json(&Progress::queued()),
         ],
     )?;
-    get(c, &j.id).map(|o| o.ok_or(rusqlite::Error::QueryReturnedNoRows))?
+    get(c, id).map(|o| o.ok_or(rusqlite::Error::QueryReturnedNoRows))?
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<Job>> {
@@ -465,16 +456,15 @@ pub fn count_by_state(c: &Connection) -> rusqlite::Result<Vec<(State, u64)>> {
 mod tests {
     use super::*;
 
-    fn new_job(id: &str) -> NewJob {
-        NewJob {
-            id: id.into(),
+    fn new_job() -> JobRequest {
+        JobRequest {
             distro: "debian-12".into(),
             arch: "amd64".into(),
             packages: vec!["hello".into()],
             recommends: true,
-            baseline: "minimal".into(),
+            baseline: BaselineKind::None,
             status_text: None,
-            format: "tar.gz".into(),
+            format: BundleFormat::TarZst,
         }
     }
 
@@ -484,8 +474,12 @@ mod tests {
         let db = Db::open(&d.path().join("j.sqlite")).expect("open");
         let a = "a".repeat(32);
         let b = "b".repeat(32);
-        db.with(|c| insert(c, &new_job(&a))).expect("insert a");
-        db.with(|c| insert(c, &new_job(&b))).expect("insert b");
+        let ja = db.with(|c| insert(c, &a, &new_job())).expect("insert a");
+        assert_eq!(
+            (ja.baseline, ja.format),
+            (BaselineKind::None, BundleFormat::TarZst)
+        );
+        db.with(|c| insert(c, &b, &new_job())).expect("insert b");
         let (items, total) = db.with(|c| list(c, 0, 10)).expect("list");
         assert_eq!(total, 2);
         assert_eq!(items[0].id, b, "newest first");

@@ -15,10 +15,10 @@
 //! `jobs/<job>.log`, `tmp/<job>/` (removed after every build and at start).
 
 pub mod api;
-mod bundle;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod janitor;
 pub mod jobs;
 pub mod metrics;

@@ -492,6 +492,14 @@ async fn catalog_preview_search_ui_metrics() {
     assert_eq!(names, ["hello", "hello-doc", "libhello1"]);
     assert_eq!(v["packages"][0]["why"], "requested");
     assert_eq!(v["packages"][0]["pocket"], "bookworm-security/main");
+    // the engine's package view: the real Architecture, the .deb's name, lowercase sha256
+    assert_eq!(v["packages"][0]["arch"], "amd64");
+    assert_eq!(v["packages"][1]["arch"], "all");
+    assert!(v["packages"][1]["filename"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("hello-doc_") && !f.contains('/')));
+    let sha = v["packages"][0]["sha256"].as_str().expect("sha");
+    assert!(sha.len() == 64 && sha == sha.to_ascii_lowercase(), "{sha}");
     assert!(v["total_size"].as_u64().expect("size") > 0);
     let r = app
         .post("/api/resolve", &json!({"distro":"debian-12","packages":["hello"],"recommends":false,"baseline":"none"}))
