@@ -16,7 +16,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The migrations, in order. A migration is applied once, in a transaction, and recorded in
 /// `schema_migrations`.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_jobs.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_jobs.sql")),
+    (2, include_str!("../migrations/0002_job_error_entry.sql")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -54,7 +57,7 @@ pub struct DoneInfo {
 
 const COLS: &str = "id, state, distro, arch, packages, recommends, baseline, format, created_at, \
     started_at, finished_at, progress, error_code, error_message, bundle_file, bundle_size, \
-    bundle_sha256, bundle_packages, expires_at, bundle_expired";
+    bundle_sha256, bundle_packages, expires_at, bundle_expired, error_index, error_package";
 
 const RUNNING: &str = "('resolving', 'downloading', 'packing')";
 const NOT_TERMINAL: &str = "('queued', 'resolving', 'downloading', 'packing')";
@@ -93,6 +96,10 @@ fn row_job(r: &Row) -> rusqlite::Result<Job> {
             Some(code) => Some(JobError {
                 code,
                 message: r.get::<_, Option<String>>(13)?.unwrap_or_default(),
+                index: r
+                    .get::<_, Option<i64>>(20)?
+                    .and_then(|i| u32::try_from(i).ok()),
+                package: r.get(21)?,
             }),
             None => None,
         },
@@ -300,17 +307,25 @@ pub fn finish_done(
 pub fn finish_failed(
     c: &Connection,
     id: &str,
-    code: &str,
-    message: &str,
+    error: &JobError,
     progress: Option<&Progress>,
 ) -> rusqlite::Result<bool> {
     Ok(c.execute(
         &format!(
             "UPDATE jobs SET state = 'failed', finished_at = ?2, error_code = ?3, error_message = ?4,
-                    progress = coalesce(?5, progress), status_text = NULL
+                    progress = coalesce(?5, progress), status_text = NULL, error_index = ?6,
+                    error_package = ?7
              WHERE id = ?1 AND state IN {NOT_TERMINAL}"
         ),
-        params![id, now_ms(), code, message, progress.map(json)],
+        params![
+            id,
+            now_ms(),
+            error.code,
+            error.message,
+            progress.map(json),
+            error.index,
+            error.package
+        ],
     )? > 0)
 }
 
@@ -497,7 +512,24 @@ mod tests {
         assert_eq!((rq.len(), failed.len()), (0, 1));
         let j = db.with(|c| get(c, &a)).expect("get").expect("a");
         assert_eq!(j.state, State::Failed);
-        assert!(j.error.expect("error").message.contains("not retried"));
+        let e = j.error.expect("error");
+        assert!(e.message.contains("not retried"));
+        assert_eq!((e.index, e.package), (None, None));
+        // a failure about one entry of the request keeps it
+        let c2 = "c".repeat(32);
+        db.with(|c| insert(c, &c2, &new_job())).expect("insert c");
+        let err = JobError {
+            code: "unknown_package".into(),
+            message: "unknown package 'helo'".into(),
+            index: Some(0),
+            package: Some("helo".into()),
+        };
+        assert!(db
+            .with(|c| finish_failed(c, &c2, &err, None))
+            .expect("fail"));
+        let j = db.with(|c| get(c, &c2)).expect("get").expect("c");
+        assert_eq!(j.error, Some(err));
+        assert!(db.with(|c| delete(c, &c2)).expect("delete"));
         // a terminal state is final
         assert!(!db.with(|c| cancel(c, &a, false)).expect("cancel"));
         assert!(db.with(|c| cancel(c, &b, true)).expect("cancel queued"));

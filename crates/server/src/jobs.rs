@@ -15,7 +15,7 @@ use crate::db::{self, Claimed, Db, DoneInfo};
 use crate::error::engine_code;
 use crate::files::{remove_any, safe_file_name, touch_debs};
 use crate::metrics::Metrics;
-use crate::model::{now_ms, Job, Progress, State};
+use crate::model::{now_ms, Job, JobError, Progress, State};
 use opaas_engine::{BuildProgress, EngineError, Kind, Phase};
 use std::collections::HashMap;
 use std::io::Write;
@@ -354,7 +354,7 @@ impl Jobs {
                 let db = self.db.clone();
                 let l = Arc::clone(&live);
                 let _ = tokio::task::spawn_blocking(move || {
-                    finish_failed(&db, &l, "internal", &msg);
+                    finish_failed(&db, &l, &JobError::new("internal", msg));
                 })
                 .await;
                 Some(State::Failed)
@@ -440,7 +440,7 @@ impl Jobs {
                     let _ = remove_any(&self.bundle_dir(&job.id));
                     *finished = true;
                     drop(finished);
-                    finish_failed(&self.db, live, "internal", &e.to_string());
+                    finish_failed(&self.db, live, &JobError::new("internal", e.to_string()));
                     Some(State::Failed)
                 }
             },
@@ -458,7 +458,13 @@ impl Jobs {
                 *finished = true;
                 drop(finished);
                 // the engine's message already lists its suggestions (suggest::hint)
-                finish_failed(&self.db, live, code, &e.message);
+                let error = JobError {
+                    code: code.to_string(),
+                    message: e.message,
+                    index: e.index,
+                    package: e.package,
+                };
+                finish_failed(&self.db, live, &error);
                 Some(State::Failed)
             }
         }
@@ -544,11 +550,11 @@ impl Jobs {
 }
 
 /// Fails a job (any non-terminal state) and tells subscribers.
-fn finish_failed(db: &Db, live: &Live, code: &str, message: &str) {
+fn finish_failed(db: &Db, live: &Live, error: &JobError) {
     let p = live.snapshot().progress;
-    let _ = db.with(|c| db::finish_failed(c, &live.id, code, message, Some(&p)));
+    let _ = db.with(|c| db::finish_failed(c, &live.id, error, Some(&p)));
     let mut first = true;
-    for l in message.lines() {
+    for l in error.message.lines() {
         live.log(&format!("{}{l}", if first { "E: " } else { "   " }));
         first = false;
     }

@@ -166,10 +166,25 @@ impl Progress {
     }
 }
 
+/// Why a job failed: the API's error code and message and, as in error bodies, the request
+/// entry (`index` into `packages`) and the package it is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobError {
     pub code: String,
     pub message: String,
+    pub index: Option<u32>,
+    pub package: Option<String>,
+}
+
+impl JobError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> JobError {
+        JobError {
+            code: code.into(),
+            message: message.into(),
+            index: None,
+            package: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -361,6 +361,12 @@ async fn bad_input_is_4xx_and_nothing_is_stored() {
     let j = app.wait(&id).await;
     assert_eq!(j["state"], "failed");
     assert_eq!(j["error"]["code"], "unsatisfiable", "{j}");
+    // the entry and package fields are part of a job's error too (null when not known)
+    let err = j["error"].as_object().expect("error");
+    assert!(
+        err.contains_key("index") && err.contains_key("package"),
+        "{j}"
+    );
     assert!(j["bundle"].is_null());
     app.get(&format!("/api/jobs/{id}/bundle"))
         .await
