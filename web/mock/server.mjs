@@ -22,11 +22,15 @@ const MAX_PACKAGES = 100
 const TOOL_VERSION = '0.1.0-mock'
 
 class HttpError extends Error {
-  constructor(status, code, message, field = null, suggestions = []) {
+  constructor(status, code, message, field = null, suggestions = [], pkg = null, index = null) {
     super(message)
-    Object.assign(this, { status, code, field, suggestions })
+    Object.assign(this, { status, code, field, suggestions, index, pkg })
   }
-  body() { return { error: { code: this.code, message: this.message, field: this.field, suggestions: this.suggestions } } }
+  // an error about entry i of the request's package list (field `packages[i]`, `index` i)
+  static entry(status, code, message, i, suggestions = [], pkg = null) {
+    return new HttpError(status, code, message, `packages[${i}]`, suggestions, pkg, i)
+  }
+  body() { return { error: { code: this.code, message: this.message, field: this.field, index: this.index, package: this.pkg, suggestions: this.suggestions } } }
 }
 
 // ---------------------------------------------------------------- search and resolution
@@ -107,16 +111,16 @@ function validate(body, { job = false } = {}) {
   const requests = body.packages.map((spec, i) => {
     const m = typeof spec === 'string' ? NAME_RE.exec(spec) : null
     if (!m) {
-      throw new HttpError(400, 'invalid_package_name', `invalid request '${spec}': use pkg, pkg=VERSION, pkg/SUITE or pkg:ARCH with a Debian package name ([a-z0-9][a-z0-9+.-]+)`, `packages[${i}]`)
+      throw HttpError.entry(400, 'invalid_package_name', `invalid request '${spec}': use pkg, pkg=VERSION, pkg/SUITE or pkg:ARCH with a Debian package name ([a-z0-9][a-z0-9+.-]+)`, i)
     }
     const name = m[1]
     const p = idx.get(name)
     if (!p) {
       const prov = providers(idx, name)
-      if (prov.length) throw new HttpError(400, 'unknown_package', `package '${name}' is a virtual package provided by: ${prov.join(', ')}; select one of them`, `packages[${i}]`, prov)
-      throw new HttpError(400, 'unknown_package', `unable to locate package '${name}' in ${distro.name} (${distro.codename}) ${arch.name}`, `packages[${i}]`, suggest(idx, name))
+      if (prov.length) throw HttpError.entry(400, 'unknown_package', `package '${name}' is a virtual package provided by: ${prov.join(', ')}; select one of them`, i, prov, name)
+      throw HttpError.entry(400, 'unknown_package', `unable to locate package '${name}' in ${distro.name} (${distro.codename}) ${arch.name}`, i, suggest(idx, name), name)
     }
-    if (m[2] === '=' && m[3] !== p.version) throw new HttpError(400, 'unknown_package', `version '${m[3]}' of '${name}' was not found (available: ${p.version})`, `packages[${i}]`, [`${name}=${p.version}`])
+    if (m[2] === '=' && m[3] !== p.version) throw HttpError.entry(400, 'unknown_package', `version '${m[3]}' of '${name}' was not found (available: ${p.version})`, i, [`${name}=${p.version}`], name)
     return name
   })
   return { distro, arch, idx, requests, recommends: body.recommends !== false, baseline, installed, format }
@@ -169,7 +173,13 @@ function resolve(req) {
     }
   }
   const packages = list
-    .map(({ pkg, why }) => ({ name: pkg.name, version: pkg.version, arch: req.arch.name, size: pkg.size, pocket: pkg.pocket, why }))
+    .map(({ pkg, why }) => ({
+      // the engine's package view (docs/API.md): the same fields as a bundle manifest's packages
+      name: pkg.name, version: pkg.version, arch: req.arch.name, size: pkg.size, pocket: pkg.pocket, why,
+      sha256: crypto.createHash('sha256').update(`${pkg.name} ${pkg.version}`).digest('hex'),
+      filename: `${pkg.name}_${pkg.version.replace(/^\d+:/, '')}_${req.arch.name}.deb`,
+      installed_size_kb: Math.round(pkg.size * 3 / 1024), upgrade_from: null,
+    }))
     .sort((a, b) => a.name.localeCompare(b.name))
   return { count: packages.length, total_size: packages.reduce((s, p) => s + p.size, 0), packages, remove: [] }
 }
@@ -530,7 +540,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
       if (res.headersSent) return res.end()
       if (e instanceof HttpError) return json(res, e.status, e.body())
       console.error(e)
-      json(res, 500, { error: { code: 'internal', message: String(e && e.message), field: null, suggestions: [] } })
+      json(res, 500, { error: { code: 'internal', message: String(e && e.message), field: null, index: null, package: null, suggestions: [] } })
     })
   })
   return { server, jobs }

@@ -13,6 +13,9 @@ export class ApiError extends Error {
     this.status = status
     this.code = e.code || (status === 0 ? 'network' : status === 401 ? 'unauthorized' : 'unknown')
     this.field = e.field ?? null
+    // the entry of the request's package list the error is about, and the package it names
+    this.index = Number.isInteger(e.index) ? e.index : null
+    this.package = e.package ?? null
     this.suggestions = Array.isArray(e.suggestions) ? e.suggestions : []
     this.serverMessage = e.message || ''
   }

@@ -19,49 +19,72 @@
 //! from the content-addressed cache into the archive: nothing is staged on disk, and the
 //! tarball is written to a temp name and renamed when complete.
 
+mod read;
 mod render;
 mod verify;
 mod write;
 
+pub use read::{open_archive, read_manifest, sha256_file, Archive, Manifest, ManifestOptions};
 pub use render::{render_install_sh, render_readme};
 pub use verify::{verify, VerifyReport};
-pub use write::{bundle_id, write_bundle, Format};
+pub use write::{bundle_id, write_bundle, Format, Written};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// One package of the bundle.
-#[derive(Debug, Clone, Serialize)]
-pub struct BundlePackage {
-    pub name: String,
-    pub version: String,
+/// One resolved package as every front end shows it: the manifest's `packages`, the API's
+/// preview and `opaas resolve --json` (re-exported by the engine). Fields are declared in
+/// alphabetical order, the order the manifest has always had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageInfo {
+    /// The package's own `Architecture` field: `all` stays `all`.
     pub arch: String,
-    pub size: u64,
-    pub sha256: String,
-    /// File name inside `repo/`.
+    /// File name of the .deb (inside `repo/` in a bundle).
     pub filename: String,
+    /// Installed-Size in KiB (0 if unknown).
+    #[serde(default)]
+    pub installed_size_kb: u64,
+    pub name: String,
     /// `suite/component` it came from.
     pub pocket: String,
+    /// SHA256 of the .deb, lowercase hex.
+    pub sha256: String,
+    /// Size of the .deb in bytes.
+    pub size: u64,
+    /// The version the target has, when this is an upgrade of an installed package.
+    #[serde(default)]
+    pub upgrade_from: Option<String>,
+    pub version: String,
     /// Why it is included (`requested`, or the dependency that pulled it in).
     pub why: String,
-    /// Installed-Size in KiB (0 if unknown).
-    pub installed_size_kb: u64,
+}
+
+/// One package of the bundle: what the manifest says of it, its index paragraph and its file.
+#[derive(Debug, Clone)]
+pub struct BundlePackage {
+    pub info: PackageInfo,
     /// The index paragraph (its Filename is rewritten for the flat repository).
-    #[serde(skip)]
     pub stanza: String,
     /// The verified .deb in the cache.
-    #[serde(skip)]
     pub path: PathBuf,
 }
 
-/// The distro a bundle targets, as install.sh checks it against /etc/os-release.
-#[derive(Debug, Clone, Serialize)]
+impl std::ops::Deref for BundlePackage {
+    type Target = PackageInfo;
+    fn deref(&self) -> &PackageInfo {
+        &self.info
+    }
+}
+
+/// The distro a bundle targets, as install.sh checks it against /etc/os-release. (Fields in
+/// alphabetical order, as in the manifest.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleDistro {
+    pub codename: String,
     /// Catalog id, e.g. `debian-12`.
     pub id: String,
     /// os-release ID: `debian` or `ubuntu`.
     pub os_id: String,
-    pub codename: String,
 }
 
 /// Everything a bundle is made of.

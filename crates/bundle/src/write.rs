@@ -1,7 +1,7 @@
 //! Writing a bundle tarball, deterministically.
 
 use crate::render::{render_install_sh, render_readme};
-use crate::{io_err, BundleError, BundleInput};
+use crate::{io_err, sha256_file, BundleError, BundleInput, Manifest, ManifestOptions};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -89,12 +89,25 @@ enum EntryData {
     File(PathBuf, u64),
 }
 
-/// Writes `<out_dir>/offline_pkg_<distro>_<arch>_<id>.<ext>` and returns its path.
+/// A bundle just written: where, its digest, and its manifest (no need to read it back).
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub path: PathBuf,
+    pub file_name: String,
+    pub size: u64,
+    /// SHA256 of the tarball, lowercase hex.
+    pub sha256: String,
+    pub manifest: Manifest,
+    /// `manifest.json` exactly as it is in the tarball.
+    pub manifest_json: Vec<u8>,
+}
+
+/// Writes `<out_dir>/offline_pkg_<distro>_<arch>_<id>.<ext>`.
 pub fn write_bundle(
     input: &BundleInput,
     out_dir: &Path,
     format: Format,
-) -> Result<PathBuf, BundleError> {
+) -> Result<Written, BundleError> {
     let id = bundle_id(input);
     let top = format!("offline_pkg_{}_{}_{}", input.distro.id, input.arch, id);
     let mut pkgs = input.packages.clone();
@@ -132,22 +145,24 @@ pub fn write_bundle(
         sha(&packages_gz),
         packages_gz.len()
     );
-    let manifest = serde_json::json!({
-        "format": 1,
-        "id": id,
-        "tool": format!("opaas {}", input.tool_version),
-        "created": input.created,
-        "distro": input.distro,
-        "arch": input.arch,
-        "request": input.request,
-        "options": {"recommends": input.recommends, "baseline": input.baseline},
-        "package_count": pkgs.len(),
-        "download_size": pkgs.iter().map(|p| p.size).sum::<u64>(),
-        "installed_size_kb": pkgs.iter().map(|p| p.installed_size_kb).sum::<u64>(),
-        "packages": pkgs,
-    });
-    let manifest =
-        serde_json::to_vec_pretty(&manifest).map_err(|e| BundleError::Invalid(e.to_string()))?;
+    let manifest = Manifest {
+        arch: input.arch.clone(),
+        created: input.created.clone(),
+        distro: input.distro.clone(),
+        download_size: pkgs.iter().map(|p| p.size).sum(),
+        format: 1,
+        id: id.clone(),
+        installed_size_kb: pkgs.iter().map(|p| p.installed_size_kb).sum(),
+        options: ManifestOptions {
+            baseline: input.baseline.clone(),
+            recommends: input.recommends,
+        },
+        package_count: pkgs.len(),
+        packages: pkgs.iter().map(|p| p.info.clone()).collect(),
+        request: input.request.clone(),
+        tool: format!("opaas {}", input.tool_version),
+    };
+    let manifest_json = manifest.to_json()?;
     let install_sh = render_install_sh(input, &id)?;
     let readme = render_readme(input, &id)?;
 
@@ -165,7 +180,7 @@ pub fn write_bundle(
         Entry {
             path: "manifest.json".into(),
             mode: 0o644,
-            data: EntryData::Mem(manifest),
+            data: EntryData::Mem(manifest_json.clone()),
         },
         Entry {
             path: "build.log".into(),
@@ -247,7 +262,15 @@ pub fn write_bundle(
         return Err(e);
     }
     std::fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
-    Ok(final_path)
+    let (sha256, size) = sha256_file(&final_path)?;
+    Ok(Written {
+        file_name: format!("{top}.{}", format.ext()),
+        path: final_path,
+        size,
+        sha256,
+        manifest,
+        manifest_json,
+    })
 }
 
 fn finish_file(w: io::BufWriter<std::fs::File>, tmp: &Path) -> Result<(), BundleError> {

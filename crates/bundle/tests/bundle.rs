@@ -2,8 +2,8 @@
 //! passes shellcheck.
 
 use opaas_bundle::{
-    bundle_id, render_install_sh, verify, write_bundle, BundleDistro, BundleInput, BundlePackage,
-    Format,
+    bundle_id, open_archive, read_manifest, render_install_sh, sha256_file, verify, write_bundle,
+    BundleDistro, BundleInput, BundlePackage, Format, Manifest, PackageInfo,
 };
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -26,19 +26,22 @@ fn input(dir: &Path) -> BundleInput {
             bytes.len()
         );
         packages.push(BundlePackage {
-            name: name.to_string(),
-            version: format!("1.{i}-1"),
-            arch: "amd64".into(),
-            size: bytes.len() as u64,
-            sha256: sha,
-            filename,
-            pocket: "bookworm/main".into(),
-            why: if i == 0 {
-                "requested".into()
-            } else {
-                "alpha 1.0-1 Depends: beta-tools".into()
+            info: PackageInfo {
+                name: name.to_string(),
+                version: format!("1.{i}-1"),
+                arch: "amd64".into(),
+                size: bytes.len() as u64,
+                sha256: sha,
+                filename,
+                pocket: "bookworm/main".into(),
+                why: if i == 0 {
+                    "requested".into()
+                } else {
+                    "alpha 1.0-1 Depends: beta-tools".into()
+                },
+                installed_size_kb: 10 + i as u64,
+                upgrade_from: None,
             },
-            installed_size_kb: 10 + i as u64,
             stanza,
             path,
         });
@@ -66,8 +69,9 @@ fn input(dir: &Path) -> BundleInput {
 fn deterministic_and_verifies() {
     let d = tempfile::tempdir().expect("tmp");
     let inp = input(d.path());
-    let a = write_bundle(&inp, &d.path().join("a"), Format::TarGz).expect("bundle a");
-    let b = write_bundle(&inp, &d.path().join("b"), Format::TarGz).expect("bundle b");
+    let wa = write_bundle(&inp, &d.path().join("a"), Format::TarGz).expect("bundle a");
+    let wb = write_bundle(&inp, &d.path().join("b"), Format::TarGz).expect("bundle b");
+    let (a, b) = (wa.path.clone(), wb.path.clone());
     assert_eq!(a.file_name(), b.file_name());
     let name = a
         .file_name()
@@ -95,7 +99,9 @@ fn deterministic_and_verifies() {
         .collect();
     assert_eq!(left.len(), 1);
     // zstd too
-    let z = write_bundle(&inp, &d.path().join("z"), Format::TarZst).expect("zst");
+    let z = write_bundle(&inp, &d.path().join("z"), Format::TarZst)
+        .expect("zst")
+        .path;
     assert!(verify(&z).expect("verify zst").problems.is_empty());
 }
 
@@ -112,7 +118,9 @@ fn a_different_resolution_is_a_different_bundle() {
 fn tampered_bundle_is_detected() {
     let d = tempfile::tempdir().expect("tmp");
     let inp = input(d.path());
-    let a = write_bundle(&inp, &d.path().join("a"), Format::TarGz).expect("bundle");
+    let a = write_bundle(&inp, &d.path().join("a"), Format::TarGz)
+        .expect("bundle")
+        .path;
     let mut raw = Vec::new();
     flate2::read::GzDecoder::new(std::fs::File::open(&a).expect("open"))
         .read_to_end(&mut raw)
@@ -177,4 +185,122 @@ fn install_sh_parses_and_passes_shellcheck() {
         }
         Err(_) => eprintln!("SKIP shellcheck: not installed (apt-get install shellcheck)"),
     }
+}
+
+#[test]
+fn the_writer_returns_the_digest_and_manifest_of_what_it_wrote() {
+    let d = tempfile::tempdir().expect("tmp");
+    let inp = input(d.path());
+    for format in [Format::TarGz, Format::TarZst] {
+        let w = write_bundle(&inp, &d.path().join(format.ext()), format).expect("bundle");
+        let bytes = std::fs::read(&w.path).expect("read");
+        assert_eq!(w.sha256, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(w.size, bytes.len() as u64);
+        assert_eq!(
+            sha256_file(&w.path).expect("hash"),
+            (w.sha256.clone(), w.size)
+        );
+        assert_eq!(
+            Some(w.file_name.as_str()),
+            w.path.file_name().and_then(|n| n.to_str())
+        );
+        // the manifest read back from the tarball is the one returned, byte for byte
+        assert_eq!(read_manifest(&w.path).expect("manifest"), w.manifest);
+        let mut ar = open_archive(&w.path).expect("open");
+        let mut inside = None;
+        for e in ar.entries().expect("entries") {
+            let mut e = e.expect("entry");
+            if e.path().expect("path").ends_with("manifest.json") {
+                let mut b = Vec::new();
+                e.read_to_end(&mut b).expect("read");
+                inside = Some(b);
+            }
+        }
+        assert_eq!(inside.as_deref(), Some(w.manifest_json.as_slice()));
+        let m: Manifest = Manifest::from_json(&w.manifest_json).expect("typed");
+        assert_eq!(
+            (m.package_count, m.distro.id.as_str(), m.options.recommends),
+            (3, "debian-12", true)
+        );
+        assert_eq!(m.packages[0].name, "alpha");
+        assert_eq!(m.packages[0].arch, "amd64");
+        // the on-disk key order of a package entry is alphabetical, as it always was
+        let text = String::from_utf8(w.manifest_json.clone()).expect("utf8");
+        let keys = [
+            "\"arch\"",
+            "\"filename\"",
+            "\"installed_size_kb\"",
+            "\"name\"",
+            "\"pocket\"",
+            "\"sha256\"",
+            "\"size\"",
+            "\"upgrade_from\"",
+            "\"version\"",
+            "\"why\"",
+        ];
+        let pos: Vec<usize> = keys
+            .iter()
+            .map(|k| text.find(&format!("      {k}")).expect(k))
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
+    // not a bundle: a typed error, not a panic
+    std::fs::write(d.path().join("junk"), b"junk").expect("write");
+    assert!(open_archive(&d.path().join("junk")).is_err());
+    assert!(read_manifest(&d.path().join("junk")).is_err());
+}
+
+/// Unpacks a bundle tarball into `dir` (with the tar crate: no shell, no system tar needed).
+fn unpack(tarball: &Path, dir: &Path) -> std::path::PathBuf {
+    let mut ar = open_archive(tarball).expect("open");
+    ar.unpack(dir).expect("unpack");
+    let top = std::fs::read_dir(dir)
+        .expect("dir")
+        .flatten()
+        .next()
+        .expect("top");
+    top.path()
+}
+
+#[test]
+fn an_unpacked_bundle_directory_verifies_too() {
+    let d = tempfile::tempdir().expect("tmp");
+    let inp = input(d.path());
+    let w = write_bundle(&inp, &d.path().join("a"), Format::TarGz).expect("bundle");
+    let top = unpack(&w.path, &d.path().join("x"));
+    let rep = verify(&top).expect("verify dir");
+    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
+    let tar_rep = verify(&w.path).expect("verify tar");
+    assert_eq!(
+        (&rep.top, &rep.id, rep.files, rep.packages, rep.bytes),
+        (
+            &tar_rep.top,
+            &tar_rep.id,
+            tar_rep.files,
+            tar_rep.packages,
+            tar_rep.bytes
+        )
+    );
+    // the same directory named with a trailing "/." still has its own name as the top
+    assert!(verify(&top.join(".")).expect("dot").problems.is_empty());
+    // a changed .deb, a missing file and an extra file are all found
+    let deb = top.join("repo").join(&inp.packages[1].filename);
+    let mut bytes = std::fs::read(&deb).expect("deb");
+    bytes[100] ^= 0xff;
+    std::fs::write(&deb, &bytes).expect("write");
+    std::fs::remove_file(top.join("README.txt")).expect("rm");
+    std::fs::write(top.join("extra.txt"), b"x").expect("extra");
+    let rep = verify(&top).expect("verify dir");
+    let has = |s: &str| rep.problems.iter().any(|p| p.contains(s));
+    assert!(has("beta-tools"), "{:?}", rep.problems);
+    assert!(has("missing README.txt"), "{:?}", rep.problems);
+    assert!(
+        has("extra.txt is not listed in SHA256SUMS"),
+        "{:?}",
+        rep.problems
+    );
+    // a directory that is not a bundle
+    let rep = verify(d.path().join("x").parent().expect("p")).expect("verify");
+    assert!(!rep.problems.is_empty());
+    assert!(verify(&d.path().join("absent")).is_err());
 }

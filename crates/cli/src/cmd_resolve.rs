@@ -74,28 +74,14 @@ pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
     }
     let mut total = 0u64;
     if a.json {
-        let mut items = Vec::new();
+        // the engine's package view, with the resolver's typed reason beside `why`
+        let mut items = Vec::with_capacity(res.install.len());
         for c in &res.install {
-            let (size, sha256, filename, pocket) = match c.pref {
-                Some(r) => {
-                    let p = u.paragraph(r);
-                    let s = u.source(r);
-                    (
-                        p.get("Size")
-                            .and_then(|x| x.parse::<u64>().ok())
-                            .unwrap_or(0),
-                        p.get("SHA256").unwrap_or("").to_string(),
-                        p.get("Filename").unwrap_or("").to_string(),
-                        format!("{}/{}", s.suite, s.component),
-                    )
-                }
-                None => (0, String::new(), String::new(), String::new()),
-            };
-            total += size;
-            items.push(serde_json::json!({
-                "name": c.name, "version": c.version, "architecture": c.arch, "size": size, "sha256": sha256,
-                "filename": filename, "pocket": pocket, "upgrade_from": c.upgrade_from, "why": why(c), "reason": c.reason,
-            }));
+            let info = opaas_engine::package_info(&u, c);
+            total += info.size;
+            let mut item = serde_json::to_value(&info)?;
+            item["reason"] = serde_json::to_value(&c.reason)?;
+            items.push(item);
         }
         let doc = serde_json::json!({"distro": session.distro.id, "arch": a.t.arch, "packages": items, "remove": res.remove, "total_size": total});
         println!("{}", serde_json::to_string_pretty(&doc)?);

@@ -72,8 +72,7 @@ pub fn serve(a: &ServeArgs) -> Result<ExitCode> {
     cfg.workers = a.workers.max(1);
     cfg.download_jobs = a.jobs.max(1);
     cfg.settings = a.m.settings();
-    cfg.token = opaas_server::load_token(a.token.as_deref(), a.token_file.as_deref())
-        .map_err(anyhow::Error::msg)?;
+    cfg.token = opaas_server::load_token(a.token.as_deref(), a.token_file.as_deref())?;
     cfg.max_packages = a.max_packages.max(1);
     cfg.max_body_bytes = usize::try_from(a.max_upload).unwrap_or(usize::MAX);
     cfg.bundle_ttl = a.bundle_ttl;

@@ -54,9 +54,9 @@ enum Cmd {
     Build(cmd_build::BuildArgs),
     /// Run the HTTP service: API, job queue, web UI (see docs/API.md).
     Serve(Box<cmd_serve::ServeArgs>),
-    /// Check a bundle's structure, hashes and repository index.
+    /// Check a bundle's structure, hashes and repository index (tarball or unpacked directory).
     Verify {
-        /// The bundle tarball
+        /// The bundle: its .tar.gz/.tar.zst, or the offline_pkg_… directory it unpacked to
         bundle: std::path::PathBuf,
         /// Machine-readable output
         #[arg(long)]

@@ -123,6 +123,97 @@ fn build_verify_rebuild_identical_and_cached() {
 }
 
 #[test]
+fn unpacked_bundles_verify_and_packages_keep_their_real_architecture() {
+    let fx = fixture();
+    let out = tempfile::tempdir().expect("out");
+    let o = out.path().display().to_string();
+    let b = fx.run(&["build", "-q", "--baseline", "none", "-o", &o, "hello"]);
+    assert!(b.status.success(), "build: {}", stderr(&b));
+    let path = stdout(&b).trim().to_string();
+    // unpack it as an admin would, then verify the directory
+    let dir = tempfile::tempdir().expect("unpack");
+    opaas_bundle::open_archive(std::path::Path::new(&path))
+        .expect("open")
+        .unpack(dir.path())
+        .expect("unpack");
+    let top = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .next()
+        .expect("top")
+        .path();
+    let top_s = top.display().to_string();
+    let v = fx.run(&["verify", &top_s]);
+    assert!(
+        v.status.success(),
+        "verify DIR: {}{}",
+        stdout(&v),
+        stderr(&v)
+    );
+    assert!(
+        stdout(&v).contains("3 packages") && stdout(&v).trim_end().ends_with("OK"),
+        "{}",
+        stdout(&v)
+    );
+    let vj = fx.run(&["verify", "--json", &top_s]);
+    let rep: serde_json::Value = serde_json::from_slice(&vj.stdout).expect("json");
+    assert_eq!(rep["packages"], 3);
+    assert!(top_s.ends_with(rep["top"].as_str().expect("top")), "{rep}");
+    // manifest and build.log: `Architecture: all` stays `all`
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(top.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let arch_of = |name: &str| {
+        manifest["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["arch"].clone())
+    };
+    assert_eq!(arch_of("hello-doc"), Some(serde_json::json!("all")));
+    assert_eq!(arch_of("hello"), Some(serde_json::json!("amd64")));
+    assert_eq!(manifest["arch"], "amd64");
+    let log = std::fs::read_to_string(top.join("build.log")).expect("build.log");
+    assert!(log.contains("  hello-doc 1.0 all ["), "{log}");
+    assert!(log.contains("  hello 1.0+deb12u1 amd64 ["), "{log}");
+    // resolve --json: the same view (arch, lowercase sha256, the .deb's file name)
+    let r = fx.run(&["resolve", "-q", "--json", "--baseline", "none", "hello"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let doc: serde_json::Value = serde_json::from_slice(&r.stdout).expect("json");
+    for p in doc["packages"].as_array().expect("packages") {
+        assert!(p.get("architecture").is_none(), "{p}");
+        let m = manifest["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .find(|m| m["name"] == p["name"])
+            .expect("in the manifest");
+        for k in [
+            "arch", "version", "size", "sha256", "filename", "pocket", "why",
+        ] {
+            assert_eq!(p[k], m[k], "{k} of {}", p["name"]);
+        }
+        let sha = p["sha256"].as_str().expect("sha");
+        assert_eq!(sha, sha.to_ascii_lowercase());
+        assert!(p["reason"].is_object() || p["reason"].is_string(), "{p}");
+    }
+    // a changed file in the directory is found, and verify fails with the trust code
+    let deb = std::fs::read_dir(top.join("repo"))
+        .expect("repo")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .expect("a .deb");
+    let mut data = std::fs::read(&deb).expect("read");
+    data[10] ^= 0x55;
+    std::fs::write(&deb, data).expect("write");
+    let v = fx.run(&["verify", &top_s]);
+    assert_eq!(v.status.code(), Some(4), "{}", stdout(&v));
+    assert!(stdout(&v).contains("PROBLEM"), "{}", stdout(&v));
+}
+
+#[test]
 fn bad_requests_exit_with_their_codes() {
     let fx = fixture();
     let out = tempfile::tempdir().expect("out");

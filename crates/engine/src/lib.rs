@@ -12,8 +12,9 @@ mod pipeline;
 mod session;
 
 pub use error::{EngineError, Kind};
+pub use opaas_bundle::{Manifest, PackageInfo};
 pub use pipeline::{
-    build, resolve, search, why, Baseline, BuildProgress, Built, Hit, NoBuildProgress, Phase,
-    Request, Resolved,
+    build, check_names, package_info, resolve, search, why, Baseline, BuildProgress, Built, Hit,
+    NoBuildProgress, Phase, Request, Resolved,
 };
 pub use session::{open, Session, Settings};

@@ -2,7 +2,7 @@
 
 use crate::error::{EngineError, Kind};
 use crate::session::{open, Session, Settings};
-use opaas_bundle::{BundleDistro, BundleInput, BundlePackage, Format};
+use opaas_bundle::{BundleDistro, BundleInput, BundlePackage, Format, Manifest, PackageInfo};
 use opaas_fetch::{Cas, Item};
 use opaas_repo::universe::Universe;
 use opaas_resolve::{Options, Reason, Resolution, ResolveError};
@@ -62,6 +62,53 @@ pub struct Resolved {
     pub warnings: Vec<String>,
 }
 
+impl Resolved {
+    /// Every package to install, in the resolution's order, as one typed view.
+    pub fn packages(&self) -> Vec<PackageInfo> {
+        self.result
+            .install
+            .iter()
+            .map(|c| package_info(&self.universe, c))
+            .collect()
+    }
+}
+
+/// The view of a chosen package every front end shows (the manifest, the API, `resolve
+/// --json`): its own `Architecture` (`all` stays `all`), the .deb's file name (without its pool
+/// directory), size, lowercase SHA256 and pocket, and why it is there. A package without a
+/// download source has empty file fields and size 0.
+pub fn package_info(u: &Universe, c: &opaas_resolve::Chosen) -> PackageInfo {
+    let mut info = PackageInfo {
+        arch: c.arch.clone(),
+        filename: String::new(),
+        installed_size_kb: 0,
+        name: c.name.clone(),
+        pocket: String::new(),
+        sha256: String::new(),
+        size: 0,
+        upgrade_from: c.upgrade_from.clone(),
+        version: c.version.clone(),
+        why: why(c),
+    };
+    if let Some(r) = c.pref {
+        let p = u.paragraph(r);
+        let src = u.source(r);
+        if let Some(a) = p.get("Architecture").filter(|a| !a.is_empty()) {
+            info.arch = a.to_string();
+        }
+        let filename = p.get("Filename").unwrap_or("");
+        info.filename = filename.rsplit('/').next().unwrap_or(filename).to_string();
+        info.installed_size_kb = p
+            .get("Installed-Size")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        info.pocket = format!("{}/{}", src.suite, src.component);
+        info.sha256 = p.get("SHA256").unwrap_or("").to_ascii_lowercase();
+        info.size = p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0);
+    }
+    info
+}
+
 /// One line of explanation for a package.
 pub fn why(c: &opaas_resolve::Chosen) -> String {
     match &c.reason {
@@ -112,17 +159,50 @@ fn load_baseline(
     })
 }
 
+/// Refuses, before the solver runs, the first plain request (no `:ARCH`) whose name no package
+/// has and none provides, naming its entry (`index`), the name (`package`) and look-alikes.
+pub fn check_names(
+    u: &Universe,
+    distro_id: &str,
+    arch: &str,
+    reqs: &[opaas_resolve::Request],
+) -> Result<(), EngineError> {
+    for (i, r) in reqs.iter().enumerate() {
+        if r.arch.is_some() {
+            continue;
+        }
+        if u.candidate(&r.name, &u.native_arch, None).is_none() && u.providers(&r.name).is_empty() {
+            let mut e = EngineError::new(
+                Kind::UnknownPackage,
+                format!(
+                    "unknown package '{}' for {distro_id} {arch}{}",
+                    r.name,
+                    opaas_resolve::suggest::hint(u, &r.name)
+                ),
+            )
+            .field("packages")
+            .index(i)
+            .package(r.name.clone());
+            e.suggestions = opaas_resolve::suggest::suggestions(u, &r.name);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// Parses and resolves a request as `apt-get install` would on the target.
 pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineError> {
     if req.packages.is_empty() {
         return Err(EngineError::new(Kind::BadInput, "no packages requested").field("packages"));
     }
     let mut reqs = Vec::new();
-    for r in &req.packages {
-        reqs.push(
-            opaas_resolve::Request::parse(r)
-                .map_err(|e| EngineError::new(Kind::BadInput, e.to_string()).field("packages"))?,
-        );
+    for (i, r) in req.packages.iter().enumerate() {
+        reqs.push(opaas_resolve::Request::parse(r).map_err(|e| {
+            EngineError::new(Kind::BadInput, e.to_string())
+                .field("packages")
+                .index(i)
+                .with_source(e)
+        })?);
     }
     let extra: Vec<String> = reqs.iter().filter_map(|r| r.arch.clone()).collect();
     let session = open(settings, &req.distro, &req.arch, &extra)?;
@@ -133,6 +213,7 @@ pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineErr
         .collect();
     let u = session.universe()?;
     let base = load_baseline(&req.baseline, &u, session.distro)?;
+    check_names(&u, &session.distro.id, &req.arch, &reqs)?;
     let opts = Options {
         recommends: req.recommends,
         ..Options::default()
@@ -225,6 +306,13 @@ pub struct Built {
     pub path: PathBuf,
     pub file_name: String,
     pub size: u64,
+    /// SHA256 of the tarball, lowercase hex.
+    pub sha256: String,
+    /// The bundle's manifest.
+    pub manifest: Manifest,
+    /// `manifest.json` exactly as it is in the tarball.
+    #[serde(skip)]
+    pub manifest_json: Vec<u8>,
     pub package_count: usize,
     pub total_size: u64,
     pub downloaded_bytes: u64,
@@ -277,41 +365,29 @@ pub fn build(
                 Kind::Unsatisfiable,
                 format!("{} {} has no download source", c.name, c.version),
             )
+            .package(c.name.clone())
         })?;
         let p = u.paragraph(r);
-        let filename = p.get("Filename").unwrap_or("");
-        let sha256 = p.get("SHA256").unwrap_or("").to_ascii_lowercase();
-        let size: u64 = p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0);
-        if filename.is_empty() || sha256.len() != 64 || size == 0 {
+        let info = package_info(&u, c);
+        let pool_path = p.get("Filename").unwrap_or("");
+        if pool_path.is_empty() || info.sha256.len() != 64 || info.size == 0 {
             return Err(EngineError::new(
                 Kind::Trust,
                 format!(
                     "{} {}: the index gives no Filename/Size/SHA256 to verify the download with",
                     c.name, c.version
                 ),
-            ));
+            )
+            .package(c.name.clone()));
         }
-        let src = u.source(r);
-        let base = filename.rsplit('/').next().unwrap_or(filename).to_string();
         items.push(Item {
-            name: base.clone(),
-            urls: vec![format!("{}/{}", src.mirror, filename)],
-            sha256: sha256.clone(),
-            size,
+            name: info.filename.clone(),
+            urls: vec![format!("{}/{}", u.source(r).mirror, pool_path)],
+            sha256: info.sha256.clone(),
+            size: info.size,
         });
         pkgs.push(BundlePackage {
-            name: c.name.clone(),
-            version: c.version.clone(),
-            arch: c.arch.clone(),
-            size,
-            sha256,
-            filename: base,
-            pocket: format!("{}/{}", src.suite, src.component),
-            why: why(c),
-            installed_size_kb: p
-                .get("Installed-Size")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0),
+            info,
             stanza: p.as_str().to_string(),
             path: PathBuf::new(),
         });
@@ -409,17 +485,15 @@ pub fn build(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         build_log: log,
     };
-    let path = opaas_bundle::write_bundle(&input, out_dir, format)?;
-    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    progress.log(&format!("wrote {file_name} ({size} bytes)"));
+    let w = opaas_bundle::write_bundle(&input, out_dir, format)?;
+    progress.log(&format!("wrote {} ({} bytes)", w.file_name, w.size));
     Ok(Built {
-        path,
-        file_name,
-        size,
+        path: w.path,
+        file_name: w.file_name,
+        size: w.size,
+        sha256: w.sha256,
+        manifest: w.manifest,
+        manifest_json: w.manifest_json,
         package_count: input.packages.len(),
         total_size: total,
         downloaded_bytes: fetched.downloaded_bytes,

@@ -31,71 +31,38 @@ use pgp::types::{Duration, Fingerprint, KeyDetails, KeyId, Password, Tag, Timest
 // Errors
 // ---------------------------------------------------------------------------
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SigError {
     /// Reading a file failed.
-    Io(std::io::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
     /// The keyring could not be parsed or holds no key.
+    #[error("invalid keyring: {0}")]
     Keyring(String),
     /// Not a signed message / no signature / broken armor or packets.
+    #[error("not a valid signed file: {0}")]
     Malformed(String),
     /// No signature was made by a key of the keyring. `issuers`: issuer
     /// fingerprints (or 16-hex key ids when a signature has no fingerprint
     /// subpacket), upper-case hex.
+    #[error("signed by unknown key(s): {}", issuers.join(", "))]
     UnknownKey { issuers: Vec<String> },
     /// A signature names a key of the keyring but does not verify (tampered data).
+    #[error("BAD signature from key {fingerprint}")]
     BadSignature { fingerprint: String },
     /// The signature verifies, but the signing key (or its primary) has expired.
+    #[error("key {fingerprint} expired at unix time {}", unix_secs(*expired_at))]
     ExpiredKey {
         fingerprint: String,
         expired_at: SystemTime,
     },
     /// The signature verifies but must not be trusted: revoked key, key without
     /// signing capability or binding, expired signature, weak digest.
+    #[error("signature by key {fingerprint} rejected: {reason}")]
     Rejected { fingerprint: String, reason: String },
     /// Key generation or signing failed.
+    #[error("signing failed: {0}")]
     Sign(String),
-}
-
-impl fmt::Display for SigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SigError::Io(e) => write!(f, "I/O error: {e}"),
-            SigError::Keyring(m) => write!(f, "invalid keyring: {m}"),
-            SigError::Malformed(m) => write!(f, "not a valid signed file: {m}"),
-            SigError::UnknownKey { issuers } => {
-                write!(f, "signed by unknown key(s): {}", issuers.join(", "))
-            }
-            SigError::BadSignature { fingerprint } => {
-                write!(f, "BAD signature from key {fingerprint}")
-            }
-            SigError::ExpiredKey {
-                fingerprint,
-                expired_at,
-            } => {
-                write!(
-                    f,
-                    "key {fingerprint} expired at unix time {}",
-                    unix_secs(*expired_at)
-                )
-            }
-            SigError::Rejected {
-                fingerprint,
-                reason,
-            } => {
-                write!(f, "signature by key {fingerprint} rejected: {reason}")
-            }
-            SigError::Sign(m) => write!(f, "signing failed: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for SigError {}
-
-impl From<std::io::Error> for SigError {
-    fn from(e: std::io::Error) -> Self {
-        SigError::Io(e)
-    }
 }
 
 fn sign_err(e: impl fmt::Display) -> SigError {

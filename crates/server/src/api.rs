@@ -388,7 +388,7 @@ async fn packages(State(st): State<AppState>, uri: Uri) -> Result<Json<Value>, A
         Ok(json!({"items": hits, "suggestions": suggestions}))
     })
     .await?
-    .map_err(|e| from_engine(e, &[]))?;
+    .map_err(from_engine)?;
     Ok(Json(out))
 }
 
@@ -407,41 +407,17 @@ async fn resolve(
         .map_err(|_| ApiError::internal("shutting down"))?;
     let settings = st.cfg.engine_settings();
     let req = v.engine_request();
-    let packages = v.packages.clone();
     let out = blocking(move || -> Result<Value, opaas_engine::EngineError> {
         let r = opaas_engine::resolve(&settings, &req)?;
-        let u = &r.universe;
-        let mut total = 0u64;
-        let mut items = Vec::with_capacity(r.result.install.len());
-        for c in &r.result.install {
-            let (size, pocket, sha256) = match c.pref {
-                Some(p) => {
-                    let para = u.paragraph(p);
-                    let s = u.source(p);
-                    (
-                        para.get("Size")
-                            .and_then(|x| x.parse::<u64>().ok())
-                            .unwrap_or(0),
-                        format!("{}/{}", s.suite, s.component),
-                        para.get("SHA256").unwrap_or("").to_ascii_lowercase(),
-                    )
-                }
-                None => (0, String::new(), String::new()),
-            };
-            total += size;
-            items.push(json!({
-                "name": c.name, "version": c.version, "arch": c.arch, "size": size,
-                "pocket": pocket, "why": opaas_engine::why(c), "sha256": sha256,
-                "upgrade_from": c.upgrade_from,
-            }));
-        }
+        let items = r.packages();
+        let total: u64 = items.iter().map(|p| p.size).sum();
         Ok(json!({
             "distro": r.session.distro.id, "arch": req.arch,
             "count": items.len(), "total_size": total, "packages": items, "remove": r.result.remove,
         }))
     })
     .await?
-    .map_err(|e| from_engine(e, &packages))?;
+    .map_err(from_engine)?;
     Ok(Json(out))
 }
 
@@ -481,64 +457,31 @@ async fn submit(st: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Re
     {
         let unis = Arc::clone(&st.universes);
         let v2 = v.clone();
-        let checked = blocking(
-            move || -> Result<Option<ApiError>, opaas_engine::EngineError> {
-                let Some(u) = unis.get(&v2.distro, &v2.arch, false)? else {
-                    return Ok(None);
-                };
-                for (i, p) in v2.packages.iter().enumerate() {
-                    let Ok(r) = opaas_resolve::Request::parse(p) else {
-                        continue;
-                    };
-                    if r.arch.is_some() {
-                        continue;
-                    }
-                    if u.candidate(&r.name, &u.native_arch, None).is_none()
-                        && u.providers(&r.name).is_empty()
-                    {
-                        return Ok(Some(
-                            ApiError::new(
-                                StatusCode::BAD_REQUEST,
-                                "unknown_package",
-                                format!(
-                                    "unknown package '{}' for {} {}{}",
-                                    r.name,
-                                    v2.distro,
-                                    v2.arch,
-                                    opaas_resolve::suggest::hint(&u, &r.name)
-                                ),
-                            )
-                            .field(format!("packages[{i}]"))
-                            .suggestions(opaas_resolve::suggest::suggestions(&u, &r.name)),
-                        ));
-                    }
-                }
-                Ok(None)
-            },
-        )
+        blocking(move || -> Result<(), opaas_engine::EngineError> {
+            let Some(u) = unis.get(&v2.distro, &v2.arch, false)? else {
+                return Ok(());
+            };
+            let mut reqs = Vec::with_capacity(v2.packages.len());
+            for (i, p) in v2.packages.iter().enumerate() {
+                reqs.push(opaas_resolve::Request::parse(p).map_err(|e| {
+                    opaas_engine::EngineError::new(opaas_engine::Kind::BadInput, e.to_string())
+                        .field("packages")
+                        .index(i)
+                })?);
+            }
+            opaas_engine::check_names(&u, &v2.distro, &v2.arch, &reqs)
+        })
         .await?
-        .map_err(|e| from_engine(e, &v.packages))?;
-        if let Some(e) = checked {
-            return Err(e);
-        }
+        .map_err(from_engine)?;
     }
     let status_lines = v.status_text.as_deref().map(|t| {
         opaas_resolve::Baseline::from_status(t, &v.arch)
             .packages
             .len()
     });
-    let new = db::NewJob {
-        id: crate::model::new_id(),
-        distro: v.distro,
-        arch: v.arch,
-        packages: v.packages,
-        recommends: v.recommends,
-        baseline: v.baseline,
-        status_text: v.status_text,
-        format: v.format,
-    };
+    let id = crate::model::new_id();
     let jobs = Arc::clone(&st.jobs);
-    let job = blocking(move || jobs.submit_blocking(&new, status_lines)).await??;
+    let job = blocking(move || jobs.submit_blocking(&id, &v, status_lines)).await??;
     tracing::info!(job = %job.id, distro = %job.distro, arch = %job.arch, packages = ?job.packages, "job queued");
     let mut r = (StatusCode::ACCEPTED, Json(&job)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/jobs/{}", job.id)) {
@@ -654,7 +597,8 @@ async fn job_bundle(
     if expired || expires_at <= now_ms() {
         return Err(gone());
     }
-    let name = jobs::safe_file_name(&file).ok_or_else(|| ApiError::internal("bad bundle name"))?;
+    let name =
+        crate::files::safe_file_name(&file).ok_or_else(|| ApiError::internal("bad bundle name"))?;
     let path = st.jobs.bundle_dir(&id).join(&name);
     if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return Err(gone());

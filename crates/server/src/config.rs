@@ -158,17 +158,33 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("'{s}' is out of range"))
 }
 
+/// Why no token could be read from a token file.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("cannot read the token file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the token file {path} is empty")]
+    Empty { path: PathBuf },
+}
+
 /// The token from `--token`/`OPAAS_TOKEN`, else from a file (first line, trimmed).
-pub fn load_token(given: Option<&str>, file: Option<&Path>) -> Result<Option<String>, String> {
+pub fn load_token(given: Option<&str>, file: Option<&Path>) -> Result<Option<String>, TokenError> {
     if let Some(t) = given.map(str::trim).filter(|t| !t.is_empty()) {
         return Ok(Some(t.to_string()));
     }
     if let Some(f) = file {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| format!("cannot read the token file {}: {e}", f.display()))?;
+        let text = std::fs::read_to_string(f).map_err(|source| TokenError::Read {
+            path: f.to_path_buf(),
+            source,
+        })?;
         let t = text.lines().next().unwrap_or("").trim().to_string();
         if t.is_empty() {
-            return Err(format!("the token file {} is empty", f.display()));
+            return Err(TokenError::Empty {
+                path: f.to_path_buf(),
+            });
         }
         return Ok(Some(t));
     }

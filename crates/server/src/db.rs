@@ -6,14 +6,20 @@
 //! that a slow disk never stalls the runtime. State changes are guarded in SQL (`WHERE state
 //! IN (…)`), so a cancel, a finishing worker and a restart recovery cannot overwrite each other.
 
-use crate::model::{now_ms, rfc3339, BundleInfo, Job, JobError, Progress, State};
+use crate::model::{
+    now_ms, rfc3339, BaselineKind, BundleFormat, BundleInfo, Job, JobError, JobRequest, Progress,
+    State,
+};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The migrations, in order. A migration is applied once, in a transaction, and recorded in
 /// `schema_migrations`.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_jobs.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_jobs.sql")),
+    (2, include_str!("../migrations/0002_job_error_entry.sql")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -36,19 +42,6 @@ pub struct Claimed {
     pub attempts: i64,
 }
 
-/// What the submit handler stores.
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    pub id: String,
-    pub distro: String,
-    pub arch: String,
-    pub packages: Vec<String>,
-    pub recommends: bool,
-    pub baseline: String,
-    pub status_text: Option<String>,
-    pub format: String,
-}
-
 /// A finished bundle.
 #[derive(Debug, Clone)]
 pub struct DoneInfo {
@@ -64,7 +57,7 @@ pub struct DoneInfo {
 
 const COLS: &str = "id, state, distro, arch, packages, recommends, baseline, format, created_at, \
     started_at, finished_at, progress, error_code, error_message, bundle_file, bundle_size, \
-    bundle_sha256, bundle_packages, expires_at, bundle_expired";
+    bundle_sha256, bundle_packages, expires_at, bundle_expired, error_index, error_package";
 
 const RUNNING: &str = "('resolving', 'downloading', 'packing')";
 const NOT_TERMINAL: &str = "('queued', 'resolving', 'downloading', 'packing')";
@@ -93,8 +86,8 @@ fn row_job(r: &Row) -> rusqlite::Result<Job> {
         arch: r.get(3)?,
         packages: serde_json::from_str(&packages).unwrap_or_default(),
         recommends: r.get::<_, i64>(5)? != 0,
-        baseline: r.get(6)?,
-        format: r.get(7)?,
+        baseline: BaselineKind::parse(&r.get::<_, String>(6)?).unwrap_or(BaselineKind::Minimal),
+        format: BundleFormat::parse(&r.get::<_, String>(7)?).unwrap_or(BundleFormat::TarGz),
         created_at: rfc3339(r.get(8)?),
         started_at: r.get::<_, Option<i64>>(9)?.map(rfc3339),
         finished_at: r.get::<_, Option<i64>>(10)?.map(rfc3339),
@@ -103,6 +96,10 @@ fn row_job(r: &Row) -> rusqlite::Result<Job> {
             Some(code) => Some(JobError {
                 code,
                 message: r.get::<_, Option<String>>(13)?.unwrap_or_default(),
+                index: r
+                    .get::<_, Option<i64>>(20)?
+                    .and_then(|i| u32::try_from(i).ok()),
+                package: r.get(21)?,
             }),
             None => None,
         },
@@ -181,24 +178,25 @@ fn migrate(c: &mut Connection) -> Result<(), DbError> {
     Ok(())
 }
 
-pub fn insert(c: &Connection, j: &NewJob) -> rusqlite::Result<Job> {
+/// Stores a new queued job `id` for a checked request.
+pub fn insert(c: &Connection, id: &str, j: &JobRequest) -> rusqlite::Result<Job> {
     c.execute(
         "INSERT INTO jobs (id, state, distro, arch, packages, recommends, baseline, status_text, format, created_at, progress)
          VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
-            j.id,
+            id,
             j.distro,
             j.arch,
             json(&j.packages),
             j.recommends as i64,
-            j.baseline,
+            j.baseline.as_str(),
             j.status_text,
-            j.format,
+            j.format.as_str(),
             now_ms(),
             json(&Progress::queued()),
         ],
     )?;
-    get(c, &j.id).map(|o| o.ok_or(rusqlite::Error::QueryReturnedNoRows))?
+    get(c, id).map(|o| o.ok_or(rusqlite::Error::QueryReturnedNoRows))?
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<Job>> {
@@ -309,17 +307,25 @@ pub fn finish_done(
 pub fn finish_failed(
     c: &Connection,
     id: &str,
-    code: &str,
-    message: &str,
+    error: &JobError,
     progress: Option<&Progress>,
 ) -> rusqlite::Result<bool> {
     Ok(c.execute(
         &format!(
             "UPDATE jobs SET state = 'failed', finished_at = ?2, error_code = ?3, error_message = ?4,
-                    progress = coalesce(?5, progress), status_text = NULL
+                    progress = coalesce(?5, progress), status_text = NULL, error_index = ?6,
+                    error_package = ?7
              WHERE id = ?1 AND state IN {NOT_TERMINAL}"
         ),
-        params![id, now_ms(), code, message, progress.map(json)],
+        params![
+            id,
+            now_ms(),
+            error.code,
+            error.message,
+            progress.map(json),
+            error.index,
+            error.package
+        ],
     )? > 0)
 }
 
@@ -465,16 +471,15 @@ pub fn count_by_state(c: &Connection) -> rusqlite::Result<Vec<(State, u64)>> {
 mod tests {
     use super::*;
 
-    fn new_job(id: &str) -> NewJob {
-        NewJob {
-            id: id.into(),
+    fn new_job() -> JobRequest {
+        JobRequest {
             distro: "debian-12".into(),
             arch: "amd64".into(),
             packages: vec!["hello".into()],
             recommends: true,
-            baseline: "minimal".into(),
+            baseline: BaselineKind::None,
             status_text: None,
-            format: "tar.gz".into(),
+            format: BundleFormat::TarZst,
         }
     }
 
@@ -484,8 +489,12 @@ mod tests {
         let db = Db::open(&d.path().join("j.sqlite")).expect("open");
         let a = "a".repeat(32);
         let b = "b".repeat(32);
-        db.with(|c| insert(c, &new_job(&a))).expect("insert a");
-        db.with(|c| insert(c, &new_job(&b))).expect("insert b");
+        let ja = db.with(|c| insert(c, &a, &new_job())).expect("insert a");
+        assert_eq!(
+            (ja.baseline, ja.format),
+            (BaselineKind::None, BundleFormat::TarZst)
+        );
+        db.with(|c| insert(c, &b, &new_job())).expect("insert b");
         let (items, total) = db.with(|c| list(c, 0, 10)).expect("list");
         assert_eq!(total, 2);
         assert_eq!(items[0].id, b, "newest first");
@@ -503,7 +512,24 @@ mod tests {
         assert_eq!((rq.len(), failed.len()), (0, 1));
         let j = db.with(|c| get(c, &a)).expect("get").expect("a");
         assert_eq!(j.state, State::Failed);
-        assert!(j.error.expect("error").message.contains("not retried"));
+        let e = j.error.expect("error");
+        assert!(e.message.contains("not retried"));
+        assert_eq!((e.index, e.package), (None, None));
+        // a failure about one entry of the request keeps it
+        let c2 = "c".repeat(32);
+        db.with(|c| insert(c, &c2, &new_job())).expect("insert c");
+        let err = JobError {
+            code: "unknown_package".into(),
+            message: "unknown package 'helo'".into(),
+            index: Some(0),
+            package: Some("helo".into()),
+        };
+        assert!(db
+            .with(|c| finish_failed(c, &c2, &err, None))
+            .expect("fail"));
+        let j = db.with(|c| get(c, &c2)).expect("get").expect("c");
+        assert_eq!(j.error, Some(err));
+        assert!(db.with(|c| delete(c, &c2)).expect("delete"));
         // a terminal state is final
         assert!(!db.with(|c| cancel(c, &a, false)).expect("cancel"));
         assert!(db.with(|c| cancel(c, &b, true)).expect("cancel queued"));

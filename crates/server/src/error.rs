@@ -1,5 +1,6 @@
-//! API errors: `{"error": {"code", "message", "field", "suggestions"}}` with the status codes of
-//! docs/API.md, and the mapping from the engine's error kinds.
+//! API errors: `{"error": {"code", "message", "field", "index", "package", "suggestions"}}` with
+//! the status codes of docs/API.md, built from the typed fields of the engine's errors (nothing
+//! is read back out of a message).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -10,7 +11,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// The request field (`distro`, `packages[2]`, `baseline`, …).
     pub field: Option<String>,
+    /// The entry of the request's `packages` list the error is about (0-based).
+    pub index: Option<u32>,
+    /// The package the error is about (boxed: keeps `Result<_, ApiError>` under clippy's
+    /// large-`Err` size).
+    pub package: Option<Box<str>>,
     pub suggestions: Vec<String>,
 }
 
@@ -21,11 +28,23 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            index: None,
+            package: None,
             suggestions: Vec::new(),
         }
     }
     pub fn field(mut self, f: impl Into<String>) -> ApiError {
         self.field = Some(f.into());
+        self
+    }
+    /// The error is about entry `i` of `packages`: sets `index` and the field `packages[i]`.
+    pub fn index(mut self, i: usize) -> ApiError {
+        self.index = u32::try_from(i).ok();
+        self.field = Some(format!("packages[{i}]"));
+        self
+    }
+    pub fn package(mut self, p: impl Into<String>) -> ApiError {
+        self.package = Some(p.into().into_boxed_str());
         self
     }
     pub fn suggestions(mut self, s: Vec<String>) -> ApiError {
@@ -51,6 +70,8 @@ impl ApiError {
             "code": self.code,
             "message": self.message,
             "field": self.field,
+            "index": self.index,
+            "package": self.package,
             "suggestions": self.suggestions,
         }})
     }
@@ -99,37 +120,23 @@ pub fn engine_code(e: &EngineError) -> (StatusCode, &'static str) {
     }
 }
 
-/// An engine error as an API error. `packages` (the request list) lets an unknown-package
-/// error name the entry (`packages[2]`).
-pub fn from_engine(e: EngineError, packages: &[String]) -> ApiError {
+/// An engine error as an API error: its typed entry index, package and suggestions become the
+/// body's `index` (with `field` `packages[i]`), `package` and `suggestions`.
+pub fn from_engine(e: EngineError) -> ApiError {
     let (status, code) = engine_code(&e);
-    let mut field = e.field.map(str::to_string);
-    if field.as_deref() == Some("packages") {
-        if let Some(i) = quoted_name(&e.message).and_then(|n| index_of(packages, n)) {
-            field = Some(format!("packages[{i}]"));
-        }
-    }
+    let field = match (e.index, e.field) {
+        (Some(i), None | Some("packages")) => Some(format!("packages[{i}]")),
+        (_, f) => f.map(str::to_string),
+    };
     ApiError {
         status,
         code,
         message: e.message,
         field,
+        index: e.index,
+        package: e.package.map(String::into_boxed_str),
         suggestions: e.suggestions,
     }
-}
-
-/// The first `'…'` in a message (the engine quotes the package it is about).
-fn quoted_name(msg: &str) -> Option<&str> {
-    let start = msg.find('\'')? + 1;
-    let len = msg[start..].find('\'')?;
-    Some(&msg[start..start + len])
-}
-
-/// The index of the request whose package name is `name`.
-pub fn index_of(packages: &[String], name: &str) -> Option<usize> {
-    packages.iter().position(|p| {
-        opaas_resolve::Request::parse(p).is_ok_and(|r| r.name == name) || p.as_str() == name
-    })
 }
 
 #[cfg(test)]
@@ -142,19 +149,40 @@ mod tests {
             Kind::UnknownPackage,
             "unknown package 'helo' for debian-12 amd64; did you mean: hello?",
         )
-        .field("packages");
+        .field("packages")
+        .index(1)
+        .package("helo");
         e.suggestions = vec!["hello".into()];
-        let a = from_engine(e, &["jq".into(), "helo=1.0".into()]);
+        let a = from_engine(e);
         assert_eq!(a.status, StatusCode::BAD_REQUEST);
         assert_eq!(a.code, "unknown_package");
         assert_eq!(a.field.as_deref(), Some("packages[1]"));
+        assert_eq!(a.index, Some(1));
+        assert_eq!(a.package.as_deref(), Some("helo"));
         assert_eq!(a.suggestions, vec!["hello".to_string()]);
-        let n = from_engine(EngineError::new(Kind::Network, "down"), &[]);
+        let body = a.body();
+        assert_eq!(body["error"]["index"], 1);
+        assert_eq!(body["error"]["field"], "packages[1]");
+        assert_eq!(body["error"]["package"], "helo");
+        // an index without a field still names the entry; other fields stay as they are
+        let i = from_engine(EngineError::new(Kind::Unsatisfiable, "x").index(0));
+        assert_eq!(
+            (i.field.as_deref(), i.index, i.status),
+            (
+                Some("packages[0]"),
+                Some(0),
+                StatusCode::UNPROCESSABLE_ENTITY
+            )
+        );
+        let b = from_engine(EngineError::new(Kind::BadInput, "bad").field("baseline"));
+        assert_eq!((b.field.as_deref(), b.index), (Some("baseline"), None));
+        assert_eq!(b.body()["error"]["index"], serde_json::Value::Null);
+        let n = from_engine(EngineError::new(Kind::Network, "down"));
         assert_eq!(
             (n.status, n.code),
             (StatusCode::BAD_GATEWAY, "mirror_unreachable")
         );
-        let d = from_engine(EngineError::new(Kind::DiskFull, "full"), &[]);
+        let d = from_engine(EngineError::new(Kind::DiskFull, "full"));
         assert_eq!(d.status, StatusCode::INSUFFICIENT_STORAGE);
     }
 }

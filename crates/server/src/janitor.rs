@@ -11,7 +11,7 @@
 
 use crate::config::ServerConfig;
 use crate::db::{self, Db};
-use crate::jobs::remove_any;
+use crate::files::remove_any;
 use crate::metrics::Metrics;
 use crate::model::now_ms;
 use std::io;
@@ -24,32 +24,6 @@ use tokio::sync::watch;
 pub fn disk_free(path: &Path) -> io::Result<u64> {
     let s = rustix::fs::statvfs(path).map_err(io::Error::from)?;
     Ok(s.f_bavail.saturating_mul(s.f_frsize))
-}
-
-/// Marks the cached .debs a bundle used (its manifest's packages) as used now. Returns how
-/// many files were touched.
-pub fn touch_debs(cache_dir: &Path, manifest: &[u8]) -> usize {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(manifest) else {
-        return 0;
-    };
-    let cas = opaas_fetch::Cas::new(cache_dir);
-    let now = SystemTime::now();
-    let mut n = 0;
-    for p in v["packages"].as_array().into_iter().flatten() {
-        let Some(sha) = p["sha256"].as_str() else {
-            continue;
-        };
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            continue;
-        }
-        let path = cas.path(sha);
-        if let Ok(f) = std::fs::File::options().write(true).open(&path) {
-            if f.set_modified(now).is_ok() {
-                n += 1;
-            }
-        }
-    }
-    n
 }
 
 /// What one eviction pass did.
@@ -202,7 +176,7 @@ impl Janitor {
         let n = due.len();
         for (id, file) in due {
             let dir = self.cfg.bundles_dir().join(&id);
-            if crate::jobs::safe_file_name(&file).is_some() {
+            if crate::files::safe_file_name(&file).is_some() {
                 if let Err(e) = remove_any(&dir.join(&file)) {
                     tracing::warn!(job = %id, "cannot remove the expired bundle: {e}");
                     continue;
@@ -316,11 +290,23 @@ mod tests {
         let ev = evict_cache(d.path(), Some(5000)).expect("evict");
         assert_eq!((ev.files, ev.total), (0, 3000));
         // touching the oldest makes it the newest
-        let manifest = serde_json::json!({"packages": [{"sha256": "a".repeat(64)}]});
-        assert_eq!(
-            touch_debs(d.path(), &serde_json::to_vec(&manifest).expect("json")),
-            1
-        );
+        let used = opaas_engine::PackageInfo {
+            arch: "amd64".into(),
+            filename: "a.deb".into(),
+            installed_size_kb: 1,
+            name: "a".into(),
+            pocket: "bookworm/main".into(),
+            sha256: "a".repeat(64),
+            size: 1000,
+            upgrade_from: None,
+            version: "1".into(),
+            why: "requested".into(),
+        };
+        let odd = opaas_engine::PackageInfo {
+            sha256: "../../etc".into(),
+            ..used.clone()
+        };
+        assert_eq!(crate::files::touch_debs(d.path(), &[used, odd]), 1);
         let ev = evict_cache(d.path(), Some(1500)).expect("evict");
         assert_eq!((ev.files, ev.bytes, ev.total), (2, 2000, 1000));
         assert!(old.exists(), "the touched file stays");

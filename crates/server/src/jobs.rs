@@ -13,8 +13,9 @@
 use crate::config::ServerConfig;
 use crate::db::{self, Claimed, Db, DoneInfo};
 use crate::error::engine_code;
+use crate::files::{remove_any, safe_file_name, touch_debs};
 use crate::metrics::Metrics;
-use crate::model::{now_ms, Job, Progress, State};
+use crate::model::{now_ms, Job, JobError, Progress, State};
 use opaas_engine::{BuildProgress, EngineError, Kind, Phase};
 use std::collections::HashMap;
 use std::io::Write;
@@ -26,6 +27,24 @@ use tokio::sync::{broadcast, watch, Notify};
 
 /// A job is started at most this many times (a crash during the last one fails it).
 pub const MAX_ATTEMPTS: i64 = 2;
+
+/// Why a finished build could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{path}: {source}", path = path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot move {from} to {to}: {source}", from = from.display(), to = to.display())]
+    Move {
+        from: PathBuf,
+        to: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("unexpected bundle file name '{0}'")]
+    FileName(String),
+}
 
 /// What subscribers of a job's event stream receive.
 #[derive(Debug, Clone)]
@@ -182,11 +201,12 @@ impl Jobs {
     /// worker.
     pub fn submit_blocking(
         &self,
-        new: &db::NewJob,
+        id: &str,
+        new: &crate::model::JobRequest,
         status_lines: Option<usize>,
     ) -> Result<Job, db::DbError> {
         let (job, live) = self.db.with(|c| {
-            let job = db::insert(c, new)?;
+            let job = db::insert(c, id, new)?;
             let live = self.live_for(&job);
             Ok((job, live))
         })?;
@@ -196,11 +216,11 @@ impl Jobs {
             job.distro,
             job.arch,
             if job.recommends { "yes" } else { "no" },
-            job.baseline,
+            job.baseline.as_str(),
             status_lines
                 .map(|n| format!(" with {n} installed packages"))
                 .unwrap_or_default(),
-            job.format
+            job.format.as_str()
         ));
         Metrics::add(&self.metrics.jobs_submitted, 1);
         self.wake.notify_one();
@@ -334,7 +354,7 @@ impl Jobs {
                 let db = self.db.clone();
                 let l = Arc::clone(&live);
                 let _ = tokio::task::spawn_blocking(move || {
-                    finish_failed(&db, &l, "internal", &msg);
+                    finish_failed(&db, &l, &JobError::new("internal", msg));
                 })
                 .await;
                 Some(State::Failed)
@@ -358,14 +378,9 @@ impl Jobs {
             arch: job.arch.clone(),
             packages: job.packages.clone(),
             recommends: job.recommends,
-            baseline: match (job.baseline.as_str(), &c.status_text) {
-                ("none", _) => opaas_engine::Baseline::None,
-                ("status", Some(t)) => opaas_engine::Baseline::StatusText(t.clone()),
-                _ => opaas_engine::Baseline::Minimal,
-            },
+            baseline: job.baseline.engine(c.status_text.as_deref()),
         };
-        let format =
-            opaas_bundle::Format::parse(&job.format).unwrap_or(opaas_bundle::Format::TarGz);
+        let format = job.format.bundle();
         let progress = JobProgress {
             live: Arc::clone(live),
             db: self.db.clone(),
@@ -421,11 +436,11 @@ impl Jobs {
                     }
                     Some(State::Done)
                 }
-                Err(msg) => {
+                Err(e) => {
                     let _ = remove_any(&self.bundle_dir(&job.id));
                     *finished = true;
                     drop(finished);
-                    finish_failed(&self.db, live, "internal", &msg);
+                    finish_failed(&self.db, live, &JobError::new("internal", e.to_string()));
                     Some(State::Failed)
                 }
             },
@@ -442,48 +457,50 @@ impl Jobs {
                 let (_, code) = engine_code(&e);
                 *finished = true;
                 drop(finished);
-                let mut msg = e.message.clone();
-                if !e.suggestions.is_empty() && !msg.contains("did you mean") {
-                    msg.push_str(&format!(" (did you mean: {}?)", e.suggestions.join(", ")));
-                }
-                finish_failed(&self.db, live, code, &msg);
+                // the engine's message already lists its suggestions (suggest::hint)
+                let error = JobError {
+                    code: code.to_string(),
+                    message: e.message,
+                    index: e.index,
+                    package: e.package,
+                };
+                finish_failed(&self.db, live, &error);
                 Some(State::Failed)
             }
         }
     }
 
-    /// Moves the tarball into `bundles/<id>/`, keeps its manifest beside it, hashes it, and
-    /// marks the cached .debs it used as recently used.
+    /// Moves the tarball into `bundles/<id>/`, keeps its manifest beside it (both as the build
+    /// returned them), and marks the cached .debs it used as recently used.
     fn publish(
         &self,
         live: &Live,
         job: &Job,
         built: &opaas_engine::Built,
-    ) -> Result<DoneInfo, String> {
+    ) -> Result<DoneInfo, PublishError> {
         let dir = self.bundle_dir(&job.id);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| PublishError::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let file_name = safe_file_name(&built.file_name)
-            .ok_or_else(|| format!("unexpected bundle file name '{}'", built.file_name))?;
+            .ok_or_else(|| PublishError::FileName(built.file_name.clone()))?;
         let dest = dir.join(&file_name);
-        std::fs::rename(&built.path, &dest).map_err(|e| {
-            format!(
-                "cannot move {} to {}: {e}",
-                built.path.display(),
-                dest.display()
-            )
+        std::fs::rename(&built.path, &dest).map_err(|source| PublishError::Move {
+            from: built.path.clone(),
+            to: dest.clone(),
+            source,
         })?;
-        let manifest = crate::bundle::read_manifest(&dest)?;
         let mpath = dir.join("manifest.json");
-        std::fs::write(&mpath, &manifest).map_err(|e| format!("{}: {e}", mpath.display()))?;
-        let (sha256, size) =
-            crate::bundle::sha256_file(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-        let touched = crate::janitor::touch_debs(&self.cfg.cache_dir(), &manifest);
+        std::fs::write(&mpath, &built.manifest_json).map_err(io(&mpath))?;
+        let touched = touch_debs(&self.cfg.cache_dir(), &built.manifest.packages);
         tracing::debug!(job = %job.id, touched, "marked cached .debs as used");
-        live.log(&format!("sha256 {sha256}"));
+        live.log(&format!("sha256 {}", built.sha256));
         Ok(DoneInfo {
             file_name,
-            size,
-            sha256,
+            size: built.size,
+            sha256: built.sha256.clone(),
             package_count: built.package_count as u64,
             expires_at: now_ms()
                 .saturating_add(self.cfg.bundle_ttl.as_millis().min(i64::MAX as u128) as i64),
@@ -533,11 +550,11 @@ impl Jobs {
 }
 
 /// Fails a job (any non-terminal state) and tells subscribers.
-fn finish_failed(db: &Db, live: &Live, code: &str, message: &str) {
+fn finish_failed(db: &Db, live: &Live, error: &JobError) {
     let p = live.snapshot().progress;
-    let _ = db.with(|c| db::finish_failed(c, &live.id, code, message, Some(&p)));
+    let _ = db.with(|c| db::finish_failed(c, &live.id, error, Some(&p)));
     let mut first = true;
-    for l in message.lines() {
+    for l in error.message.lines() {
         live.log(&format!("{}{l}", if first { "E: " } else { "   " }));
         first = false;
     }
@@ -672,25 +689,4 @@ fn append_log(path: &Path, line: &str) -> bool {
         .open(path)
         .and_then(|mut f| writeln!(f, "{line}"))
         .is_ok()
-}
-
-/// Removes a file or a directory tree; absent is fine.
-pub fn remove_any(p: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
-        Ok(_) => std::fs::remove_file(p),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// A bundle file name as the engine makes it (`offline_pkg_…​.tar.gz`): one path component of
-/// safe characters, usable in a path and a header.
-pub fn safe_file_name(n: &str) -> Option<String> {
-    let ok = !n.is_empty()
-        && n.len() <= 255
-        && !n.starts_with('.')
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'));
-    ok.then(|| n.to_string())
 }

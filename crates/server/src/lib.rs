@@ -15,10 +15,10 @@
 //! `jobs/<job>.log`, `tmp/<job>/` (removed after every build and at start).
 
 pub mod api;
-mod bundle;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod janitor;
 pub mod jobs;
 pub mod metrics;
@@ -28,7 +28,7 @@ pub mod request;
 mod ui;
 pub mod universes;
 
-pub use config::{load_token, parse_duration, parse_size, ServerConfig};
+pub use config::{load_token, parse_duration, parse_size, ServerConfig, TokenError};
 
 use anyhow::Context;
 use std::future::Future;
@@ -79,7 +79,7 @@ impl Service {
         let (stop_tx, stop_rx) = watch::channel(false);
         let state = Arc::new(api::Inner {
             universes: Arc::new(universes::Universes::new(cfg.engine_settings(), 4)),
-            presets: presets::Presets::builtin().map_err(anyhow::Error::msg)?,
+            presets: presets::Presets::builtin()?,
             previews: tokio::sync::Semaphore::new(4),
             shutdown: stop_rx.clone(),
             openapi: openapi_doc()?,

@@ -50,6 +50,101 @@ impl State {
     }
 }
 
+/// What the target already has, as a job records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineKind {
+    /// What a minbase image of the release has (the default).
+    Minimal,
+    /// Nothing: the full closure.
+    None,
+    /// An uploaded dpkg status file (kept with the job, not shown).
+    Status,
+}
+
+impl BaselineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BaselineKind::Minimal => "minimal",
+            BaselineKind::None => "none",
+            BaselineKind::Status => "status",
+        }
+    }
+    pub fn parse(s: &str) -> Option<BaselineKind> {
+        [
+            BaselineKind::Minimal,
+            BaselineKind::None,
+            BaselineKind::Status,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == s)
+    }
+    /// The engine's baseline; `status_text` is the uploaded file of a `Status` baseline (without
+    /// it, the default).
+    pub fn engine(self, status_text: Option<&str>) -> opaas_engine::Baseline {
+        match (self, status_text) {
+            (BaselineKind::None, _) => opaas_engine::Baseline::None,
+            (BaselineKind::Status, Some(t)) => opaas_engine::Baseline::StatusText(t.to_string()),
+            _ => opaas_engine::Baseline::Minimal,
+        }
+    }
+}
+
+/// The bundle's archive format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BundleFormat {
+    #[serde(rename = "tar.gz")]
+    TarGz,
+    #[serde(rename = "tar.zst")]
+    TarZst,
+}
+
+impl BundleFormat {
+    pub fn as_str(self) -> &'static str {
+        self.bundle().ext()
+    }
+    pub fn parse(s: &str) -> Option<BundleFormat> {
+        match s {
+            "tar.gz" => Some(BundleFormat::TarGz),
+            "tar.zst" => Some(BundleFormat::TarZst),
+            _ => None,
+        }
+    }
+    pub fn bundle(self) -> opaas_bundle::Format {
+        match self {
+            BundleFormat::TarGz => opaas_bundle::Format::TarGz,
+            BundleFormat::TarZst => opaas_bundle::Format::TarZst,
+        }
+    }
+}
+
+/// A checked job request (`POST /api/resolve`, `POST /api/jobs`): what the handlers resolve and
+/// what the database stores for a new job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRequest {
+    /// The catalog id (a codename given is turned into the id).
+    pub distro: String,
+    pub arch: String,
+    pub packages: Vec<String>,
+    pub recommends: bool,
+    pub baseline: BaselineKind,
+    /// The uploaded dpkg status file of a `Status` baseline.
+    pub status_text: Option<String>,
+    pub format: BundleFormat,
+}
+
+impl JobRequest {
+    pub fn engine_request(&self) -> opaas_engine::Request {
+        opaas_engine::Request {
+            distro: self.distro.clone(),
+            arch: self.arch.clone(),
+            packages: self.packages.clone(),
+            recommends: self.recommends,
+            baseline: self.baseline.engine(self.status_text.as_deref()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     pub phase: String,
@@ -71,10 +166,25 @@ impl Progress {
     }
 }
 
+/// Why a job failed: the API's error code and message and, as in error bodies, the request
+/// entry (`index` into `packages`) and the package it is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobError {
     pub code: String,
     pub message: String,
+    pub index: Option<u32>,
+    pub package: Option<String>,
+}
+
+impl JobError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> JobError {
+        JobError {
+            code: code.into(),
+            message: message.into(),
+            index: None,
+            package: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -98,8 +208,8 @@ pub struct Job {
     pub packages: Vec<String>,
     pub recommends: bool,
     /// `minimal`, `none`, or `status` (an uploaded dpkg status file, not repeated here).
-    pub baseline: String,
-    pub format: String,
+    pub baseline: BaselineKind,
+    pub format: BundleFormat,
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -147,5 +257,17 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(State::parse("packing"), Some(State::Packing));
         assert!(State::Cancelled.is_terminal() && !State::Queued.is_terminal());
+        for b in ["minimal", "none", "status"] {
+            let k = BaselineKind::parse(b).expect(b);
+            assert_eq!(k.as_str(), b);
+            assert_eq!(serde_json::to_value(k).expect("json"), b);
+        }
+        assert_eq!(BaselineKind::parse("full"), None);
+        for f in ["tar.gz", "tar.zst"] {
+            let k = BundleFormat::parse(f).expect(f);
+            assert_eq!((k.as_str(), k.bundle().ext()), (f, f));
+            assert_eq!(serde_json::to_value(k).expect("json"), f);
+        }
+        assert_eq!(BundleFormat::parse("zip"), None);
     }
 }

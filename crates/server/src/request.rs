@@ -4,8 +4,8 @@
 //! here or later hands user input to a shell.
 
 use crate::error::ApiError;
+use crate::model::{BaselineKind, BundleFormat, JobRequest};
 use axum::http::StatusCode;
-use opaas_engine::Baseline;
 use opaas_repo::catalog;
 use serde_json::Value;
 
@@ -14,36 +14,6 @@ use serde_json::Value;
 pub struct Limits {
     pub max_packages: usize,
     pub max_status_bytes: usize,
-}
-
-/// A checked request.
-#[derive(Debug, Clone)]
-pub struct Valid {
-    /// The catalog id (a codename given is turned into the id).
-    pub distro: String,
-    pub arch: String,
-    pub packages: Vec<String>,
-    pub recommends: bool,
-    /// `minimal`, `none` or `status`.
-    pub baseline: String,
-    pub status_text: Option<String>,
-    pub format: String,
-}
-
-impl Valid {
-    pub fn engine_request(&self) -> opaas_engine::Request {
-        opaas_engine::Request {
-            distro: self.distro.clone(),
-            arch: self.arch.clone(),
-            packages: self.packages.clone(),
-            recommends: self.recommends,
-            baseline: match (self.baseline.as_str(), &self.status_text) {
-                ("none", _) => Baseline::None,
-                ("status", Some(t)) => Baseline::StatusText(t.clone()),
-                _ => Baseline::Minimal,
-            },
-        }
-    }
 }
 
 const MAX_REQUEST_LEN: usize = 256;
@@ -57,7 +27,7 @@ const KNOWN: [&str; 6] = [
 ];
 
 /// Parses a JSON body (bytes as received).
-pub fn parse_body(body: &[u8], limits: Limits) -> Result<Valid, ApiError> {
+pub fn parse_body(body: &[u8], limits: Limits) -> Result<JobRequest, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "the body must be a JSON object: {\"distro\", \"arch\", \"packages\", …}",
@@ -69,7 +39,7 @@ pub fn parse_body(body: &[u8], limits: Limits) -> Result<Valid, ApiError> {
 }
 
 /// Checks a parsed body.
-pub fn check(v: &Value, limits: Limits) -> Result<Valid, ApiError> {
+pub fn check(v: &Value, limits: Limits) -> Result<JobRequest, ApiError> {
     let Some(obj) = v.as_object() else {
         return Err(ApiError::bad_request("the body must be a JSON object"));
     };
@@ -163,14 +133,13 @@ pub fn check(v: &Value, limits: Limits) -> Result<Valid, ApiError> {
     }
     let mut packages = Vec::with_capacity(list.len());
     for (i, p) in list.iter().enumerate() {
-        let field = format!("packages[{i}]");
         let Some(s) = p.as_str() else {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_package_name",
                 "each package request must be a string",
             )
-            .field(field));
+            .index(i));
         };
         let s = s.trim();
         if s.len() > MAX_REQUEST_LEN {
@@ -179,7 +148,7 @@ pub fn check(v: &Value, limits: Limits) -> Result<Valid, ApiError> {
                 "invalid_package_name",
                 format!("a package request is at most {MAX_REQUEST_LEN} characters"),
             )
-            .field(field));
+            .index(i));
         }
         let r = opaas_resolve::Request::parse(s).map_err(|e| {
             ApiError::new(
@@ -187,7 +156,7 @@ pub fn check(v: &Value, limits: Limits) -> Result<Valid, ApiError> {
                 "invalid_package_name",
                 e.to_string(),
             )
-            .field(field.clone())
+            .index(i)
         })?;
         if let Some(a) = &r.arch {
             if a != "all" && a != "any" && a != "native" && distro.check_arch(a).is_err() {
@@ -196,7 +165,8 @@ pub fn check(v: &Value, limits: Limits) -> Result<Valid, ApiError> {
                     "unknown_arch",
                     format!("{} has no architecture '{a}' (in '{s}')", distro.id),
                 )
-                .field(field)
+                .index(i)
+                .package(r.name.clone())
                 .suggestions(arches()));
             }
         }
@@ -220,8 +190,9 @@ pub fn check(v: &Value, limits: Limits) -> Result<Valid, ApiError> {
         .field("baseline")
     };
     let (baseline, status_text) = match obj.get("baseline") {
-        None | Some(Value::Null) => ("minimal".to_string(), None),
-        Some(Value::String(s)) if s == "minimal" || s == "none" => (s.clone(), None),
+        None | Some(Value::Null) => (BaselineKind::Minimal, None),
+        Some(Value::String(s)) if s == "minimal" => (BaselineKind::Minimal, None),
+        Some(Value::String(s)) if s == "none" => (BaselineKind::None, None),
         Some(Value::Object(o)) => {
             if o.keys().any(|k| k != "status") {
                 return Err(baseline_err());
@@ -230,21 +201,20 @@ pub fn check(v: &Value, limits: Limits) -> Result<Valid, ApiError> {
                 return Err(baseline_err());
             };
             check_status(text, &arch, limits)?;
-            ("status".to_string(), Some(text.clone()))
+            (BaselineKind::Status, Some(text.clone()))
         }
         Some(_) => return Err(baseline_err()),
     };
     // format
     let format = match obj.get("format") {
-        None | Some(Value::Null) => "tar.gz".to_string(),
-        Some(Value::String(s)) if s == "tar.gz" || s == "tar.zst" => s.clone(),
-        Some(_) => {
-            return Err(
-                ApiError::bad_request("format must be \"tar.gz\" or \"tar.zst\"").field("format"),
-            )
-        }
-    };
-    Ok(Valid {
+        None | Some(Value::Null) => Some(BundleFormat::TarGz),
+        Some(Value::String(s)) => BundleFormat::parse(s),
+        Some(_) => None,
+    }
+    .ok_or_else(|| {
+        ApiError::bad_request("format must be \"tar.gz\" or \"tar.zst\"").field("format")
+    })?;
+    Ok(JobRequest {
         distro: distro.id.clone(),
         arch,
         packages,
@@ -316,18 +286,21 @@ mod tests {
         assert_eq!(v.packages[1], "htop=1.0");
         assert!(v.recommends);
         assert_eq!(
-            (v.baseline.as_str(), v.format.as_str()),
-            ("minimal", "tar.gz")
+            (v.baseline, v.format),
+            (BaselineKind::Minimal, BundleFormat::TarGz)
         );
         let status =
             "Package: bash\nStatus: install ok installed\nVersion: 5.2\nArchitecture: amd64\n";
         let body = serde_json::json!({"distro":"debian-12","packages":["jq"],"baseline":{"status":status},"recommends":false,"format":"tar.zst"});
         let v = check(&body, L).expect("status ok");
-        assert_eq!(v.baseline, "status");
+        assert_eq!(
+            (v.baseline, v.format),
+            (BaselineKind::Status, BundleFormat::TarZst)
+        );
         assert!(!v.recommends);
         assert!(matches!(
             v.engine_request().baseline,
-            Baseline::StatusText(_)
+            opaas_engine::Baseline::StatusText(_)
         ));
     }
 

@@ -221,6 +221,57 @@ async fn bad_input_is_4xx_and_nothing_is_stored() {
             "{}: {e}",
             String::from_utf8_lossy(body)
         );
+        // an entry of the list is named by its index too (`packages[i]` ⇔ `index: i`)
+        let index = field
+            .and_then(|f| f.strip_prefix("packages["))
+            .and_then(|f| f.strip_suffix(']'))
+            .map(|i| json!(i.parse::<u64>().expect("index")));
+        assert_eq!(
+            e["index"],
+            index.unwrap_or(Value::Null),
+            "{}: {e}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // every kind of bad entry names it by index; the package too once its name is known
+    for (packages, code, index, package) in [
+        (json!(["hello", 7]), "invalid_package_name", 1, None),
+        (
+            json!(["hello", "x".repeat(300)]),
+            "invalid_package_name",
+            1,
+            None,
+        ),
+        (
+            json!(["Bad Name", "hello"]),
+            "invalid_package_name",
+            0,
+            None,
+        ),
+        (
+            json!(["hello", "hello=!1"]),
+            "invalid_package_name",
+            1,
+            None,
+        ),
+        (json!(["hello", "jq:sparc"]), "unknown_arch", 1, Some("jq")),
+        (
+            json!(["hello", "hello", "helo"]),
+            "unknown_package",
+            2,
+            Some("helo"),
+        ),
+    ] {
+        let e = app
+            .post(
+                "/api/jobs",
+                &json!({"distro": "debian-12", "packages": packages}),
+            )
+            .await
+            .error(400, code);
+        assert_eq!(e["index"], index, "{packages}: {e}");
+        assert_eq!(e["field"], format!("packages[{index}]"), "{packages}: {e}");
+        assert_eq!(e["package"].as_str(), package, "{packages}: {e}");
     }
     // the did-you-mean list
     let r = app
@@ -310,6 +361,12 @@ async fn bad_input_is_4xx_and_nothing_is_stored() {
     let j = app.wait(&id).await;
     assert_eq!(j["state"], "failed");
     assert_eq!(j["error"]["code"], "unsatisfiable", "{j}");
+    // the entry and package fields are part of a job's error too (null when not known)
+    let err = j["error"].as_object().expect("error");
+    assert!(
+        err.contains_key("index") && err.contains_key("package"),
+        "{j}"
+    );
     assert!(j["bundle"].is_null());
     app.get(&format!("/api/jobs/{id}/bundle"))
         .await
@@ -441,6 +498,14 @@ async fn catalog_preview_search_ui_metrics() {
     assert_eq!(names, ["hello", "hello-doc", "libhello1"]);
     assert_eq!(v["packages"][0]["why"], "requested");
     assert_eq!(v["packages"][0]["pocket"], "bookworm-security/main");
+    // the engine's package view: the real Architecture, the .deb's name, lowercase sha256
+    assert_eq!(v["packages"][0]["arch"], "amd64");
+    assert_eq!(v["packages"][1]["arch"], "all");
+    assert!(v["packages"][1]["filename"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("hello-doc_") && !f.contains('/')));
+    let sha = v["packages"][0]["sha256"].as_str().expect("sha");
+    assert!(sha.len() == 64 && sha == sha.to_ascii_lowercase(), "{sha}");
     assert!(v["total_size"].as_u64().expect("size") > 0);
     let r = app
         .post("/api/resolve", &json!({"distro":"debian-12","packages":["hello"],"recommends":false,"baseline":"none"}))
@@ -455,6 +520,8 @@ async fn catalog_preview_search_ui_metrics() {
         .await
         .error(400, "unknown_package");
     assert_eq!(e["field"], "packages[1]");
+    assert_eq!(e["index"], 1);
+    assert_eq!(e["package"], "helo");
     assert!(e["suggestions"]
         .as_array()
         .expect("s")

@@ -1,0 +1,121 @@
+//! Reading bundles: [`open_archive`] (a `.tar.gz` or `.tar.zst`, told apart by its magic
+//! bytes), the typed [`Manifest`] and the SHA256 of a file. `verify` and the service read
+//! bundles only through these.
+
+use crate::{io_err, BundleDistro, BundleError, PackageInfo};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::{self, BufRead, Read};
+use std::path::Path;
+
+/// The largest manifest accepted (a bundle of thousands of packages has a few MB).
+const MAX_MANIFEST: u64 = 64 << 20;
+
+/// `manifest.json` of a bundle. Fields are declared in alphabetical order: the file's bytes stay
+/// what they were when it was written from a JSON map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The bundle's architecture (the target's).
+    pub arch: String,
+    /// RFC 3339 UTC: the date of the newest package list the bundle was made from.
+    pub created: String,
+    pub distro: BundleDistro,
+    /// Sum of the .deb sizes.
+    pub download_size: u64,
+    /// The manifest format (1).
+    pub format: u32,
+    pub id: String,
+    /// Sum of the packages' Installed-Size, KiB.
+    pub installed_size_kb: u64,
+    pub options: ManifestOptions,
+    pub package_count: usize,
+    pub packages: Vec<PackageInfo>,
+    /// The request as given (`pkg`, `pkg:ARCH`).
+    pub request: Vec<String>,
+    /// `opaas <version>`
+    pub tool: String,
+}
+
+/// The options a bundle was resolved with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestOptions {
+    /// `minimal`, `none` or `status-file`.
+    pub baseline: String,
+    pub recommends: bool,
+}
+
+impl Manifest {
+    /// The manifest as it is stored in a bundle (pretty JSON).
+    pub fn to_json(&self) -> Result<Vec<u8>, BundleError> {
+        serde_json::to_vec_pretty(self).map_err(|e| BundleError::Invalid(e.to_string()))
+    }
+    /// Parses a `manifest.json`.
+    pub fn from_json(data: &[u8]) -> Result<Manifest, serde_json::Error> {
+        serde_json::from_slice(data)
+    }
+}
+
+/// A bundle tarball opened for reading: its tar entries, decompressed.
+pub type Archive = tar::Archive<Box<dyn Read>>;
+
+/// Opens a `.tar.gz` or `.tar.zst` (by its magic bytes, not its name).
+pub fn open_archive(path: &Path) -> Result<Archive, BundleError> {
+    let f = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut r = io::BufReader::with_capacity(1 << 20, f);
+    let magic = r
+        .fill_buf()
+        .map_err(io_err(path))?
+        .get(..4)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    let reader: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(r))
+    } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        Box::new(zstd::stream::read::Decoder::with_buffer(r).map_err(io_err(path))?)
+    } else {
+        return Err(BundleError::Invalid(format!(
+            "{}: not a .tar.gz or .tar.zst file",
+            path.display()
+        )));
+    };
+    Ok(tar::Archive::new(reader))
+}
+
+/// The `<top>/manifest.json` of a bundle tarball, parsed.
+pub fn read_manifest(path: &Path) -> Result<Manifest, BundleError> {
+    let mut ar = open_archive(path)?;
+    let bad =
+        |e: io::Error| BundleError::Invalid(format!("{}: corrupt archive: {e}", path.display()));
+    for entry in ar.entries().map_err(bad)? {
+        let e = entry.map_err(bad)?;
+        let p = e.path().map_err(bad)?.to_string_lossy().into_owned();
+        if p.split_once('/').map(|(_, rest)| rest) == Some("manifest.json") {
+            let mut buf = Vec::new();
+            e.take(MAX_MANIFEST).read_to_end(&mut buf).map_err(bad)?;
+            return Manifest::from_json(&buf).map_err(|e| {
+                BundleError::Invalid(format!("{}: manifest.json: {e}", path.display()))
+            });
+        }
+    }
+    Err(BundleError::Invalid(format!(
+        "{}: the bundle has no manifest.json",
+        path.display()
+    )))
+}
+
+/// SHA256 (lowercase hex) and size of a file.
+pub fn sha256_file(path: &Path) -> Result<(String, u64), BundleError> {
+    let mut f = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(io_err(path))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex::encode(h.finalize()), n))
+}
