@@ -206,4 +206,18 @@ fn stale_indices_are_refreshed_before_resolving() {
         "libhello1",
     ]);
     assert_eq!(stdout(&fresh), "libhello1=1.2\n", "{}", stderr(&fresh));
+    // one flag, humantime syntax: 0s and 1h; a bare number is still minutes
+    let zero = fx.run(&[
+        "resolve",
+        "-q",
+        "--max-index-age",
+        "0s",
+        "--baseline",
+        "none",
+        "libhello1",
+    ]);
+    assert_eq!(stdout(&zero), "libhello1=1.2\n", "{}", stderr(&zero));
+    let bad = fx.run(&["resolve", "-q", "--max-index-age", "soon", "libhello1"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("30m, 1h"), "{}", stderr(&bad));
 }

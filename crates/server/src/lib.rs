@@ -210,6 +210,13 @@ pub async fn signals() {
     }
 }
 
+/// Colour on stderr only for a terminal (never in a redirected log, a journal or a pipe) and
+/// not when `NO_COLOR` is set.
+fn stderr_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// The service log: stderr plus `<data>/logs/opaas.<date>.log`, rotated daily, the newest
 /// `keep` files kept. `OPAAS_LOG` sets the filter (default `info`). Keep the guard alive.
 pub fn init_logging(
@@ -236,6 +243,7 @@ pub fn init_logging(
     let _ = tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
+                .with_ansi(stderr_colour())
                 .with_writer(std::io::stderr)
                 .with_filter(filter("info")),
         )
