@@ -142,6 +142,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .map(Duration::from_secs)
             .map_err(|_| format!("'{s}' is out of range"));
     }
+    // humantime's months and years are averages (30.44 and 365.25 days): not for retention
+    if t.split(|c: char| !c.is_ascii_alphabetic())
+        .any(|u| matches!(u, "y" | "year" | "years" | "M" | "month" | "months"))
+    {
+        return Err(format!(
+            "'{s}': use s, m, h, d or w (months and years have no fixed length)"
+        ));
+    }
     humantime::parse_duration(t)
         .map_err(|e| format!("'{s}' is not a duration (e.g. 90s, 15m, 12h, 7d): {e}"))
 }
@@ -187,6 +195,9 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("1w"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration("2days"), Ok(Duration::from_secs(2 * 86400)));
+        assert!(parse_duration("1y").is_err());
+        assert!(parse_duration("1M").is_err());
         assert!(parse_duration("1q").is_err());
         assert!(parse_duration("").is_err());
     }
