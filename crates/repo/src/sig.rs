@@ -924,8 +924,8 @@ fn unix_secs(t: SystemTime) -> u64 {
 // on), so the service and the CLI carry no key generator and no `rand`
 // ---------------------------------------------------------------------------
 
-#[cfg(any(test, feature = "test-keys"))]
 /// A generated key: certify-only Ed25519 primary plus an Ed25519 signing subkey.
+#[cfg(any(test, feature = "test-keys"))]
 pub struct TestKey {
     pub secret: SignedSecretKey,
     /// The public certificate; kept separately because `generate_key_with`
@@ -933,17 +933,17 @@ pub struct TestKey {
     pub public: SignedPublicKey,
 }
 
-#[cfg(any(test, feature = "test-keys"))]
 /// Generate a v4 key that gpgv 2.2 understands. `KeyType::Ed25519Legacy`
 /// (EdDSA, algo 22) -- gpgv 2.2 rejects RFC 9580 `KeyType::Ed25519` (algo 27)
 /// with "Invalid public key algorithm".
+#[cfg(any(test, feature = "test-keys"))]
 pub fn generate_key(user_id: &str) -> Result<TestKey, SigError> {
     generate_key_with(user_id, SystemTime::now(), None)
 }
 
-#[cfg(any(test, feature = "test-keys"))]
 /// Like `generate_key`, with an explicit creation time and an optional validity
 /// period (applied to the primary key and to the signing subkey).
+#[cfg(any(test, feature = "test-keys"))]
 pub fn generate_key_with(
     user_id: &str,
     created: SystemTime,
