@@ -19,39 +19,9 @@ if [ ! -x "$VENV/bin/schemathesis" ]; then
   "$VENV/bin/pip" install -q schemathesis </dev/null
 fi
 
-# two builds: with --example, cargo builds only the examples of the selected packages
-cargo build -q -p opaas
-cargo build -q -p opaas-server --example fixture_mirror
-bin=target/debug/opaas
-fixture=target/debug/examples/fixture_mirror
-
-work=$(mktemp -d)
-pids=()
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# the fixture archive: its first line is "<url> <keyring>"; it serves while its stdin is open
-mkfifo "$work/fixture.in"
-"$fixture" <"$work/fixture.in" >"$work/fixture.out" &
-pids+=($!)
-exec 3>"$work/fixture.in"
-for _ in $(seq 600); do [ -s "$work/fixture.out" ] && break; kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
-read -r mirror keyring <"$work/fixture.out" || true
-[ -n "$mirror" ] || { echo "fuzz-api: the fixture archive did not start" >&2; exit 1; }
-
-: >"$work/config.toml"
-OPAAS_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" \
-  --mirror "$mirror" --security-mirror "$mirror" --keyring "$keyring" --config "$work/config.toml" \
-  --min-free-bytes 0 --max-packages 20 --workers 2 >"$work/serve.out" 2>"$work/serve.err" &
-pids+=($!)
-for _ in $(seq 600); do [ -s "$work/serve.out" ] && break; kill -0 "${pids[1]}" 2>/dev/null || break; sleep 0.1; done
-url=$(sed -n 's/^listening on //p' "$work/serve.out")
-[ -n "$url" ] || { echo "fuzz-api: opaas serve did not start" >&2; cat "$work/serve.err" >&2; exit 1; }
+# shellcheck source=scripts/lib/serve-fixture.sh
+. scripts/lib/serve-fixture.sh
+serve_fixture fuzz-api --max-packages 20
 echo "fuzz-api: opaas serve at $url, fixture archive at $mirror, $MAX_EXAMPLES examples per operation"
 
 status=0

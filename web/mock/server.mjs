@@ -20,6 +20,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url))
 const NAME_RE = /^([a-z0-9][a-z0-9+.-]+)(?:([=/])([A-Za-z0-9.+~:-]+)|:([a-z0-9-]+))?$/
 const MAX_PACKAGES = 100
 const TOOL_VERSION = '0.1.0-mock'
+// the real service's OpenAPI document: the mock answers as it documents (tests/unit/mock-openapi.test.js)
+const OPENAPI = JSON.parse(fs.readFileSync(path.join(HERE, '..', '..', 'crates', 'server', 'data', 'openapi.json'), 'utf8'))
 
 class HttpError extends Error {
   constructor(status, code, message, field = null, suggestions = [], pkg = null, index = null) {
@@ -451,7 +453,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     if (!authorized(req, url, queryAllowed)) throw new HttpError(401, 'unauthorized', 'a valid token is required (Authorization: Bearer <token>)')
 
     if (method === 'GET' && p === '/api/distros') return json(res, 200, DISTROS)
-    if (method === 'GET' && p === '/api/openapi.json') return json(res, 200, { openapi: '3.0.3', info: { title: 'OPaaS (mock)', version: TOOL_VERSION }, paths: {} })
+    if (method === 'GET' && p === '/api/openapi.json') return json(res, 200, OPENAPI)
     if (method === 'GET' && p === '/api/presets') {
       const d = url.searchParams.get('distro')
       if (!DISTROS.some((x) => x.id === d)) throw new HttpError(400, 'unknown_distro', `unknown distro '${d}'`, 'distro')

@@ -29,9 +29,39 @@ pub fn distros() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn mirrors(t: &TargetArgs) -> Result<ExitCode> {
+pub fn mirrors(t: &TargetArgs, json: bool) -> Result<ExitCode> {
     let ctx = t.session()?;
     let m = &ctx.target.mirrors;
+    let presets: Vec<&str> = opaas_repo::mirrors::presets()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    if json {
+        let pockets: Vec<serde_json::Value> = ctx
+            .distro
+            .pockets
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "suite": p.suite,
+                    "url": format!("{}/dists/{}/", m.for_archive(p.archive).url, p.suite),
+                    "components": ctx.target.components,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "distro": ctx.distro.id,
+            "codename": ctx.distro.codename,
+            "arch": t.arch,
+            "family": m.family.key(),
+            "main": {"url": m.main.url, "origin": m.main.origin.to_string()},
+            "security": {"url": m.security.url, "origin": m.security.origin.to_string()},
+            "pockets": pockets,
+            "presets": presets,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "distro   {} ({}) {}",
         ctx.distro.id, ctx.distro.codename, t.arch
@@ -49,14 +79,7 @@ pub fn mirrors(t: &TargetArgs) -> Result<ExitCode> {
             ctx.target.components.join(" ")
         );
     }
-    println!(
-        "presets: {}",
-        opaas_repo::mirrors::presets()
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    println!("presets: {}", presets.join(", "));
     Ok(ExitCode::SUCCESS)
 }
 

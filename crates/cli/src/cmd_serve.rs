@@ -58,9 +58,11 @@ pub struct ServeArgs {
     /// How often retention runs (bundle expiry, cache cap, log pruning)
     #[arg(long, default_value = "5m", value_parser = duration)]
     pub janitor_interval: Duration,
-    /// Refresh indices older than this before a build uses them
-    #[arg(long, default_value = "1h", value_parser = duration)]
-    pub index_max_age: Duration,
+    #[command(flatten)]
+    pub age: crate::common::IndexAge,
+    /// The old spelling of --max-index-age (a bare number is seconds here)
+    #[arg(long, hide = true, value_parser = duration, conflicts_with = "max_index_age")]
+    pub index_max_age: Option<Duration>,
     /// Daily service log files kept in <data-dir>/logs
     #[arg(long, default_value_t = 14)]
     pub log_keep: usize,
@@ -80,7 +82,7 @@ pub fn serve(a: &ServeArgs) -> Result<ExitCode> {
     cfg.min_free_bytes = a.min_free_bytes;
     cfg.request_timeout = a.request_timeout;
     cfg.janitor_interval = a.janitor_interval.max(Duration::from_secs(1));
-    cfg.index_max_age = a.index_max_age;
+    cfg.index_max_age = a.index_max_age.unwrap_or(a.age.max_index_age);
     cfg.log_keep = a.log_keep.max(1);
     opaas_server::run(cfg)?;
     Ok(ExitCode::SUCCESS)

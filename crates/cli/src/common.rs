@@ -54,6 +54,31 @@ impl MirrorArgs {
     }
 }
 
+/// How old cached indices may be before they are refreshed: one flag, one syntax, for every
+/// repository command and `serve`.
+#[derive(Args, Clone, Debug)]
+pub struct IndexAge {
+    /// Refresh cached indices older than this before using them (e.g. 30m, 1h, 2h30m;
+    /// a bare number is minutes)
+    #[arg(long, default_value = "1h", value_parser = index_age, env = "OPAAS_MAX_INDEX_AGE")]
+    pub max_index_age: std::time::Duration,
+}
+
+/// A humantime duration; a bare number is minutes, the unit `--max-index-age` had before.
+pub fn index_age(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
+            .parse::<u64>()
+            .ok()
+            .and_then(|m| m.checked_mul(60))
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| format!("'{s}' is out of range"));
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("'{s}' is not a duration (e.g. 30m, 1h, 2h30m): {e}"))
+}
+
 #[derive(Args, Clone, Debug)]
 pub struct TargetArgs {
     /// Target distro: ubuntu-24.04, ubuntu-22.04, debian-13, debian-12, debian-11 (codenames work)
@@ -73,9 +98,8 @@ pub struct TargetArgs {
     /// Use the cache only; never touch the network
     #[arg(long)]
     pub offline: bool,
-    /// Refresh cached indices older than this many minutes before resolving
-    #[arg(long, default_value_t = 60, env = "OPAAS_MAX_INDEX_AGE")]
-    pub max_index_age: u64,
+    #[command(flatten)]
+    pub age: IndexAge,
     /// Fewer messages on stderr
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -88,9 +112,7 @@ impl TargetArgs {
             components: self.components.clone(),
             offline: self.offline,
             jobs: 0,
-            max_index_age: Some(std::time::Duration::from_secs(
-                self.max_index_age.saturating_mul(60),
-            )),
+            max_index_age: Some(self.age.max_index_age),
             ..self.m.settings()
         }
     }

@@ -26,7 +26,13 @@ enum Cmd {
     /// List the distros and architectures OPaaS knows.
     Distros,
     /// Show which mirror URLs will be used for a distro/arch, and where each came from.
-    Mirrors(common::TargetArgs),
+    Mirrors {
+        #[command(flatten)]
+        t: common::TargetArgs,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch and verify the signed indices of a distro/arch into the cache.
     Update(common::TargetArgs),
     /// Show the candidate version of a package and every available version.
@@ -68,7 +74,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Distros => cmd_repo::distros(),
-        Cmd::Mirrors(t) => cmd_repo::mirrors(&t),
+        Cmd::Mirrors { t, json } => cmd_repo::mirrors(&t, json),
         Cmd::Update(t) => cmd_repo::update(&t),
         Cmd::Show { t, package } => cmd_repo::show(&t, &package),
         Cmd::Search { t, limit, term } => cmd_repo::search(&t, &term, limit),

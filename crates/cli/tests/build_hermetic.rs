@@ -297,4 +297,60 @@ fn stale_indices_are_refreshed_before_resolving() {
         "libhello1",
     ]);
     assert_eq!(stdout(&fresh), "libhello1=1.2\n", "{}", stderr(&fresh));
+    // one flag, humantime syntax: 0s and 1h; a bare number is still minutes
+    let zero = fx.run(&[
+        "resolve",
+        "-q",
+        "--max-index-age",
+        "0s",
+        "--baseline",
+        "none",
+        "libhello1",
+    ]);
+    assert_eq!(stdout(&zero), "libhello1=1.2\n", "{}", stderr(&zero));
+    let bad = fx.run(&["resolve", "-q", "--max-index-age", "soon", "libhello1"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("30m, 1h"), "{}", stderr(&bad));
+}
+
+#[test]
+fn mirrors_json_names_each_archive_and_where_it_came_from() {
+    let fx = fixture();
+    let o = fx.run(&["mirrors", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let url = fx.server.url();
+    assert_eq!(doc["distro"], "debian-12", "{doc}");
+    assert_eq!(doc["codename"], "bookworm", "{doc}");
+    assert_eq!(doc["arch"], "amd64", "{doc}");
+    assert_eq!(doc["family"], "debian", "{doc}");
+    assert_eq!(doc["main"]["url"], url.as_str(), "{doc}");
+    assert_eq!(doc["security"]["url"], url.as_str(), "{doc}");
+    assert!(
+        doc["main"]["origin"]
+            .as_str()
+            .is_some_and(|o| o.contains("--mirror")),
+        "{doc}"
+    );
+    let suites: Vec<&str> = doc["pockets"]
+        .as_array()
+        .expect("pockets")
+        .iter()
+        .filter_map(|p| p["suite"].as_str())
+        .collect();
+    assert_eq!(
+        suites,
+        ["bookworm", "bookworm-updates", "bookworm-security"],
+        "{doc}"
+    );
+    assert_eq!(
+        doc["pockets"][0]["url"],
+        format!("{url}/dists/bookworm/").as_str()
+    );
+    assert!(
+        doc["presets"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|n| n == "tuna")),
+        "{doc}"
+    );
 }

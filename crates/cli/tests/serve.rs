@@ -49,6 +49,11 @@ struct Serve {
 
 impl Serve {
     fn start(fx: &Fx, data: &Path) -> Serve {
+        Serve::start_with(fx, data, &[], "warn")
+    }
+
+    /// With extra flags and an `OPAAS_LOG` filter; stderr goes to `<data>/stderr.txt`.
+    fn start_with(fx: &Fx, data: &Path, extra: &[&str], log: &str) -> Serve {
         let cfg = data.join("empty-config.toml");
         std::fs::create_dir_all(data).expect("data dir");
         std::fs::write(&cfg, "").expect("config");
@@ -77,10 +82,12 @@ impl Serve {
             .arg(&fx.keyring)
             .arg("--config")
             .arg(&cfg)
+            .args(extra)
             .env_remove("OPAAS_TOKEN")
-            .env("OPAAS_LOG", "warn")
+            .env_remove("NO_COLOR")
+            .env("OPAAS_LOG", log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(data.join("stderr.txt")).expect("stderr file"))
             .spawn()
             .expect("opaas serve starts");
         let out = child.stdout.take().expect("stdout");
@@ -231,13 +238,7 @@ fn killed_twice_the_job_fails_with_a_reason() {
     assert_eq!(j2["state"], "done", "{j2}");
 }
 
-#[test]
-fn sigterm_stops_cleanly() {
-    let fx = fixture();
-    let data = tempfile::tempdir().expect("data");
-    let mut s = Serve::start(&fx, data.path());
-    let (st, b) = http(&s.base, "GET", "/healthz", None);
-    assert_eq!((st, b.as_str()), (200, "{\"status\":\"ok\"}"));
+fn sigterm(s: &mut Serve) {
     let pid = s.child.id().to_string();
     let k = Command::new("kill")
         .args(["-TERM", &pid])
@@ -256,6 +257,64 @@ fn sigterm_stops_cleanly() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Neither the daily log file nor a redirected stderr holds colour codes; `--max-index-age`
+/// takes a humantime duration, and the old `--index-max-age` still works.
+#[test]
+fn logs_without_a_terminal_have_no_colour_codes() {
+    let fx = fixture();
+    for flags in [["--max-index-age", "1h"], ["--index-max-age", "90"]] {
+        let data = tempfile::tempdir().expect("data");
+        let mut s = Serve::start_with(&fx, data.path(), &flags, "info");
+        let id = submit(&s.base, &["hello"]);
+        let j = wait_state(&s.base, &id, &["done", "failed"], Duration::from_secs(60));
+        assert_eq!(j["state"], "done", "{j}");
+        sigterm(&mut s);
+        let stderr = std::fs::read_to_string(data.path().join("stderr.txt")).expect("stderr");
+        assert!(stderr.contains("INFO"), "{stderr}");
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "colour codes on stderr: {stderr:?}"
+        );
+        let mut logs = 0;
+        for e in std::fs::read_dir(data.path().join("logs"))
+            .expect("logs")
+            .flatten()
+        {
+            let text = std::fs::read_to_string(e.path()).expect("log");
+            assert!(text.contains("INFO"), "{text}");
+            assert!(
+                !text.contains('\u{1b}'),
+                "colour codes in the log file: {text:?}"
+            );
+            logs += 1;
+        }
+        assert_eq!(logs, 1);
+    }
+    // one spelling at a time
+    let both = Command::new(env!("CARGO_BIN_EXE_opaas"))
+        .args(["serve", "--max-index-age", "1h", "--index-max-age", "90"])
+        .output()
+        .expect("opaas runs");
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+    let help = Command::new(env!("CARGO_BIN_EXE_opaas"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("opaas runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--max-index-age"), "{help}");
+    assert!(!help.contains("--index-max-age"), "{help}");
+}
+
+#[test]
+fn sigterm_stops_cleanly() {
+    let fx = fixture();
+    let data = tempfile::tempdir().expect("data");
+    let mut s = Serve::start(&fx, data.path());
+    let (st, b) = http(&s.base, "GET", "/healthz", None);
+    assert_eq!((st, b.as_str()), (200, "{\"status\":\"ok\"}"));
+    sigterm(&mut s);
     // its daily log file is there
     let logs: Vec<String> = std::fs::read_dir(data.path().join("logs"))
         .expect("logs")

@@ -86,21 +86,7 @@ pub(crate) fn file_url_path(url: &str) -> Option<PathBuf> {
     if !rest.starts_with('/') {
         return None;
     }
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let b = rest.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
+    let out: Vec<u8> = percent_encoding::percent_decode_str(rest).collect();
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStringExt;

@@ -569,13 +569,18 @@ fn one_fetcher_serves_several_calls() {
     fx.assert_all_cached();
 }
 
-/// The child half of [`two_processes_share_the_cache`]: fetches what the manifest named in
-/// `OPAAS_FETCH_TEST_CHILD` lists (`<cache dir>` then `<sha> <size> <url>` lines).
-#[test]
-fn child_process_fetch() {
-    let Ok(manifest) = std::env::var("OPAAS_FETCH_TEST_CHILD") else {
-        return;
-    };
+/// The manifest [`fetch_manifest`] reads: `<cache dir>` then `<sha> <size> <url>` lines.
+fn write_manifest(cache: &std::path::Path, items: &[Item], to: &std::path::Path) {
+    let mut manifest = format!("{}\n", cache.display());
+    for it in items {
+        manifest.push_str(&format!("{} {} {}\n", it.sha256, it.size, it.urls[0]));
+    }
+    std::fs::write(to, manifest).expect("manifest");
+}
+
+/// Fetches what a manifest lists (3 parallel downloads) and asserts that every item ends up in
+/// the cache with its size and SHA-256, each counted once as a download or a cache hit.
+fn fetch_manifest(manifest: &std::path::Path) -> opaas_fetch::Fetched {
     let text = std::fs::read_to_string(manifest).expect("manifest");
     let mut lines = text.lines();
     let cas = Cas::new(lines.next().expect("cache line"));
@@ -593,8 +598,34 @@ fn child_process_fetch() {
             }
         })
         .collect();
+    assert!(!items.is_empty(), "the manifest lists nothing");
     let o = Options { jobs: 3, ..opts() };
     let got = fetch_all(&cas, &items, &o, &NoProgress).expect("child fetch");
+    assert_eq!(got.downloads + got.cache_hits, items.len(), "{got:?}");
+    for it in &items {
+        assert!(cas.contains(&it.sha256, it.size), "{} not cached", it.name);
+        let bytes = std::fs::read(cas.path(&it.sha256)).expect("cached file");
+        assert_eq!(sha256_hex(&bytes), it.sha256, "{}", it.name);
+    }
+    got
+}
+
+/// The child half of [`two_processes_share_the_cache`] (the manifest named in
+/// `OPAAS_FETCH_TEST_CHILD`). Run on its own, it fetches a fixture of its own into an empty
+/// cache, so it checks something either way.
+#[test]
+fn child_process_fetch() {
+    let own;
+    let manifest = match std::env::var("OPAAS_FETCH_TEST_CHILD") {
+        Ok(m) => std::path::PathBuf::from(m),
+        Err(_) => {
+            own = Fixture::new(4);
+            let m = own.cache.path().join("manifest");
+            write_manifest(own.cache.path(), &own.items(), &m);
+            m
+        }
+    };
+    let got = fetch_manifest(&manifest);
     println!(
         "child: {} downloads, {} hits",
         got.downloads, got.cache_hits
@@ -609,12 +640,8 @@ fn two_processes_share_the_cache() {
             .fail(&f.rel, Fault::Delay(Duration::from_millis(80)), 1);
     }
     let items = fx.items();
-    let mut manifest = format!("{}\n", fx.cache.path().display());
-    for it in &items {
-        manifest.push_str(&format!("{} {} {}\n", it.sha256, it.size, it.urls[0]));
-    }
     let mpath = fx.cache.path().join("manifest");
-    std::fs::write(&mpath, manifest).expect("manifest");
+    write_manifest(fx.cache.path(), &items, &mpath);
     let exe = std::env::current_exe().expect("exe");
     let child = std::process::Command::new(exe)
         .args(["child_process_fetch", "--exact", "--nocapture"])

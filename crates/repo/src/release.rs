@@ -118,99 +118,47 @@ impl Release {
     }
 }
 
-/// Parses the RFC 2822 dates of Release files (`Sat, 11 Jul 2026 10:16:37 UTC`).
+/// Parses the RFC 2822 dates of Release files (`Sat, 11 Jul 2026 10:16:37 UTC`; the archive
+/// tools write `UTC`, which RFC 2822 spells `+0000`).
 pub fn parse_rfc2822(s: &str) -> Option<SystemTime> {
-    let mut w: Vec<&str> = s.split_whitespace().collect();
-    if w.first().is_some_and(|d| d.ends_with(',')) {
-        w.remove(0);
-    }
-    let [day, mon, year, time, zone, ..] = w.as_slice() else {
-        return None;
+    let t = s.trim();
+    let t = match t.rsplit_once(' ') {
+        Some((head, "UTC" | "Z")) => format!("{head} +0000"),
+        _ => t.to_string(),
     };
-    let day: i64 = day.parse().ok()?;
-    let mon = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| m.eq_ignore_ascii_case(mon))? as i64
-        + 1;
-    let year: i64 = year.parse().ok()?;
-    let mut t = time.split(':').map(|x| x.parse::<i64>());
-    let (h, m, sec) = (
-        t.next()?.ok()?,
-        t.next()?.ok()?,
-        t.next().unwrap_or(Ok(0)).ok()?,
-    );
-    let offset = match *zone {
-        "UTC" | "GMT" | "Z" => 0,
-        z if (z.starts_with('+') || z.starts_with('-')) && z.len() == 5 => {
-            let sign = if z.starts_with('-') { -1 } else { 1 };
-            let hh: i64 = z[1..3].parse().ok()?;
-            let mm: i64 = z[3..5].parse().ok()?;
-            sign * (hh * 3600 + mm * 60)
-        }
-        _ => return None,
-    };
-    // days from civil (Howard Hinnant)
-    let y = if mon <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mon + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    let secs = days * 86400 + h * 3600 + m * 60 + sec - offset;
-    u64::try_from(secs)
+    let dt =
+        time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc2822).ok()?;
+    u64::try_from(dt.unix_timestamp())
         .ok()
         .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
 }
 
-/// Formats a time like Release files do (UTC).
-pub fn format_rfc2822(t: SystemTime) -> String {
+/// A time in UTC, whole seconds (times before 1970 become the epoch).
+fn utc_seconds(t: SystemTime) -> time::OffsetDateTime {
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| d.as_secs())
         .unwrap_or(0);
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
-    let mn = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][(m - 1) as usize];
-    format!(
-        "{wd}, {d:02} {mn} {y} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Formats a time like Release files do (UTC).
+pub fn format_rfc2822(t: SystemTime) -> String {
+    utc_seconds(t)
+        .format(time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] UTC"
+        ))
+        .unwrap_or_default()
 }
 
 /// Formats a time as RFC 3339 UTC (`2026-07-11T10:16:37Z`).
 pub fn format_rfc3339(t: SystemTime) -> String {
-    let s = format_rfc2822(t);
-    // "Sat, 11 Jul 2026 10:16:37 UTC" -> parts
-    let w: Vec<&str> = s.split_whitespace().collect();
-    let mon = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| Some(m) == w.get(2))
-    .map_or(0, |i| i + 1);
-    format!(
-        "{}-{mon:02}-{}T{}Z",
-        w.get(3).unwrap_or(&"1970"),
-        w.get(1).unwrap_or(&"01"),
-        w.get(4).unwrap_or(&"00:00:00")
-    )
+    utc_seconds(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -233,6 +181,19 @@ mod tests {
             Some(SystemTime::UNIX_EPOCH)
         );
         assert_eq!(parse_rfc2822("garbage"), None);
+        assert_eq!(
+            parse_rfc2822("11 Jul 2026 10:16:37 GMT"),
+            Some(t),
+            "weekday optional, GMT"
+        );
+        assert_eq!(
+            format_rfc2822(SystemTime::UNIX_EPOCH),
+            "Thu, 01 Jan 1970 00:00:00 UTC"
+        );
+        assert_eq!(
+            format_rfc3339(t + Duration::from_millis(250)),
+            "2026-07-11T10:16:37Z"
+        );
     }
 
     #[test]

@@ -18,14 +18,20 @@ use std::sync::OnceLock;
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
 use pgp::armor::Dearmor;
-use pgp::composed::{
-    ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, EncryptionCaps,
-    KeyType, SecretKeyParamsBuilder, SignedPublicKey, SignedSecretKey, SubkeyParamsBuilder,
-};
+use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey};
 use pgp::crypto::hash::HashAlgorithm;
-use pgp::packet::{Packet, PacketParser, Signature, SignatureType, Subpacket, SubpacketData};
-use pgp::ser::Serialize;
-use pgp::types::{Duration, Fingerprint, KeyDetails, KeyId, Password, Tag, Timestamp};
+use pgp::packet::{Packet, PacketParser, Signature, SignatureType, SubpacketData};
+use pgp::types::{Duration, Fingerprint, KeyDetails, KeyId, Tag, Timestamp};
+#[cfg(any(test, feature = "test-keys"))]
+use pgp::{
+    composed::{
+        ArmorOptions, CleartextSignedMessage, EncryptionCaps, KeyType, SecretKeyParamsBuilder,
+        SignedSecretKey, SubkeyParamsBuilder,
+    },
+    packet::Subpacket,
+    ser::Serialize,
+    types::Password,
+};
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -65,6 +71,7 @@ pub enum SigError {
     Sign(String),
 }
 
+#[cfg(any(test, feature = "test-keys"))]
 fn sign_err(e: impl fmt::Display) -> SigError {
     SigError::Sign(e.to_string())
 }
@@ -880,10 +887,12 @@ fn unix_secs(t: SystemTime) -> u64 {
 }
 
 // ---------------------------------------------------------------------------
-// Key generation and signing (tests / a local repository)
+// Key generation and signing: for tests only (feature `test-keys`, which opaas-testkit turns
+// on), so the service and the CLI carry no key generator and no `rand`
 // ---------------------------------------------------------------------------
 
 /// A generated key: certify-only Ed25519 primary plus an Ed25519 signing subkey.
+#[cfg(any(test, feature = "test-keys"))]
 pub struct TestKey {
     pub secret: SignedSecretKey,
     /// The public certificate; kept separately because `generate_key_with`
@@ -894,12 +903,14 @@ pub struct TestKey {
 /// Generate a v4 key that gpgv 2.2 understands. `KeyType::Ed25519Legacy`
 /// (EdDSA, algo 22) -- gpgv 2.2 rejects RFC 9580 `KeyType::Ed25519` (algo 27)
 /// with "Invalid public key algorithm".
+#[cfg(any(test, feature = "test-keys"))]
 pub fn generate_key(user_id: &str) -> Result<TestKey, SigError> {
     generate_key_with(user_id, SystemTime::now(), None)
 }
 
 /// Like `generate_key`, with an explicit creation time and an optional validity
 /// period (applied to the primary key and to the signing subkey).
+#[cfg(any(test, feature = "test-keys"))]
 pub fn generate_key_with(
     user_id: &str,
     created: SystemTime,
@@ -979,6 +990,7 @@ pub fn generate_key_with(
     Ok(TestKey { secret, public })
 }
 
+#[cfg(any(test, feature = "test-keys"))]
 impl TestKey {
     /// Public key, binary (for /usr/share/keyrings/foo.gpg or `gpgv --keyring`).
     pub fn public_binary(&self) -> Result<Vec<u8>, SigError> {

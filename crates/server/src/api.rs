@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch, Semaphore};
 use tower::ServiceExt;
 
@@ -70,21 +70,22 @@ pub fn router(st: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(st.clone(), auth))
-        .layer(middleware::from_fn(api_headers));
+        .layer(api_headers());
     Router::new()
         .merge(api)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(crate::ui::serve)
-        .layer(middleware::from_fn(access_log))
+        .layer(access_log())
         .with_state(st)
 }
 
 // ---------------------------------------------------------------- middleware
 
-/// Constant-time comparison (the token must not leak through timing).
+/// Constant-time comparison (`subtle`: the token must not leak through timing).
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 fn query_param(uri: &Uri, key: &str) -> Option<String> {
@@ -154,28 +155,57 @@ async fn timeout(State(st): State<AppState>, req: Request, next: Next) -> Respon
 }
 
 /// API answers are never cached by browsers or proxies unless a handler says otherwise.
-async fn api_headers(req: Request, next: Next) -> Response {
-    let mut r = next.run(req).await;
-    r.headers_mut()
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    r
+fn api_headers() -> tower_http::set_header::SetResponseHeaderLayer<HeaderValue> {
+    tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    )
 }
 
-/// One line per request (path only: a `?token=` never reaches the log).
-async fn access_log(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let t0 = Instant::now();
-    let r = next.run(req).await;
-    let ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let status = r.status().as_u16();
+/// The access log: tower-http's trace layer with the two functions below.
+type AccessLog = tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    fn(&Request) -> tracing::Span,
+    (),
+    fn(&Response, Duration, &tracing::Span),
+    (),
+    (),
+    (),
+>;
+
+/// One line per request, at `info` for changes and `debug` for reads; the path only, so a
+/// `?token=` never reaches the log.
+fn access_log() -> AccessLog {
+    tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(request_span as fn(&Request) -> tracing::Span)
+        .on_request(())
+        .on_response(log_response as fn(&Response, Duration, &tracing::Span))
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(())
+}
+
+fn request_span(req: &Request) -> tracing::Span {
+    let (method, path) = (req.method(), req.uri().path());
     if method == Method::GET || method == Method::HEAD {
-        tracing::debug!(%method, %path, status, ms, "request");
+        tracing::debug_span!("request", %method, %path)
     } else {
-        tracing::info!(%method, %path, status, ms, "request");
+        tracing::info_span!("request", %method, %path)
     }
-    r
+}
+
+/// At the level of the request's span (a disabled span: `debug`, filtered out with it).
+fn log_response(r: &Response, latency: Duration, span: &tracing::Span) {
+    let status = r.status().as_u16();
+    let ms = latency.as_secs_f64() * 1000.0;
+    if span
+        .metadata()
+        .is_some_and(|m| *m.level() == tracing::Level::INFO)
+    {
+        tracing::info!(status, ms, "request");
+    } else {
+        tracing::debug!(status, ms, "request");
+    }
 }
 
 async fn api_not_found(method: Method, uri: Uri) -> ApiError {

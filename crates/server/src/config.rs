@@ -108,54 +108,50 @@ impl ServerConfig {
     }
 }
 
-/// `1073741824`, `512K`, `100M`, `1G`, `2T`, `1.5G`, `10GiB`, `10GB` (binary multiples).
+/// `1073741824`, `512K`, `100M`, `1G`, `2T`, `1.5G`, `10GiB`, `10GB`: parsed by `bytesize`,
+/// with every unit read as a binary multiple (as documented for the flags: `1G` = 2^30 bytes).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let num_end = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(num_end);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (e.g. 1073741824, 512M, 10G)"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
+    let iec = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => "B",
+        "k" | "kb" | "kib" => "KiB",
+        "m" | "mb" | "mib" => "MiB",
+        "g" | "gb" | "gib" => "GiB",
+        "t" | "tb" | "tib" => "TiB",
         _ => return Err(format!("'{s}': unknown size unit (use K, M, G or T)")),
     };
-    let v = n * mult as f64;
-    if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
-        return Err(format!("'{s}' is out of range"));
+    if num.is_empty() {
+        return Err(format!("'{s}' is not a size (e.g. 1073741824, 512M, 10G)"));
     }
-    Ok(v as u64)
+    format!("{num} {iec}")
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|_| format!("'{s}' is not a size (e.g. 1073741824, 512M, 10G)"))
 }
 
-/// `90` (seconds), `90s`, `15m`, `12h`, `7d`, `1w`.
+/// A humantime duration (`90s`, `15m`, `12h`, `7d`, `1w`, `1h 30m`); a bare number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let num_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(num_end);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (e.g. 90s, 15m, 12h, 7d)"))?;
-    let mult = match unit.trim() {
-        "" | "s" => 1,
-        "m" | "min" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        "w" => 7 * 86400,
-        _ => {
-            return Err(format!(
-                "'{s}': unknown duration unit (use s, m, h, d or w)"
-            ))
-        }
-    };
-    n.checked_mul(mult)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("'{s}' is out of range"))
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("'{s}' is out of range"));
+    }
+    // humantime's months and years are averages (30.44 and 365.25 days): not for retention
+    if t.split(|c: char| !c.is_ascii_alphabetic())
+        .any(|u| matches!(u, "y" | "year" | "years" | "M" | "month" | "months"))
+    {
+        return Err(format!(
+            "'{s}': use s, m, h, d or w (months and years have no fixed length)"
+        ));
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("'{s}' is not a duration (e.g. 90s, 15m, 12h, 7d): {e}"))
 }
 
 /// Why no token could be read from a token file.
@@ -203,6 +199,8 @@ mod tests {
         assert_eq!(parse_size("1.5k"), Ok(1536));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("1Q").is_err());
+        assert!(parse_size("G").is_err());
+        assert_eq!(parse_size("10GB"), Ok(10 << 30));
     }
 
     #[test]
@@ -211,6 +209,12 @@ mod tests {
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1w"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration("2days"), Ok(Duration::from_secs(2 * 86400)));
         assert!(parse_duration("1y").is_err());
+        assert!(parse_duration("1M").is_err());
+        assert!(parse_duration("1q").is_err());
+        assert!(parse_duration("").is_err());
     }
 }

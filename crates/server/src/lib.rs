@@ -210,6 +210,29 @@ pub async fn signals() {
     }
 }
 
+/// Colour on stderr only for a terminal (never in a redirected log, a journal or a pipe) and
+/// not when `NO_COLOR` is set.
+fn stderr_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The file log's field formatter. tracing-subscriber keeps a span's formatted fields once per
+/// formatter *type*; with the stderr layer's `DefaultFields` the file would reuse its coloured
+/// text (the access log's `request{method=… path=…}` span), so the file has a type of its own.
+#[derive(Default)]
+struct PlainFields(tracing_subscriber::fmt::format::DefaultFields);
+
+impl<'w> tracing_subscriber::fmt::FormatFields<'w> for PlainFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        writer: tracing_subscriber::fmt::format::Writer<'w>,
+        fields: R,
+    ) -> std::fmt::Result {
+        self.0.format_fields(writer, fields)
+    }
+}
+
 /// The service log: stderr plus `<data>/logs/opaas.<date>.log`, rotated daily, the newest
 /// `keep` files kept. `OPAAS_LOG` sets the filter (default `info`). Keep the guard alive.
 pub fn init_logging(
@@ -236,12 +259,14 @@ pub fn init_logging(
     let _ = tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
+                .with_ansi(stderr_colour())
                 .with_writer(std::io::stderr)
                 .with_filter(filter("info")),
         )
         .with(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)
+                .fmt_fields(PlainFields::default())
                 .with_writer(file)
                 .with_filter(filter("info")),
         )
@@ -283,4 +308,76 @@ pub fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         }
         serve(cfg, listener, signals()).await
     })
+}
+
+#[cfg(test)]
+mod log_tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Buf {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+        }
+    }
+
+    /// A coloured terminal layer and a plain file layer over one span: what the file gets.
+    fn file_text(plain_fields: bool) -> String {
+        let (tty, file) = (Buf::default(), Buf::default());
+        let (t, f) = (tty.clone(), file.clone());
+        let coloured = tracing_subscriber::fmt::layer()
+            .with_ansi(true)
+            .with_writer(move || t.clone());
+        let base = tracing_subscriber::registry().with(coloured);
+        let emit = || {
+            let span = tracing::info_span!("request", method = "POST", path = "/api/jobs");
+            let _e = span.enter();
+            tracing::info!(status = 202, "request");
+        };
+        if plain_fields {
+            let sub = base.with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .fmt_fields(super::PlainFields::default())
+                    .with_writer(move || f.clone()),
+            );
+            tracing::subscriber::with_default(sub, emit);
+        } else {
+            let sub = base.with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(move || f.clone()),
+            );
+            tracing::subscriber::with_default(sub, emit);
+        }
+        assert!(tty.text().contains('\u{1b}'), "{:?}", tty.text());
+        file.text()
+    }
+
+    #[test]
+    fn the_log_file_gets_no_colour_codes_from_the_terminal_layer() {
+        let plain = file_text(true);
+        assert!(
+            plain.contains("path=\"/api/jobs\"") || plain.contains("path=/api/jobs"),
+            "{plain:?}"
+        );
+        assert!(!plain.contains('\u{1b}'), "{plain:?}");
+        // what PlainFields prevents: the span's fields formatted once, in colour, for both
+        assert!(file_text(false).contains('\u{1b}'));
+    }
 }

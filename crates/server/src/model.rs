@@ -231,9 +231,25 @@ pub fn rfc3339(ms: i64) -> String {
     opaas_repo::release::format_rfc3339(t)
 }
 
-/// A new job id: 128 random bits in hex.
+/// A new job id: 128 random bits from the OS in hex. Should the OS have no randomness to give
+/// (never seen on Linux), the clock, the process and a counter, hashed, still give unique ids.
 pub fn new_id() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
+    let mut b = [0u8; 16];
+    if getrandom::getrandom(&mut b).is_err() {
+        use sha2::Digest;
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let h = sha2::Sha256::new()
+            .chain_update(nanos.to_le_bytes())
+            .chain_update(std::process::id().to_le_bytes())
+            .chain_update(n.to_le_bytes())
+            .finalize();
+        b.copy_from_slice(&h[..16]);
+    }
+    hex::encode(b)
 }
 
 /// Whether `s` can be a job id (32 lowercase hex digits); anything else is a 404 without a

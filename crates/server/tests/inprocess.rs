@@ -1,5 +1,6 @@
 //! The API in-process (tower `oneshot` on the router, workers on the test's runtime) against a
-//! fixture archive on 127.0.0.1: bad input, catalog, preview, retention, graceful restart.
+//! fixture archive on 127.0.0.1: bad input, catalog, preview, retention, graceful restart; one
+//! focused test each, every one on its own service and data directory (`started`).
 
 mod common;
 
@@ -101,14 +102,25 @@ fn files(dir: &std::path::Path) -> Vec<String> {
     common::files_under(dir)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_is_4xx_and_nothing_is_stored() {
+/// A service on a fresh data directory over the fixture archive; `edit` adjusts its config.
+async fn started(
+    edit: impl FnOnce(&mut opaas_server::ServerConfig),
+) -> (common::Fixture, tempfile::TempDir, App) {
     let fx = common::fixture();
     let data = tempfile::tempdir().expect("data");
     let mut cfg = common::config(&fx, data.path());
-    cfg.max_packages = 5;
-    cfg.max_body_bytes = 64 << 10;
+    edit(&mut cfg);
     let app = App::start(cfg).await;
+    (fx, data, app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_submissions_are_4xx_named_and_nothing_is_stored() {
+    let (_fx, data, app) = started(|cfg| {
+        cfg.max_packages = 5;
+        cfg.max_body_bytes = 64 << 10;
+    })
+    .await;
     // warm the indices (a search loads them), so that unknown names are refused at submit
     let s = app
         .get("/api/packages?distro=debian-12&arch=amd64&q=hello")
@@ -304,6 +316,12 @@ async fn bad_input_is_4xx_and_nothing_is_stored() {
     assert!(files(&data.path().join("jobs")).is_empty());
     assert!(files(&data.path().join("bundles")).is_empty());
     assert!(files(&data.path().join("tmp")).is_empty());
+    app.svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_ids_paths_methods_and_bad_paging_are_4xx() {
+    let (_fx, _data, app) = started(|_| {}).await;
     // unknown ids, well-formed or not
     for uri in [
         "/api/jobs/0123456789abcdef0123456789abcdef",
@@ -349,6 +367,12 @@ async fn bad_input_is_4xx_and_nothing_is_stored() {
     app.get("/api/presets?distro=plan9")
         .await
         .error(400, "unknown_distro");
+    app.svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_fails_in_its_run_keeps_the_engines_error_code() {
+    let (_fx, data, app) = started(|_| {}).await;
     // a job that fails during its run keeps the engine's error code
     let r = app
         .post(
@@ -382,10 +406,8 @@ async fn bad_input_is_4xx_and_nothing_is_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn catalog_preview_search_ui_metrics() {
-    let fx = common::fixture();
-    let data = tempfile::tempdir().expect("data");
-    let app = App::start(common::config(&fx, data.path())).await;
+async fn catalog_distros_and_presets() {
+    let (_fx, _data, app) = started(|_| {}).await;
     let d = app.get("/api/distros").await.json();
     let d12 = d
         .as_array()
@@ -434,6 +456,12 @@ async fn catalog_preview_search_ui_metrics() {
             .len()
             >= 12
     );
+    app.svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn package_search_ranks_names_and_suggests() {
+    let (_fx, _data, app) = started(|_| {}).await;
     // search: name hits first, then suggestions when nothing matches exactly
     let s = app
         .get("/api/packages?distro=bookworm&arch=amd64&q=hel&limit=5")
@@ -479,6 +507,12 @@ async fn catalog_preview_search_ui_metrics() {
         app.get("/api/packages?distro=debian-12&q=").await.json(),
         json!({"items": [], "suggestions": []})
     );
+    app.svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_resolves_and_reports_apts_errors() {
+    let (_fx, _data, app) = started(|_| {}).await;
     // preview
     let r = app
         .post(
@@ -548,6 +582,12 @@ async fn catalog_preview_search_ui_metrics() {
         .await
         .json();
     assert_eq!(v["count"], 1, "{v}");
+    app.svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_metrics_and_the_openapi_document() {
+    let (_fx, _data, app) = started(|_| {}).await;
     // service endpoints
     assert_eq!(app.get("/healthz").await.json(), json!({"status":"ok"}));
     let m = app.get("/metrics").await;
@@ -575,6 +615,12 @@ async fn catalog_preview_search_ui_metrics() {
     ] {
         assert!(o["paths"][p].is_object(), "openapi lacks {p}");
     }
+    app.svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_and_its_assets_with_their_cache_headers() {
+    let (_fx, _data, app) = started(|_| {}).await;
     // the UI: index.html for unknown non-API paths
     for uri in ["/", "/jobs/123", "/history"] {
         let r = app.get(uri).await;

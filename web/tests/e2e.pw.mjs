@@ -1,22 +1,24 @@
-#!/usr/bin/env node
-// End-to-end tests of the web UI: playwright-core driving Debian's chromium (/usr/bin/chromium).
+// End-to-end tests of the web UI with @playwright/test, driving Debian's chromium
+// (/usr/bin/chromium, `launchOptions.executablePath`; no browser is ever downloaded).
 //
-//   node tests/e2e.mjs [BASE_URL]
+//   npx playwright test                                  (mock API, from web/)
+//   E2E_BASE_URL=http://127.0.0.1:PORT npx playwright test   (a running `opaas serve`)
 //
-// Without BASE_URL the mock API (mock/server.mjs) is started on 127.0.0.1 with a random port and
-// serves web/dist (run `npm run build` first). With BASE_URL (e.g. `opaas serve` on a fixture
-// repository) the package names come from the environment:
+// Without E2E_BASE_URL the mock API (mock/server.mjs) is started on 127.0.0.1 with a random port
+// and serves web/dist (run `npm run build` first). With E2E_BASE_URL (e.g. `opaas serve` on a
+// fixture repository: web/tests/e2e-serve.sh) the package names come from the environment:
 //   E2E_DISTRO (debian-12)  E2E_ARCH (amd64)  E2E_PKG (nginx)  E2E_PKG2 (htop)
 //   E2E_PREFIX (ngi: a prefix of E2E_PKG)  E2E_TYPO (ngnix: a typo of E2E_PKG, must suggest it)
 //   E2E_UNSAT (legacy-app: a request that cannot be satisfied)  E2E_TOKEN (if the server needs one)
 // Every request that does not go to 127.0.0.1/localhost is aborted and counted: there must be none.
-// Screenshots go to web/test-output/. The last line is `N passed, M failed`; the exit code is 1 on failure.
+// The tests run in order (serial mode: later ones use the job the build test made). Screenshots
+// go to web/test-output/.
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import zlib from 'node:zlib'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
+import { test as pwTest, chromium } from '@playwright/test'
 import { startMockServer } from '../mock/server.mjs'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -35,29 +37,36 @@ const TYPO = env('E2E_TYPO', 'ngnix')
 const UNSAT = env('E2E_UNSAT', 'legacy-app')
 const JOB_TIMEOUT = Number(env('E2E_JOB_TIMEOUT', 60000))
 
-if (!fs.existsSync(CHROMIUM)) {
-  console.error(`${CHROMIUM} is missing: apt-get install -y chromium (and fonts-noto-cjk for readable zh-CN screenshots)`)
-  console.log('0 passed, 1 failed')
-  process.exit(1)
-}
-fs.mkdirSync(OUT, { recursive: true })
-for (const f of fs.readdirSync(OUT)) if (f.endsWith('.png') || f.endsWith('.tar.gz')) fs.rmSync(path.join(OUT, f))
-
 // ---------------------------------------------------------------------------------- servers
-let base = process.argv[2]
+let base = process.env.E2E_BASE_URL || ''
 const servers = []
 const selfHosted = !base
-if (selfHosted) {
-  if (!fs.existsSync(path.join(WEB, 'dist', 'index.html'))) {
-    console.error('web/dist/index.html is missing: run `npm run build` first')
-    process.exit(1)
+
+pwTest.describe.configure({ mode: 'serial' })
+
+pwTest.beforeAll(async () => {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (and fonts-noto-cjk for readable zh-CN screenshots)`)
   }
-  const s = await startMockServer({ port: 0, host: '127.0.0.1' })
-  servers.push(s)
-  base = s.url
-}
-base = base.replace(/\/+$/, '')
-console.log(`# testing ${base}${selfHosted ? ' (mock API)' : ''}`)
+  fs.mkdirSync(OUT, { recursive: true })
+  for (const f of fs.readdirSync(OUT)) if (f.endsWith('.png') || f.endsWith('.tar.gz')) fs.rmSync(path.join(OUT, f))
+  if (selfHosted) {
+    if (!fs.existsSync(path.join(WEB, 'dist', 'index.html'))) {
+      throw new Error('web/dist/index.html is missing: run `npm run build` first')
+    }
+    const s = await startMockServer({ port: 0, host: '127.0.0.1' })
+    servers.push(s)
+    base = s.url
+  }
+  base = base.replace(/\/+$/, '')
+  console.log(`# testing ${base}${selfHosted ? ' (mock API)' : ''}`)
+})
+
+pwTest.afterAll(async () => {
+  for (const s of servers) await s.close()
+  for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true })
+  console.log(`# screenshots in ${path.relative(process.cwd(), OUT) || OUT}`)
+})
 
 // ---------------------------------------------------------------------------------- harness
 const external = [] // requests outside 127.0.0.1 that the page attempted
@@ -94,28 +103,26 @@ async function open({ locale = 'en-US', width = 1280, height = 900, storage = nu
   return { ctx, page }
 }
 
-const results = []
-async function test(name, fn, { skip = '' } = {}) {
-  if (skip) { console.log(`skip - ${name}: ${skip}`); results.push({ name, skipped: true }); return }
-  const t0 = Date.now()
-  const before = pageErrors.length
-  const opened = []
-  const o = async (opts) => { const r = await open(opts); opened.push(r); return r }
-  try {
-    await fn(o)
-    if (pageErrors.length > before) throw new Error(`uncaught page errors: ${pageErrors.slice(before).join('; ')}`)
-    console.log(`ok - ${name} (${Date.now() - t0} ms)`)
-    results.push({ name, ok: true })
-  } catch (e) {
-    console.log(`not ok - ${name}\n  ${String(e && e.stack ? e.stack : e).split('\n').slice(0, 6).join('\n  ')}`)
-    for (const [i, r] of opened.entries()) {
-      try { await r.page.screenshot({ path: path.join(OUT, `FAILED-${name.replace(/\W+/g, '_')}-${i}.png`), fullPage: true }) } catch { /* closed */ }
+/**
+ * `test` with an `o` fixture: `await o(opts)` opens a fresh browser (see `open`). When the test
+ * ends its browsers are closed, after a screenshot of each when it failed; an uncaught error in
+ * any of its pages fails it.
+ */
+const test = pwTest.extend({
+  // eslint-disable-next-line no-empty-pattern
+  o: async ({}, use, testInfo) => {
+    const before = pageErrors.length
+    const opened = []
+    await use(async (opts) => { const r = await open(opts); opened.push(r); return r })
+    if (testInfo.status !== testInfo.expectedStatus) {
+      for (const [i, r] of opened.entries()) {
+        try { await r.page.screenshot({ path: path.join(OUT, `FAILED-${testInfo.title.replace(/\W+/g, '_')}-${i}.png`), fullPage: true }) } catch { /* closed */ }
+      }
     }
-    results.push({ name, ok: false })
-  } finally {
     for (const r of opened) await r.ctx.close().catch(() => {})
-  }
-}
+    if (pageErrors.length > before) throw new Error(`uncaught page errors: ${pageErrors.slice(before).join('; ')}`)
+  },
+})
 function assert(cond, msg) { if (!cond) throw new Error(`assertion failed: ${msg}`) }
 function eq(a, b, msg) { if (a !== b) throw new Error(`${msg}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`) }
 
@@ -153,7 +160,7 @@ async function buildJob(page, packages = [PKG]) {
 }
 
 // ---------------------------------------------------------------------------------- tests
-await test('the built files reference no host on the internet', async () => {
+test('the built files reference no host on the internet', async () => {
   const dist = path.join(WEB, 'dist')
   if (!fs.existsSync(dist)) return
   const bad = []
@@ -171,7 +178,7 @@ await test('the built files reference no host on the internet', async () => {
   assert(bad.length === 0, `external references: ${bad.slice(0, 5).join(', ')}`)
 })
 
-await test('the page loads with every request outside 127.0.0.1 blocked', async (o) => {
+test('the page loads with every request outside 127.0.0.1 blocked', async ({ o }) => {
   const { page } = await o()
   const requests = []
   const failed = []
@@ -187,7 +194,7 @@ await test('the page loads with every request outside 127.0.0.1 blocked', async 
   assert(css !== 'rgba(0, 0, 0, 0)', 'the stylesheet is applied')
 })
 
-await test('language: default from the browser, switchable, remembered', async (o) => {
+test('language: default from the browser, switchable, remembered', async ({ o }) => {
   const zh = await o({ locale: 'zh-CN' })
   await zh.page.goto(`${base}/`)
   await zh.page.waitForSelector('#distro option', { state: 'attached' })
@@ -207,7 +214,7 @@ await test('language: default from the browser, switchable, remembered', async (
   eq(await en.page.textContent('[data-nav=build]'), '构建', 'navigation translated')
 })
 
-await test('autocomplete: suggestions with version and summary, keyboard only', async (o) => {
+test('autocomplete: suggestions with version and summary, keyboard only', async ({ o }) => {
   const { page } = await o()
   await gotoBuild(page)
   await page.focus('#pkg-input')
@@ -248,7 +255,7 @@ await test('autocomplete: suggestions with version and summary, keyboard only', 
   eq(await page.locator('[data-chip]').count(), 2, 'space-separated names')
 })
 
-await test('preview: count, total size and a sortable table', async (o) => {
+test('preview: count, total size and a sortable table', async ({ o }) => {
   const { page } = await o()
   await gotoBuild(page)
   await addTyped(page, PKG)
@@ -271,7 +278,7 @@ await test('preview: count, total size and a sortable table', async (o) => {
   await page.waitForSelector('text=The request changed after this preview')
 })
 
-await test('an unknown package shows the error and a suggestion that replaces it', async (o) => {
+test('an unknown package shows the error and a suggestion that replaces it', async ({ o }) => {
   const { page } = await o()
   await gotoBuild(page)
   await addTyped(page, PKG2)
@@ -293,7 +300,7 @@ await test('an unknown package shows the error and a suggestion that replaces it
   assert(page.url().includes('#/') && !page.url().includes('/jobs/'), 'still on the build page')
 })
 
-await test('an unsatisfiable request shows why, in preview and as a failed job', async (o) => {
+test('an unsatisfiable request shows why, in preview and as a failed job', async ({ o }) => {
   const { page } = await o()
   await gotoBuild(page)
   await addTyped(page, UNSAT)
@@ -317,7 +324,7 @@ await test('an unsatisfiable request shows why, in preview and as a failed job',
 })
 
 let builtJob = null
-await test('build a bundle through the UI, watch it and download it', async (o) => {
+test('build a bundle through the UI, watch it and download it', async ({ o }) => {
   const { ctx, page } = await o()
   await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base })
   await gotoBuild(page)
@@ -383,7 +390,7 @@ await test('build a bundle through the UI, watch it and download it', async (o) 
   await page.waitForSelector('#panel-table', { state: 'visible' })
 })
 
-await test('the job page of a running job: late subscriber, cancel', async (o) => {
+test('the job page of a running job: late subscriber, cancel', async ({ o }) => {
   const { page } = await o()
   const id = await buildJob(page, [PKG])
   // reload while running: the page must pick the stream up again
@@ -400,7 +407,7 @@ await test('the job page of a running job: late subscriber, cancel', async (o) =
   assert(id, 'job id')
 })
 
-await test('history: list, re-run and delete', async (o) => {
+test('history: list, re-run and delete', async ({ o }) => {
   const { page } = await o()
   if (!builtJob) builtJob = await buildJob(page, [PKG])
   await page.goto(`${base}/#/history`)
@@ -424,7 +431,7 @@ await test('history: list, re-run and delete', async (o) => {
   eq(await page.locator('[data-job]').count(), before, 'deleted')
 })
 
-await test('keyboard: skip link, visible focus, presets and radios without a mouse', async (o) => {
+test('keyboard: skip link, visible focus, presets and radios without a mouse', async ({ o }) => {
   const { page } = await o()
   await page.goto(`${base}/`)
   await page.waitForSelector('#distro option', { state: 'attached' })
@@ -450,7 +457,7 @@ await test('keyboard: skip link, visible focus, presets and radios without a mou
   eq(unlabeled.length, 0, `inputs without a label: ${unlabeled}`)
 })
 
-await test('status file baseline: uploaded as text', async (o) => {
+test('status file baseline: uploaded as text', async ({ o }) => {
   const { page } = await o()
   await gotoBuild(page)
   await addTyped(page, PKG)
@@ -478,7 +485,8 @@ await test('status file baseline: uploaded as text', async (o) => {
   await page.waitForSelector('#status-file')
 })
 
-await test('access token: asked once on 401, sent as Bearer and ?token=', async (o) => {
+test('access token: asked once on 401, sent as Bearer and ?token=', async ({ o }) => {
+  test.skip(!selfHosted, 'needs the mock server (starts one with a token)')
   const tok = 'e2e-secret'
   const s = await startMockServer({ port: 0, host: '127.0.0.1', token: tok, seed: false })
   servers.push(s)
@@ -508,10 +516,10 @@ await test('access token: asked once on 401, sent as Bearer and ?token=', async 
   assert(auths.some((a) => a.h === `Bearer ${tok}`), 'Authorization: Bearer sent')
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=download]')])
   assert(dl.suggestedFilename().startsWith('offline_pkg_'), 'download with the token works')
-}, { skip: selfHosted ? '' : 'needs the mock server (starts one with a token)' })
+})
 
 // ------------------------------------------------------------------ screenshots (and layout checks)
-await test('screenshots of every page in both languages at 375 px and 1440 px', async (o) => {
+test('screenshots of every page in both languages at 375 px and 1440 px', async ({ o }) => {
   // the pages: build (with a preview), a finished job with its manifest tree, a failed job, history
   const setup = await o()
   const doneId = await buildJob(setup.page, [PKG, PKG2])
@@ -574,16 +582,6 @@ await test('screenshots of every page in both languages at 375 px and 1440 px', 
   assert(fs0 >= 20, `text is scaled up on 4K (${fs0}px)`)
 })
 
-await test('no request outside 127.0.0.1 was attempted during the whole run', async () => {
+test('no request outside 127.0.0.1 was attempted during the whole run', async () => {
   eq(external.length, 0, `external requests: ${external.slice(0, 5)}`)
 })
-
-// ---------------------------------------------------------------------------------- the end
-for (const s of servers) await s.close()
-for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true })
-const passed = results.filter((r) => r.ok).length
-const failed = results.filter((r) => r.ok === false).length
-const skipped = results.filter((r) => r.skipped).length
-console.log(`# screenshots in ${path.relative(process.cwd(), OUT) || OUT}`)
-console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
-process.exit(failed ? 1 : 0)
