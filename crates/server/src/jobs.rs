@@ -351,6 +351,19 @@ impl Jobs {
     /// set, or None when the job was requeued or someone else finished it.
     fn execute(&self, live: &Arc<Live>, c: &Claimed) -> Option<State> {
         let job = &c.job;
+        let status = match c
+            .status_text
+            .as_deref()
+            .map(|t| crate::uploads::load(&self.cfg, t))
+        {
+            Some(Err(msg)) => {
+                *lock(&live.finished) = true;
+                finish_failed(&self.db, live, "internal", &msg);
+                return Some(State::Failed);
+            }
+            Some(Ok(t)) => Some(t),
+            None => None,
+        };
         let tmp = self.cfg.tmp_dir().join(&job.id);
         let settings = self.cfg.engine_settings();
         let req = opaas_engine::Request {
@@ -358,9 +371,9 @@ impl Jobs {
             arch: job.arch.clone(),
             packages: job.packages.clone(),
             recommends: job.recommends,
-            baseline: match (job.baseline.as_str(), &c.status_text) {
+            baseline: match (job.baseline.as_str(), status) {
                 ("none", _) => opaas_engine::Baseline::None,
-                ("status", Some(t)) => opaas_engine::Baseline::StatusText(t.clone()),
+                ("status", Some(t)) => opaas_engine::Baseline::StatusText(t),
                 _ => opaas_engine::Baseline::Minimal,
             },
         };
@@ -534,6 +547,8 @@ impl Jobs {
 
 /// Fails a job (any non-terminal state) and tells subscribers.
 fn finish_failed(db: &Db, live: &Live, code: &str, message: &str) {
+    // stored, logged and sent to every subscriber: bounded (issue 16)
+    let message = &crate::caps::message(message);
     let p = live.snapshot().progress;
     let _ = db.with(|c| db::finish_failed(c, &live.id, code, message, Some(&p)));
     let mut first = true;

@@ -16,9 +16,12 @@
 
 pub mod api;
 mod bundle;
+pub mod caps;
 pub mod config;
+pub mod conn;
 pub mod db;
 pub mod error;
+pub mod guard;
 pub mod janitor;
 pub mod jobs;
 pub mod metrics;
@@ -27,6 +30,7 @@ pub mod presets;
 pub mod request;
 mod ui;
 pub mod universes;
+pub mod uploads;
 
 pub use config::{load_token, parse_duration, parse_size, ServerConfig};
 
@@ -81,6 +85,7 @@ impl Service {
             universes: Arc::new(universes::Universes::new(cfg.engine_settings(), 4)),
             presets: presets::Presets::builtin().map_err(anyhow::Error::msg)?,
             previews: tokio::sync::Semaphore::new(4),
+            limits: guard::ClientLimits::default(),
             shutdown: stop_rx.clone(),
             openapi: openapi_doc()?,
             cfg: Arc::clone(&cfg),
@@ -88,7 +93,13 @@ impl Service {
             jobs: Arc::clone(&jobs),
             metrics: Arc::clone(&metrics),
         });
-        let workers = jobs.start_workers(cfg.workers, stop_rx.clone());
+        let mut workers = jobs.start_workers(cfg.workers, stop_rx.clone());
+        // uploads no job refers to any more, and vacuum (stops with the workers)
+        workers.push(tokio::spawn(uploads::upkeep(
+            Arc::clone(&cfg),
+            db.clone(),
+            stop_rx.clone(),
+        )));
         let janitor = janitor::Janitor {
             cfg: Arc::clone(&cfg),
             db,
@@ -168,7 +179,8 @@ pub async fn serve(
         jobs.begin_shutdown();
         let _ = fired_tx.send(true);
     };
-    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal);
+    let hardening = svc.config().hardening.clone();
+    let server = conn::serve(listener, app, &hardening, signal);
     let deadline = async move {
         while !*fired_rx.borrow() {
             if fired_rx.changed().await.is_err() {
