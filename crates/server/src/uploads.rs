@@ -190,3 +190,69 @@ pub async fn upkeep(cfg: std::sync::Arc<ServerConfig>, db: Db, mut stop: watch::
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str, status_text: Option<String>) -> crate::db::NewJob {
+        crate::db::NewJob {
+            id: id.into(),
+            distro: "debian-12".into(),
+            arch: "amd64".into(),
+            packages: vec!["hello".into()],
+            recommends: true,
+            baseline: "status".into(),
+            status_text,
+            format: "tar.gz".into(),
+        }
+    }
+
+    #[test]
+    fn uploads_are_shared_swept_and_the_database_vacuumed() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let cfg = ServerConfig::new(tmp.path());
+        cfg.create_dirs().expect("dirs");
+        let db = Db::open(&cfg.db_path()).expect("db");
+        let text = "Package: bash\nStatus: install ok installed\nVersion: 5\n\n".repeat(20_000);
+        let r1 = store(&cfg, &text).expect("store");
+        let r2 = store(&cfg, &text).expect("store again");
+        assert_eq!(r1, r2);
+        assert!(r1.starts_with(MARKER));
+        assert_eq!(std::fs::read_dir(dir(&cfg)).expect("dir").count(), 1);
+        assert_eq!(load(&cfg, &r1).expect("load"), text);
+        assert_eq!(load(&cfg, "Package: x\n").expect("old row"), "Package: x\n");
+        assert!(load(&cfg, &format!("{MARKER}../../etc")).is_err());
+        db.with(|c| crate::db::insert(c, &job("j1", Some(r1.clone()))))
+            .expect("insert");
+        // referenced: kept
+        assert_eq!(sweep(&cfg, &db, Duration::ZERO).0, 0);
+        assert!(load(&cfg, &r1).is_ok());
+        // the job is finished: its upload goes
+        db.with(|c| c.execute("UPDATE jobs SET status_text = NULL", []))
+            .expect("update");
+        assert_eq!(sweep(&cfg, &db, Duration::ZERO).0, 1);
+        assert!(load(&cfg, &r1).is_err());
+        // rows of before (the text inline), deleted: the file shrinks again
+        for i in 0..40 {
+            db.with(|c| crate::db::insert(c, &job(&format!("k{i}"), Some(text.clone()))))
+                .expect("insert");
+        }
+        let big = std::fs::metadata(cfg.db_path()).expect("db").len()
+            + std::fs::metadata(tmp.path().join("jobs.sqlite-wal"))
+                .map(|m| m.len())
+                .unwrap_or(0);
+        db.with(|c| c.execute("DELETE FROM jobs", []))
+            .expect("delete");
+        let (_, vacuumed) = sweep(&cfg, &db, Duration::ZERO);
+        assert!(vacuumed);
+        db.with(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)"))
+            .expect("checkpoint");
+        let small = std::fs::metadata(cfg.db_path()).expect("db").len();
+        assert!(small * 10 < big, "{small} of {big} bytes");
+        assert!(
+            !sweep(&cfg, &db, Duration::ZERO).1,
+            "nothing left to vacuum"
+        );
+    }
+}

@@ -261,7 +261,10 @@ fn outputs_are_capped() {
         let m = j["error"]["message"].as_str().expect("message");
         assert!(m.len() <= 4200, "stored error: {} bytes", m.len());
         // the explanation was long: it says how much was left out
-        assert!(m.contains(" more lines") || m.contains(" more bytes"), "{m}");
+        assert!(
+            m.contains(" more lines") || m.contains(" more bytes"),
+            "{m}"
+        );
         let log = c.get(&format!("/api/jobs/{id}/log"));
         assert!(
             log.body.len() < 16 << 10,
