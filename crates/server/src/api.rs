@@ -418,7 +418,7 @@ async fn resolve(State(st): State<AppState>, req: Request) -> Result<Json<Value>
         valid: v,
         permit: _permit,
         ..
-    } = crate::uploads::intake(&st, req).await?;
+    } = crate::uploads::intake(&st, req, false).await?;
     let settings = st.cfg.engine_settings();
     let req = v.engine_request();
     let packages = v.packages.clone();
@@ -475,7 +475,7 @@ async fn submit(st: &AppState, req: Request) -> Result<Response, ApiError> {
         valid: v,
         status_lines,
         permit: _permit,
-    } = crate::uploads::intake(st, req).await?;
+    } = crate::uploads::intake(st, req, true).await?;
     // the disk must not fill silently
     let dir = st.cfg.data_dir.clone();
     let free = blocking(move || crate::janitor::disk_free(&dir)).await?;

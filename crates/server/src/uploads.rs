@@ -40,8 +40,9 @@ pub struct Intake<'a> {
     pub permit: SemaphorePermit<'a>,
 }
 
-/// Reads and checks the body of `POST /api/resolve` or `POST /api/jobs`.
-pub async fn intake(st: &AppState, req: Request) -> Result<Intake<'_>, ApiError> {
+/// Reads and checks the body of `POST /api/resolve` or `POST /api/jobs` (`count`: also count
+/// the installed packages of an uploaded status file, for the job's log).
+pub async fn intake(st: &AppState, req: Request, count: bool) -> Result<Intake<'_>, ApiError> {
     let busy = || ApiError::internal("shutting down");
     let len = req
         .headers()
@@ -72,7 +73,7 @@ pub async fn intake(st: &AppState, req: Request) -> Result<Intake<'_>, ApiError>
     let (valid, status_lines) = tokio::task::spawn_blocking(move || {
         let v = crate::request::parse_body(&body, limits)?;
         drop(body);
-        let n = v.status_text.as_deref().map(|t| {
+        let n = v.status_text.as_deref().filter(|_| count).map(|t| {
             opaas_resolve::Baseline::from_status(t, &v.arch)
                 .packages
                 .len()
