@@ -156,20 +156,22 @@ check "server-side connections left open" 0 "$left"
 check "still serving /healthz" 200 "$(code "$url/healthz")"
 
 # a fresh process without per-client limits (every upload comes from 127.0.0.1)
-start_server "$work/data2" --rate-limit 0 --max-queued-per-client 0
+# and time enough for all of them in a debug build
+start_server "$work/data2" --rate-limit 0 --max-queued-per-client 0 --request-timeout 30m
 echo "5. $UPLOADS concurrent 8 MB status uploads"
 awk 'BEGIN { for (i = 0; s < 8000000; i++) { t = sprintf("Package: pkg%d\nStatus: install ok installed\nVersion: 1.0-%d\nArchitecture: amd64\nDescription: filler package number %d\n\n", i, i, i); s += length(t); printf "%s", t } }' >"$work/big.status"
 python3 -c 'import json,sys; print(json.dumps({"distro":"debian-12","packages":["hello"],"baseline":{"status":open(sys.argv[1]).read()}}))' "$work/big.status" >"$work/big.json"
 rss0=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$spid/status")
 up=()
 for k in $(seq "$UPLOADS"); do
-  curl -s -o /dev/null -w '%{http_code}\n' --max-time 300 -X POST -H 'Content-Type: application/json' \
+  curl -s -o /dev/null -w '%{http_code}\n' --max-time 1800 -X POST -H 'Content-Type: application/json' \
     --data-binary @"$work/big.json" "$url/api/resolve" >"$work/up.$k" &
   up+=($!)
 done
 worst=0
 peak=0
-for _ in $(seq 3000); do
+u0=$(date +%s)
+for _ in $(seq 30000); do
   ms=$(curl -s -o /dev/null -w '%{time_total}' --max-time 10 "$url/healthz" | awk '{print int($1*1000)}')
   [ "$ms" -gt "$worst" ] && worst=$ms
   r=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$spid/status")
@@ -180,10 +182,11 @@ for _ in $(seq 3000); do
   sleep 0.05
 done
 wait "${up[@]}" 2>/dev/null || true
+took=$(( $(date +%s) - u0 ))
 hwm=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$spid/status")
 good=$(cat "$work"/up.* | grep -c '^200$' || true)
 echo "  preview answers: $(sort "$work"/up.* | uniq -c | tr -s ' ' | tr '\n' ',')"
-echo "  RSS before ${rss0} MB, peak sampled ${peak} MB, high-water mark ${hwm} MB; worst /healthz ${worst} ms; $good of $UPLOADS previews answered 200"
+echo "  RSS before ${rss0} MB, peak sampled ${peak} MB, high-water mark ${hwm} MB; worst /healthz ${worst} ms; $good of $UPLOADS previews answered 200 in ${took} s"
 check "all previews answered" "$UPLOADS" "$good"
 [ "$hwm" -lt "$MAX_RSS_MB" ] && ok "RSS high-water mark ${hwm} MB < ${MAX_RSS_MB} MB" || bad "RSS ${hwm} MB"
 [ "$worst" -le "$HEALTHZ_MS" ] && ok "/healthz within ${worst} ms <= ${HEALTHZ_MS} ms" || bad "/healthz took ${worst} ms"

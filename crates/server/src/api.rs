@@ -38,6 +38,8 @@ pub struct Inner {
     pub previews: Semaphore,
     /// Per-client rate and queue limits (issue 16).
     pub limits: crate::guard::ClientLimits,
+    /// Low-priority threads for parsing uploads and resolving previews.
+    pub heavy: crate::uploads::Heavy,
     /// Turns true when the service stops (event streams close).
     pub shutdown: watch::Receiver<bool>,
     pub openapi: Value,
@@ -417,12 +419,14 @@ async fn resolve(State(st): State<AppState>, req: Request) -> Result<Json<Value>
     let crate::uploads::Intake {
         valid: v,
         permit: _permit,
+        big: _big,
         ..
     } = crate::uploads::intake(&st, req, false).await?;
     let settings = st.cfg.engine_settings();
     let req = v.engine_request();
     let packages = v.packages.clone();
-    let out = blocking(move || -> Result<Value, opaas_engine::EngineError> {
+    drop(v);
+    let out = st.heavy.run(move || -> Result<Value, opaas_engine::EngineError> {
         let r = opaas_engine::resolve(&settings, &req)?;
         let u = &r.universe;
         let mut total = 0u64;
@@ -475,6 +479,7 @@ async fn submit(st: &AppState, req: Request) -> Result<Response, ApiError> {
         valid: v,
         status_lines,
         permit: _permit,
+        big: _big,
     } = crate::uploads::intake(st, req, true).await?;
     // the disk must not fill silently
     let dir = st.cfg.data_dir.clone();

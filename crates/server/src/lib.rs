@@ -86,6 +86,7 @@ impl Service {
             presets: presets::Presets::builtin().map_err(anyhow::Error::msg)?,
             previews: tokio::sync::Semaphore::new(4),
             limits: guard::ClientLimits::default(),
+            heavy: uploads::Heavy::new(4, 2),
             shutdown: stop_rx.clone(),
             openapi: openapi_doc()?,
             cfg: Arc::clone(&cfg),

@@ -32,12 +32,85 @@ pub fn dir(cfg: &ServerConfig) -> PathBuf {
     cfg.data_dir.join("uploads")
 }
 
+/// A small pool of low-priority threads (nice 10) for the CPU-heavy part of requests: parsing
+/// uploads and resolving previews. The async threads and the blocking pool (database, files)
+/// keep the CPU they need, so `/healthz` and `/metrics` answer at once however many uploads
+/// are parsed. `big` bounds the large bodies read and worked on at once (memory).
+pub struct Heavy {
+    tx: std::sync::Mutex<std::sync::mpsc::Sender<Task>>,
+    pub big: tokio::sync::Semaphore,
+}
+
+type Task = Box<dyn FnOnce() + Send>;
+
+impl Heavy {
+    /// `threads` workers (the previews' slot count), `big` large bodies at once.
+    pub fn new(threads: usize, big: usize) -> Heavy {
+        let (tx, rx) = std::sync::mpsc::channel::<Task>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = std::sync::Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("opaas-heavy-{i}"))
+                .spawn(move || {
+                    // Linux: the nice value of this thread only
+                    let _ = rustix::process::setpriority_process(None, 10);
+                    loop {
+                        let task = {
+                            let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+                            match rx.recv() {
+                                Ok(t) => t,
+                                Err(_) => return, // the service is gone
+                            }
+                        };
+                        task();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("cannot start a worker thread: {e}");
+            }
+        }
+        Heavy {
+            tx: std::sync::Mutex::new(tx),
+            big: tokio::sync::Semaphore::new(big.max(1)),
+        }
+    }
+
+    /// Runs `f` on the pool and waits for it.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let (otx, orx) = tokio::sync::oneshot::channel();
+        let task: Task = Box::new(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = otx.send(r);
+        });
+        let sent = self
+            .tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(task)
+            .is_ok();
+        if !sent {
+            return Err(ApiError::internal("no worker thread is running"));
+        }
+        match orx.await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Err(ApiError::internal("a task failed (panic)")),
+            Err(_) => Err(ApiError::internal("a task was dropped")),
+        }
+    }
+}
+
 /// A checked request body, the number of installed packages its status file lists, and the
 /// slot (of `previews`, shared with resolves and searches) the caller keeps while it works.
 pub struct Intake<'a> {
     pub valid: Valid,
     pub status_lines: Option<usize>,
     pub permit: SemaphorePermit<'a>,
+    /// Held while a large body is worked on.
+    pub big: Option<SemaphorePermit<'a>>,
 }
 
 /// Reads and checks the body of `POST /api/resolve` or `POST /api/jobs` (`count`: also count
@@ -50,7 +123,12 @@ pub async fn intake(st: &AppState, req: Request, count: bool) -> Result<Intake<'
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let big = len.is_none_or(|n| n > BIG_BODY);
-    let (body, permit) = if big {
+    let big = if big {
+        Some(st.heavy.big.acquire().await.map_err(|_| busy())?)
+    } else {
+        None
+    };
+    let (body, permit) = if big.is_some() {
         let permit = st.previews.acquire().await.map_err(|_| busy())?;
         let body = tokio::time::timeout(BODY_TIMEOUT, Bytes::from_request(req, &()))
             .await
@@ -70,22 +148,24 @@ pub async fn intake(st: &AppState, req: Request, count: bool) -> Result<Intake<'
         (body, st.previews.acquire().await.map_err(|_| busy())?)
     };
     let limits = crate::api::limits(&st.cfg);
-    let (valid, status_lines) = tokio::task::spawn_blocking(move || {
-        let v = crate::request::parse_body(&body, limits)?;
-        drop(body);
-        let n = v.status_text.as_deref().filter(|_| count).map(|t| {
-            opaas_resolve::Baseline::from_status(t, &v.arch)
-                .packages
-                .len()
-        });
-        Ok::<_, ApiError>((v, n))
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("a task failed: {e}")))??;
+    let (valid, status_lines) = st
+        .heavy
+        .run(move || {
+            let v = crate::request::parse_body(&body, limits)?;
+            drop(body);
+            let n = v.status_text.as_deref().filter(|_| count).map(|t| {
+                opaas_resolve::Baseline::from_status(t, &v.arch)
+                    .packages
+                    .len()
+            });
+            Ok::<_, ApiError>((v, n))
+        })
+        .await??;
     Ok(Intake {
         valid,
         status_lines,
         permit,
+        big,
     })
 }
 
