@@ -8,11 +8,15 @@
 //!   blocking threads and report through the engine's `BuildProgress` into a live snapshot, a
 //!   broadcast per job, the job's log file and (throttled) the database;
 //! * [`janitor`]: bundle expiry, the .deb cache's size cap (LRU), orphans, log pruning;
-//! * [`ui`]: the web UI embedded from `web/dist`.
+//! * [`ui`]: the web UI embedded from `web/dist`;
+//! * [`guard`], [`conn`], [`caps`], [`uploads`]: the hardening of docs/SECURITY.md (Host and
+//!   Origin checks, per-client limits, header timeouts and a connection limit, bounded output,
+//!   uploads parsed on low-priority threads and stored outside the database).
 //!
 //! Data directory: `jobs.sqlite`, `bundles/<job>/{offline_pkg_….tar.gz,manifest.json}`,
 //! `cache/` (indices and the shared content-addressed .deb store), `logs/opaas.<date>.log`,
-//! `jobs/<job>.log`, `tmp/<job>/` (removed after every build and at start).
+//! `jobs/<job>.log`, `tmp/<job>/` (removed after every build and at start), `uploads/<sha256>.zst`
+//! (uploaded status files of unfinished jobs).
 
 pub mod api;
 mod bundle;
