@@ -6,6 +6,7 @@
 #
 #   scripts/attack.sh
 #   ATTACK_MAX_RSS_MB=600 ATTACK_HEALTHZ_MS=100 ATTACK_UPLOADS=40 scripts/attack.sh
+#   ATTACK_PROFILE=release scripts/attack.sh     # the release build (the numbers of docs/BENCHMARKS.md)
 #
 # Hermetic like scripts/fuzz-api.sh: a signed fixture archive (crates/server/examples/
 # fixture_mirror.rs) and a fresh data directory; every loop is bounded; only 127.0.0.1.
@@ -16,10 +17,18 @@ HEALTHZ_MS=${ATTACK_HEALTHZ_MS:-100}
 UPLOADS=${ATTACK_UPLOADS:-40}
 t0=$(date +%s)
 
-cargo build -q -p opaas
-cargo build -q -p opaas-server --example fixture_mirror
-bin=target/debug/opaas
-fixture=target/debug/examples/fixture_mirror
+# ATTACK_PROFILE=release measures the optimised build (docs/BENCHMARKS.md)
+if [ "${ATTACK_PROFILE:-debug}" = release ]; then
+  cargo build -q --release -p opaas
+  cargo build -q --release -p opaas-server --example fixture_mirror
+  bin=target/release/opaas
+  fixture=target/release/examples/fixture_mirror
+else
+  cargo build -q -p opaas
+  cargo build -q -p opaas-server --example fixture_mirror
+  bin=target/debug/opaas
+  fixture=target/debug/examples/fixture_mirror
+fi
 
 work=$(mktemp -d)
 pids=()
