@@ -69,7 +69,7 @@ pub struct ServeArgs {
     #[arg(long, env = "OPAAS_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// More host names the service answers to, comma-separated (`.example.org`: every
-    /// subdomain; `*`: any, no DNS-rebinding protection). Loopback names and the server's IP
+    /// subdomain; `*`: any, no DNS-rebinding protection). Loopback names and IP
     /// addresses are always accepted; other Host headers get 421
     #[arg(long, env = "OPAAS_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
