@@ -415,7 +415,7 @@ async fn packages(State(st): State<AppState>, uri: Uri) -> Result<Json<Value>, A
 // ---------------------------------------------------------------- preview
 
 async fn resolve(State(st): State<AppState>, req: Request) -> Result<Json<Value>, ApiError> {
-    // parsed on the blocking pool, under the preview slot it keeps for the resolve
+    // parsed on the low-priority pool, under the preview slot it keeps for the resolve
     let crate::uploads::Intake {
         valid: v,
         permit: _permit,
@@ -474,7 +474,7 @@ async fn create_job(State(st): State<AppState>, req: Request) -> Result<Response
 }
 
 async fn submit(st: &AppState, req: Request) -> Result<Response, ApiError> {
-    // parsed on the blocking pool under a preview slot, kept until the job is stored
+    // parsed on the low-priority pool under a preview slot, kept until the job is stored
     let crate::uploads::Intake {
         valid: v,
         status_lines,

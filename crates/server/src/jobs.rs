@@ -357,7 +357,12 @@ impl Jobs {
             .map(|t| crate::uploads::load(&self.cfg, t))
         {
             Some(Err(msg)) => {
-                *lock(&live.finished) = true;
+                let mut finished = lock(&live.finished);
+                if *finished {
+                    return None; // cancelled or deleted meanwhile
+                }
+                *finished = true;
+                drop(finished);
                 finish_failed(&self.db, live, "internal", &msg);
                 return Some(State::Failed);
             }
