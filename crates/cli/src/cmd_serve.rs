@@ -66,6 +66,28 @@ pub struct ServeArgs {
     /// Daily service log files kept in <data-dir>/logs
     #[arg(long, default_value_t = 14)]
     pub log_keep: usize,
+    /// The URL users reach the service at (e.g. behind a reverse proxy): its host name is
+    /// accepted and its origin may submit and cancel jobs
+    #[arg(long, env = "OPAAS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// More host names the service answers to, comma-separated (`.example.org`: every
+    /// subdomain; `*`: any, no DNS-rebinding protection). Loopback names and IP
+    /// addresses are always accepted; other Host headers get 421
+    #[arg(long, env = "OPAAS_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Job submissions and previews per client address and minute (429 beyond; 0: no limit)
+    #[arg(long, default_value_t = 30, env = "OPAAS_RATE_LIMIT")]
+    pub rate_limit: u32,
+    /// Unfinished (queued or running) jobs per client address (429 beyond; 0: no limit)
+    #[arg(long, default_value_t = 10, env = "OPAAS_MAX_QUEUED_PER_CLIENT")]
+    pub max_queued_per_client: usize,
+    /// Close a connection that has not sent a whole request head within this time (also idle
+    /// keep-alive connections)
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub header_timeout: Duration,
+    /// Open connections at most (more wait in the listen backlog)
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: usize,
 }
 
 pub fn serve(a: &ServeArgs) -> Result<ExitCode> {
@@ -84,6 +106,19 @@ pub fn serve(a: &ServeArgs) -> Result<ExitCode> {
     cfg.janitor_interval = a.janitor_interval.max(Duration::from_secs(1));
     cfg.index_max_age = a.index_max_age.unwrap_or(a.age.max_index_age);
     cfg.log_keep = a.log_keep.max(1);
+    cfg.hardening = opaas_server::guard::Hardening {
+        public_url: a.public_url.clone().filter(|u| !u.trim().is_empty()),
+        allowed_hosts: a.allowed_hosts.clone(),
+        rate_per_minute: a.rate_limit,
+        max_queued_per_client: a.max_queued_per_client,
+        header_timeout: a.header_timeout.max(Duration::from_secs(1)),
+        max_connections: a.max_connections.max(1),
+    };
+    if let Some(u) = &cfg.hardening.public_url {
+        if opaas_server::guard::origin_of(u).is_none() {
+            anyhow::bail!("--public-url {u:?} is not an http:// or https:// URL");
+        }
+    }
     opaas_server::run(cfg)?;
     Ok(ExitCode::SUCCESS)
 }

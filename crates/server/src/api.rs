@@ -7,7 +7,7 @@ use crate::jobs::{self, Jobs};
 use crate::metrics::Metrics;
 use crate::model::{now_ms, rfc3339, valid_id, Job};
 use crate::presets::Presets;
-use crate::request::{self, Limits};
+use crate::request::Limits;
 use crate::universes::Universes;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -36,6 +36,10 @@ pub struct Inner {
     pub presets: Presets,
     /// Bounds concurrent previews and searches (each may load indices).
     pub previews: Semaphore,
+    /// Per-client rate and queue limits (issue 16).
+    pub limits: crate::guard::ClientLimits,
+    /// Low-priority threads for parsing uploads and resolving previews.
+    pub heavy: crate::uploads::Heavy,
     /// Turns true when the service stops (event streams close).
     pub shutdown: watch::Receiver<bool>,
     pub openapi: Value,
@@ -69,6 +73,10 @@ pub fn router(st: AppState) -> Router {
         .route("/api/{*rest}", any(api_not_found))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            st.clone(),
+            crate::guard::limit,
+        ))
         .layer(middleware::from_fn_with_state(st.clone(), auth))
         .layer(api_headers());
     Router::new()
@@ -76,6 +84,10 @@ pub fn router(st: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(crate::ui::serve)
+        .layer(middleware::from_fn_with_state(
+            st.clone(),
+            crate::guard::check,
+        ))
         .layer(access_log())
         .with_state(st)
 }
@@ -270,14 +282,14 @@ fn number(
     }
 }
 
-fn limits(cfg: &ServerConfig) -> Limits {
+pub(crate) fn limits(cfg: &ServerConfig) -> Limits {
     Limits {
         max_packages: cfg.max_packages,
         max_status_bytes: cfg.max_body_bytes,
     }
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -316,6 +328,14 @@ fn distro_id(given: Option<&String>) -> Result<&'static opaas_repo::catalog::Dis
         .field("distro")
         .suggestions(all()));
     };
+    if g.len() > crate::caps::MAX_FIELD_CHARS {
+        // never echo unbounded input (issue 16)
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, "unknown_distro", "no such distro")
+                .field("distro")
+                .suggestions(all()),
+        );
+    }
     opaas_repo::catalog::find(g).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "unknown_distro", e.to_string())
             .field("distro")
@@ -424,20 +444,18 @@ async fn packages(State(st): State<AppState>, uri: Uri) -> Result<Json<Value>, A
 
 // ---------------------------------------------------------------- preview
 
-async fn resolve(
-    State(st): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let body = body_bytes(body)?;
-    let v = request::parse_body(&body, limits(&st.cfg))?;
-    let _permit = st
-        .previews
-        .acquire()
-        .await
-        .map_err(|_| ApiError::internal("shutting down"))?;
+async fn resolve(State(st): State<AppState>, req: Request) -> Result<Json<Value>, ApiError> {
+    // parsed on the low-priority pool, under the preview slot it keeps for the resolve
+    let crate::uploads::Intake {
+        valid: v,
+        permit: _permit,
+        big: _big,
+        ..
+    } = crate::uploads::intake(&st, req, false).await?;
     let settings = st.cfg.engine_settings();
     let req = v.engine_request();
-    let out = blocking(move || -> Result<Value, opaas_engine::EngineError> {
+    drop(v);
+    let out = st.heavy.run(move || -> Result<Value, opaas_engine::EngineError> {
         let r = opaas_engine::resolve(&settings, &req)?;
         let items = r.packages();
         let total: u64 = items.iter().map(|p| p.size).sum();
@@ -453,20 +471,22 @@ async fn resolve(
 
 // ---------------------------------------------------------------- jobs
 
-async fn create_job(
-    State(st): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let r = submit(&st, body).await;
+async fn create_job(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let r = submit(&st, req).await;
     if r.is_err() {
         Metrics::add(&st.metrics.jobs_rejected, 1);
     }
     r
 }
 
-async fn submit(st: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    let body = body_bytes(body)?;
-    let v = request::parse_body(&body, limits(&st.cfg))?;
+async fn submit(st: &AppState, req: Request) -> Result<Response, ApiError> {
+    // parsed on the low-priority pool under a preview slot, kept until the job is stored
+    let crate::uploads::Intake {
+        valid: v,
+        status_lines,
+        permit: _permit,
+        big: _big,
+    } = crate::uploads::intake(st, req, true).await?;
     // the disk must not fill silently
     let dir = st.cfg.data_dir.clone();
     let free = blocking(move || crate::janitor::disk_free(&dir)).await?;
@@ -504,14 +524,22 @@ async fn submit(st: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Re
         .await?
         .map_err(from_engine)?;
     }
-    let status_lines = v.status_text.as_deref().map(|t| {
-        opaas_resolve::Baseline::from_status(t, &v.arch)
-            .packages
-            .len()
-    });
     let id = crate::model::new_id();
     let jobs = Arc::clone(&st.jobs);
-    let job = blocking(move || jobs.submit_blocking(&id, &v, status_lines)).await??;
+    let cfg = Arc::clone(&st.cfg);
+    let job = blocking(move || {
+        let mut v = v;
+        // the upload lives outside the row (compressed, shared by digest)
+        if let Some(t) = v.status_text.take() {
+            let r = crate::uploads::store(&cfg, &t).map_err(|e| {
+                ApiError::internal(format!("cannot store the uploaded status file: {e}"))
+            })?;
+            v.status_text = Some(r);
+        }
+        jobs.submit_blocking(&id, &v, status_lines)
+            .map_err(ApiError::from)
+    })
+    .await??;
     tracing::info!(job = %job.id, distro = %job.distro, arch = %job.arch, packages = ?job.packages, "job queued");
     let mut r = (StatusCode::ACCEPTED, Json(&job)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/jobs/{}", job.id)) {

@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub download_jobs: usize,
     /// A running build gets this long to stop at shutdown before it is left for recovery.
     pub shutdown_grace: Duration,
+    /// Host/Origin checks, per-client limits, connection limits (issue 16).
+    pub hardening: crate::guard::Hardening,
 }
 
 impl ServerConfig {
@@ -62,6 +64,7 @@ impl ServerConfig {
             index_max_age: Duration::from_secs(3600),
             download_jobs: 8,
             shutdown_grace: Duration::from_secs(10),
+            hardening: crate::guard::Hardening::default(),
         }
     }
 

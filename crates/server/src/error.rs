@@ -78,7 +78,13 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        // never echo unbounded input or a huge explanation (issue 16)
+        self.message = crate::caps::message(&self.message);
+        self.suggestions.truncate(crate::caps::MAX_SUGGESTIONS);
+        if let Some(f) = self.field.as_mut() {
+            *f = f.chars().take(crate::caps::MAX_FIELD_CHARS).collect();
+        }
         if self.status.is_server_error() {
             tracing::warn!(code = self.code, status = %self.status, "{}", self.message);
         }

@@ -371,6 +371,24 @@ impl Jobs {
     /// set, or None when the job was requeued or someone else finished it.
     fn execute(&self, live: &Arc<Live>, c: &Claimed) -> Option<State> {
         let job = &c.job;
+        let status = match c
+            .status_text
+            .as_deref()
+            .map(|t| crate::uploads::load(&self.cfg, t))
+        {
+            Some(Err(msg)) => {
+                let mut finished = lock(&live.finished);
+                if *finished {
+                    return None; // cancelled or deleted meanwhile
+                }
+                *finished = true;
+                drop(finished);
+                finish_failed(&self.db, live, &JobError::new("internal", msg));
+                return Some(State::Failed);
+            }
+            Some(Ok(t)) => Some(t),
+            None => None,
+        };
         let tmp = self.cfg.tmp_dir().join(&job.id);
         let settings = self.cfg.engine_settings();
         let req = opaas_engine::Request {
@@ -378,7 +396,7 @@ impl Jobs {
             arch: job.arch.clone(),
             packages: job.packages.clone(),
             recommends: job.recommends,
-            baseline: job.baseline.engine(c.status_text.as_deref()),
+            baseline: job.baseline.engine(status.as_deref()),
         };
         let format = job.format.bundle();
         let progress = JobProgress {
@@ -551,6 +569,12 @@ impl Jobs {
 
 /// Fails a job (any non-terminal state) and tells subscribers.
 fn finish_failed(db: &Db, live: &Live, error: &JobError) {
+    // stored, logged and sent to every subscriber: bounded (issue 16)
+    let capped = JobError {
+        message: crate::caps::message(&error.message),
+        ..error.clone()
+    };
+    let error = &capped;
     let p = live.snapshot().progress;
     let _ = db.with(|c| db::finish_failed(c, &live.id, error, Some(&p)));
     let mut first = true;

@@ -8,17 +8,24 @@
 //!   blocking threads and report through the engine's `BuildProgress` into a live snapshot, a
 //!   broadcast per job, the job's log file and (throttled) the database;
 //! * [`janitor`]: bundle expiry, the .deb cache's size cap (LRU), orphans, log pruning;
-//! * [`ui`]: the web UI embedded from `web/dist`.
+//! * [`ui`]: the web UI embedded from `web/dist`;
+//! * [`guard`], [`conn`], [`caps`], [`uploads`]: the hardening of docs/SECURITY.md (Host and
+//!   Origin checks, per-client limits, header timeouts and a connection limit, bounded output,
+//!   uploads parsed on low-priority threads and stored outside the database).
 //!
 //! Data directory: `jobs.sqlite`, `bundles/<job>/{offline_pkg_….tar.gz,manifest.json}`,
 //! `cache/` (indices and the shared content-addressed .deb store), `logs/opaas.<date>.log`,
-//! `jobs/<job>.log`, `tmp/<job>/` (removed after every build and at start).
+//! `jobs/<job>.log`, `tmp/<job>/` (removed after every build and at start), `uploads/<sha256>.zst`
+//! (uploaded status files of unfinished jobs).
 
 pub mod api;
+pub mod caps;
 pub mod config;
+pub mod conn;
 pub mod db;
 pub mod error;
 pub mod files;
+pub mod guard;
 pub mod janitor;
 pub mod jobs;
 pub mod metrics;
@@ -27,6 +34,7 @@ pub mod presets;
 pub mod request;
 mod ui;
 pub mod universes;
+pub mod uploads;
 
 pub use config::{load_token, parse_duration, parse_size, ServerConfig, TokenError};
 
@@ -81,6 +89,8 @@ impl Service {
             universes: Arc::new(universes::Universes::new(cfg.engine_settings(), 4)),
             presets: presets::Presets::builtin()?,
             previews: tokio::sync::Semaphore::new(4),
+            limits: guard::ClientLimits::default(),
+            heavy: uploads::Heavy::new(4, 2),
             shutdown: stop_rx.clone(),
             openapi: openapi_doc()?,
             cfg: Arc::clone(&cfg),
@@ -88,7 +98,13 @@ impl Service {
             jobs: Arc::clone(&jobs),
             metrics: Arc::clone(&metrics),
         });
-        let workers = jobs.start_workers(cfg.workers, stop_rx.clone());
+        let mut workers = jobs.start_workers(cfg.workers, stop_rx.clone());
+        // uploads no job refers to any more, and vacuum (stops with the workers)
+        workers.push(tokio::spawn(uploads::upkeep(
+            Arc::clone(&cfg),
+            db.clone(),
+            stop_rx.clone(),
+        )));
         let janitor = janitor::Janitor {
             cfg: Arc::clone(&cfg),
             db,
@@ -168,7 +184,8 @@ pub async fn serve(
         jobs.begin_shutdown();
         let _ = fired_tx.send(true);
     };
-    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal);
+    let hardening = svc.config().hardening.clone();
+    let server = conn::serve(listener, app, &hardening, signal);
     let deadline = async move {
         while !*fired_rx.borrow() {
             if fired_rx.changed().await.is_err() {

@@ -74,6 +74,15 @@ pub fn check(v: &Value, limits: Limits) -> Result<JobRequest, ApiError> {
             .suggestions(all_ids()))
         }
     };
+    // an unknown value is not echoed whole (issue 16)
+    let too_long = |s: &str| s.len() > crate::caps::MAX_FIELD_CHARS;
+    if too_long(distro_s) {
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, "unknown_distro", "no such distro")
+                .field("distro")
+                .suggestions(all_ids()),
+        );
+    }
     let distro = catalog::find(distro_s).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "unknown_distro", e.to_string())
             .field("distro")
@@ -99,6 +108,15 @@ pub fn check(v: &Value, limits: Limits) -> Result<JobRequest, ApiError> {
             .suggestions(arches()))
         }
     };
+    if too_long(&arch) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_arch",
+            "no such architecture",
+        )
+        .field("arch")
+        .suggestions(arches()));
+    }
     distro.check_arch(&arch).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "unknown_arch", e.to_string())
             .field("arch")

@@ -116,6 +116,9 @@ pub fn config(fx: &Fixture, data_dir: &Path) -> ServerConfig {
     c.janitor_interval = Duration::from_secs(3600);
     c.index_max_age = Duration::from_secs(86400);
     c.shutdown_grace = Duration::from_secs(5);
+    // the per-client limits have their own tests (hardening.rs); the others submit freely
+    c.hardening.rate_per_minute = 0;
+    c.hardening.max_queued_per_client = 0;
     c
 }
 
