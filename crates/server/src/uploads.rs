@@ -276,16 +276,15 @@ pub async fn upkeep(cfg: std::sync::Arc<ServerConfig>, db: Db, mut stop: watch::
 mod tests {
     use super::*;
 
-    fn job(id: &str, status_text: Option<String>) -> crate::db::NewJob {
-        crate::db::NewJob {
-            id: id.into(),
+    fn job(status_text: Option<String>) -> crate::model::JobRequest {
+        crate::model::JobRequest {
             distro: "debian-12".into(),
             arch: "amd64".into(),
             packages: vec!["hello".into()],
             recommends: true,
-            baseline: "status".into(),
+            baseline: crate::model::BaselineKind::Status,
             status_text,
-            format: "tar.gz".into(),
+            format: crate::model::BundleFormat::TarGz,
         }
     }
 
@@ -304,7 +303,7 @@ mod tests {
         assert_eq!(load(&cfg, &r1).expect("load"), text);
         assert_eq!(load(&cfg, "Package: x\n").expect("old row"), "Package: x\n");
         assert!(load(&cfg, &format!("{MARKER}../../etc")).is_err());
-        db.with(|c| crate::db::insert(c, &job("j1", Some(r1.clone()))))
+        db.with(|c| crate::db::insert(c, "j1", &job(Some(r1.clone()))))
             .expect("insert");
         // referenced: kept
         assert_eq!(sweep(&cfg, &db, Duration::ZERO).0, 0);
@@ -316,7 +315,7 @@ mod tests {
         assert!(load(&cfg, &r1).is_err());
         // rows of before (the text inline), deleted: the file shrinks again
         for i in 0..40 {
-            db.with(|c| crate::db::insert(c, &job(&format!("k{i}"), Some(text.clone()))))
+            db.with(|c| crate::db::insert(c, &format!("k{i}"), &job(Some(text.clone()))))
                 .expect("insert");
         }
         let big = std::fs::metadata(cfg.db_path()).expect("db").len()
