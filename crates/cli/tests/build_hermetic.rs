@@ -298,3 +298,47 @@ fn stale_indices_are_refreshed_before_resolving() {
     ]);
     assert_eq!(stdout(&fresh), "libhello1=1.2\n", "{}", stderr(&fresh));
 }
+
+#[test]
+fn build_ends_with_path_size_count_and_sha256() {
+    use sha2::Digest;
+    let fx = fixture();
+    let out = tempfile::tempdir().expect("out");
+    let o = out.path().display().to_string();
+    let b = fx.run(&["build", "--baseline", "none", "-o", &o, "hello"]);
+    assert!(b.status.success(), "build: {}", stderr(&b));
+    // stdout stays the path alone, for scripts
+    let path = stdout(&b).trim().to_string();
+    assert_eq!(stdout(&b).lines().count(), 1, "{}", stdout(&b));
+    let bytes = std::fs::read(&path).expect("tarball");
+    let sha = format!("{:x}", sha2::Sha256::digest(&bytes));
+    let err = stderr(&b);
+    let tail: Vec<&str> = err.lines().rev().take(4).collect();
+    assert_eq!(
+        tail,
+        [
+            format!("sha256   {sha}"),
+            "packages 3".to_string(),
+            format!(
+                "size     {} ({} bytes)",
+                human(bytes.len() as u64),
+                bytes.len()
+            ),
+            format!("bundle   {path}"),
+        ],
+        "{err}"
+    );
+    // -q: only the path
+    let q = fx.run(&["build", "-q", "--baseline", "none", "-o", &o, "hello"]);
+    assert!(!stderr(&q).contains("sha256"), "{}", stderr(&q));
+}
+
+fn human(b: u64) -> String {
+    if b >= 1 << 20 {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    } else if b >= 1 << 10 {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    } else {
+        format!("{b} B")
+    }
+}
