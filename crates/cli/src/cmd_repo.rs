@@ -169,13 +169,21 @@ pub fn show(t: &TargetArgs, package: &str) -> Result<ExitCode> {
 pub fn search(t: &TargetArgs, term: &str, limit: usize) -> Result<ExitCode> {
     let ctx = t.session()?;
     let u = ctx.universe()?;
-    let hits = opaas_engine::search(&u, term, limit);
-    if hits.is_empty() {
+    let found = opaas_engine::search_counted(&u, term, limit);
+    if found.total == 0 {
         eprintln!("no package matches '{term}'");
         return Ok(ExitCode::from(1));
     }
-    for h in hits {
+    for h in &found.hits {
         println!("{} {} - {}", h.name, h.version, h.summary);
+    }
+    let cut = found.total - found.hits.len();
+    if cut > 0 {
+        eprintln!(
+            "{} of {} matches shown; {cut} more cut by --limit {limit}",
+            found.hits.len(),
+            found.total
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

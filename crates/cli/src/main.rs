@@ -36,15 +36,20 @@ enum Cmd {
         /// Package name
         package: String,
     },
-    /// Search packages by name and description.
+    /// Search packages by name, provides and description; every word must match.
+    ///
+    /// Best first: the exact name, names starting with or holding the words, packages
+    /// providing them, then summary and description matches; Priority breaks ties. Says on
+    /// stderr how many matches the limit cut.
     Search {
         #[command(flatten)]
         t: common::TargetArgs,
         /// Maximum number of results
         #[arg(long, default_value_t = 30)]
         limit: usize,
-        /// Search term
-        term: String,
+        /// Search words (`web server` needs no quotes)
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
     },
     /// Compute the packages `apt-get install` would download on the target.
     Resolve(cmd_resolve::ResolveArgs),
@@ -71,7 +76,7 @@ fn main() -> ExitCode {
         Cmd::Mirrors(t) => cmd_repo::mirrors(&t),
         Cmd::Update(t) => cmd_repo::update(&t),
         Cmd::Show { t, package } => cmd_repo::show(&t, &package),
-        Cmd::Search { t, limit, term } => cmd_repo::search(&t, &term, limit),
+        Cmd::Search { t, limit, words } => cmd_repo::search(&t, &words.join(" "), limit),
         Cmd::Resolve(a) => cmd_resolve::resolve(&a),
         Cmd::Baseline(t) => cmd_resolve::baseline(&t),
         Cmd::Build(a) => cmd_build::build(&a),

@@ -12,9 +12,12 @@ struct Fx {
 }
 
 fn fixture() -> Fx {
+    fixture_with(opaas_testkit::fixtures::debian12_hello())
+}
+
+fn fixture_with(suites: Vec<Suite>) -> Fx {
     let repo = FixtureRepo::temp().expect("repo");
-    repo.publish_all(&opaas_testkit::fixtures::debian12_hello())
-        .expect("publish");
+    repo.publish_all(&suites).expect("publish");
     let server = Server::start(repo.root()).expect("server");
     let keyring = repo.keyring_path().to_path_buf();
     Fx {
@@ -341,4 +344,115 @@ fn human(b: u64) -> String {
     } else {
         format!("{b} B")
     }
+}
+
+/// debian12_hello plus web servers to search for (no .debs: search reads the indices only).
+fn search_fixture() -> Fx {
+    let mut suites = opaas_testkit::fixtures::debian12_hello();
+    let pkg = |name: &str, prio: &str, desc: &str| {
+        Package::new(name, "1.0", "amd64")
+            .field("Priority", prio)
+            .field("Description", desc)
+    };
+    let main = suites
+        .remove(0)
+        .package("main", pkg("web-server", "optional", "a dummy"))
+        .package("main", pkg("web-server-tools", "optional", "tools"))
+        .package(
+            "main",
+            pkg("libweb-server-perl", "optional", "a Perl module"),
+        )
+        .package(
+            "main",
+            pkg("aardvark-web", "extra", "web server for aardvarks"),
+        )
+        .package("main", pkg("tinyhttpd", "optional", "a tiny Web Server"))
+        .package(
+            "main",
+            pkg(
+                "nginx",
+                "optional",
+                "small, powerful, scalable web/proxy server",
+            )
+            .provides("httpd, httpd-cgi"),
+        )
+        .package(
+            "main",
+            pkg(
+                "apache2",
+                "optional",
+                "Apache HTTP Server\n The most widely used web server on the Internet.",
+            )
+            .provides("httpd"),
+        )
+        .package("main", pkg("webcam", "optional", "a camera"));
+    suites.insert(0, main);
+    fixture_with(suites)
+}
+
+fn names(o: &Output) -> Vec<String> {
+    stdout(o)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn search_takes_several_words_ranks_real_matches_and_says_what_the_limit_cut() {
+    let fx = search_fixture();
+    // two words, no quotes: exact name, prefix, contains, summary (priority, then length),
+    // then the long description
+    let s = fx.run(&["search", "web", "server"]);
+    assert!(s.status.success(), "{}", stderr(&s));
+    assert_eq!(
+        names(&s),
+        [
+            "web-server",
+            "web-server-tools",
+            "libweb-server-perl",
+            "nginx",
+            "tinyhttpd",
+            "aardvark-web",
+            "apache2"
+        ],
+        "{}",
+        stdout(&s)
+    );
+    assert!(
+        stdout(&s).starts_with("web-server 1.0 - a dummy\n"),
+        "{}",
+        stdout(&s)
+    );
+    assert!(!stderr(&s).contains("cut"), "{}", stderr(&s));
+    // a virtual name finds its providers after the name matches
+    let h = fx.run(&["search", "httpd"]);
+    assert_eq!(
+        names(&h),
+        ["tinyhttpd", "nginx", "apache2"],
+        "{}",
+        stdout(&h)
+    );
+    // a single word still ranks exact, prefix, contains
+    let hello = fx.run(&["search", "HELLO"]);
+    assert_eq!(names(&hello), ["hello", "hello-doc", "libhello1"]);
+    // the limit is a flag, and what it cut is said
+    let l = fx.run(&["search", "--limit", "2", "web", "server"]);
+    assert!(l.status.success(), "{}", stderr(&l));
+    assert_eq!(names(&l), ["web-server", "web-server-tools"]);
+    assert!(
+        stderr(&l).contains("2 of 7 matches shown; 5 more cut by --limit 2"),
+        "{}",
+        stderr(&l)
+    );
+    // nothing: exit 1 with a message
+    let none = fx.run(&["search", "web", "zzz"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        stderr(&none).contains("no package matches 'web zzz'"),
+        "{}",
+        stderr(&none)
+    );
+    // no word at all is a usage error
+    assert_eq!(fx.run(&["search"]).status.code(), Some(2));
 }
