@@ -29,14 +29,68 @@ pub fn distros() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Every place a mirror was looked for, then the mirrors used; with nothing configured, what to
+/// set (and still exit 0: explaining mirrors is this command's job).
 pub fn mirrors(t: &TargetArgs) -> Result<ExitCode> {
+    let (distro, trace) = opaas_engine::mirror_trace(&t.settings(), &t.distro, &t.arch)?;
+    println!("distro   {} ({}) {}", distro.id, distro.codename, t.arch);
+    println!("family   {}", trace.family.key());
+    let width = trace
+        .main
+        .iter()
+        .chain(&trace.security)
+        .map(|r| r.source.chars().count())
+        .max()
+        .unwrap_or(0);
+    let ubuntu = trace.family != opaas_repo::catalog::Family::Debian;
+    let mut missing = Vec::new();
+    for (label, rows, how) in [
+        ("main", &trace.main, &trace.how_main),
+        ("security", &trace.security, &trace.how_security),
+    ] {
+        println!("{label} archive, sources tried in order:");
+        let mut used = false;
+        for r in rows.iter() {
+            let state = match &r.url {
+                Some(u) if !used => format!("{u}  <- used"),
+                Some(u) => format!("{u}  (not used: an earlier source wins)"),
+                None => r.note.clone(),
+            };
+            used |= r.url.is_some();
+            println!("  {:<width$}  {state}", r.source);
+        }
+        if label == "security" && ubuntu {
+            println!(
+                "  {:<width$}  {}",
+                "Ubuntu: fall back to the main mirror",
+                if used { "not needed" } else { "yes" }
+            );
+            used = true;
+        }
+        if !used {
+            missing.push((label, how));
+        }
+    }
+    if !missing.is_empty() {
+        println!();
+        for (label, how) in missing {
+            println!(
+                "NOT CONFIGURED: no {label} archive mirror for {} {}. Set one of:\n  {how}",
+                distro.id, t.arch
+            );
+        }
+        println!(
+            "presets: {}",
+            opaas_repo::mirrors::presets()
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let ctx = t.session()?;
     let m = &ctx.target.mirrors;
-    println!(
-        "distro   {} ({}) {}",
-        ctx.distro.id, ctx.distro.codename, t.arch
-    );
-    println!("family   {}", m.family.key());
     println!("main     {}  [{}]", m.main.url, m.main.origin);
     println!("security {}  [{}]", m.security.url, m.security.origin);
     for p in &ctx.distro.pockets {

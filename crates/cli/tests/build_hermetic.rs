@@ -456,3 +456,102 @@ fn search_takes_several_words_ranks_real_matches_and_says_what_the_limit_cut() {
     // no word at all is a usage error
     assert_eq!(fx.run(&["search"]).status.code(), Some(2));
 }
+
+/// `opaas mirrors` with a clean environment and HOME (the host's /etc/apt has no Ubuntu ports
+/// entry on any machine this runs on but an Ubuntu ports host).
+fn mirrors_cmd(home: &std::path::Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_opaas"));
+    c.args(["mirrors", "-d", "ubuntu-24.04", "-a", "arm64"])
+        .args(extra)
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("OPAAS_MIRROR_PRESET");
+    for fam in ["DEBIAN", "UBUNTU", "UBUNTU_PORTS"] {
+        c.env_remove(format!("OPAAS_MIRROR_{fam}"))
+            .env_remove(format!("OPAAS_SECURITY_MIRROR_{fam}"));
+    }
+    c
+}
+
+#[test]
+fn mirrors_lists_every_source_tried_and_exits_0_when_nothing_is_configured() {
+    let home = tempfile::tempdir().expect("home");
+    let o = mirrors_cmd(home.path(), &[]).output().expect("runs");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    let cfg = format!(
+        "config {} [mirrors] ubuntu_ports",
+        home.path().join(".config/opaas/config.toml").display()
+    );
+    let row = |out: &str, source: &str, state: &str| {
+        out.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with(source) && l.trim_end().ends_with(state)
+        })
+    };
+    assert!(row(&out, "--mirror ", "not given"), "{out}");
+    assert!(
+        row(&out, "env OPAAS_MIRROR_UBUNTU_PORTS ", "not set"),
+        "{out}"
+    );
+    assert!(row(&out, &cfg, "file absent"), "{out}");
+    assert!(
+        row(&out, "host APT sources /etc/apt", "no ubuntu_ports entry"),
+        "{out}"
+    );
+    assert!(
+        row(
+            &out,
+            "preset (--mirror-preset, OPAAS_MIRROR_PRESET",
+            "none chosen"
+        ),
+        "{out}"
+    );
+    assert!(row(&out, "--security-mirror ", "not given"), "{out}");
+    assert!(
+        out.contains("NOT CONFIGURED: no main archive mirror for ubuntu-24.04 arm64")
+            && out.contains(
+                "--mirror URL, env OPAAS_MIRROR_UBUNTU_PORTS, `ubuntu_ports` in [mirrors]"
+            )
+            && out.contains("--mirror-preset NAME"),
+        "{out}"
+    );
+    assert!(!out.lines().any(|l| l.starts_with("main     ")), "{out}");
+    // configured twice: the env var wins over the config file, and both are shown
+    let conf = home.path().join("opaas.toml");
+    std::fs::write(
+        &conf,
+        "[mirrors]\nubuntu_ports = \"http://config.invalid/ubuntu-ports\"\n",
+    )
+    .expect("config");
+    let o = mirrors_cmd(home.path(), &["--config", &conf.display().to_string()])
+        .env("OPAAS_MIRROR_UBUNTU_PORTS", "http://env.invalid/ports")
+        .output()
+        .expect("runs");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        row(
+            &out,
+            "env OPAAS_MIRROR_UBUNTU_PORTS",
+            "http://env.invalid/ports  <- used"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("http://config.invalid/ubuntu-ports  (not used")),
+        "{out}"
+    );
+    assert!(
+        out.contains("main     http://env.invalid/ports  [env OPAAS_MIRROR_UBUNTU_PORTS]"),
+        "{out}"
+    );
+    assert!(!out.contains("NOT CONFIGURED"), "{out}");
+    // an unknown distro is still bad input with its code
+    let bad = Command::new(env!("CARGO_BIN_EXE_opaas"))
+        .args(["mirrors", "-d", "debian-99", "-a", "amd64"])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(3), "{}", stderr(&bad));
+}

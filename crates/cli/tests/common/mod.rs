@@ -22,6 +22,12 @@ pub fn mirror_unreachable(distro: &str, arch: &str) -> Option<String> {
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or("")
         .to_string();
+    if url.is_empty() {
+        // `opaas mirrors` exits 0 with the table of sources it tried
+        return Some(format!(
+            "no mirror configured for {distro} {arch} (see `opaas mirrors -d {distro} -a {arch}`)"
+        ));
+    }
     reachable(&url).err()
 }
 
