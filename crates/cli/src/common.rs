@@ -59,8 +59,9 @@ pub struct TargetArgs {
     /// Target distro: ubuntu-24.04, ubuntu-22.04, debian-13, debian-12, debian-11 (codenames work)
     #[arg(long, short = 'd', env = "OPAAS_DISTRO")]
     pub distro: String,
-    /// Target architecture (amd64, arm64, armhf, i386, ppc64el, s390x, riscv64, …)
-    #[arg(long, short = 'a', default_value = "amd64", env = "OPAAS_ARCH")]
+    /// Target architecture, as dpkg names it (amd64, arm64, armhf, i386, ppc64el, s390x,
+    /// riscv64, …); default: this host's (said on stderr)
+    #[arg(long, short = 'a', default_value_t = host_arch().to_string(), env = "OPAAS_ARCH")]
     pub arch: String,
     /// Components to use (default: the distro's default components)
     #[arg(long, value_delimiter = ',')]
@@ -102,5 +103,22 @@ impl TargetArgs {
             &self.arch,
             &[],
         )?)
+    }
+}
+
+/// The host's architecture as dpkg names it (`dpkg --print-architecture`): that of this binary.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "i386",
+        "arm" => "armhf",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64el",
+        "powerpc64" => "ppc64",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        "loongarch64" => "loong64",
+        "mips64" if cfg!(target_endian = "little") => "mips64el",
+        other => other,
     }
 }

@@ -7,7 +7,8 @@ mod cmd_resolve;
 mod cmd_serve;
 mod common;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -70,7 +71,14 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    if let Some((_, sub)) = matches.subcommand() {
+        note_default_arch(sub);
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let r = match cli.cmd {
         Cmd::Distros => cmd_repo::distros(),
         Cmd::Mirrors(t) => cmd_repo::mirrors(&t),
@@ -89,5 +97,22 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(common::exit_code(&e))
         }
+    }
+}
+
+/// `-a` defaults to the host's architecture: say so on stderr (unless `-q`), since the target
+/// is usually another machine.
+fn note_default_arch(sub: &ArgMatches) {
+    if !sub.ids().any(|i| i.as_str() == "arch")
+        || sub.value_source("arch") != Some(ValueSource::DefaultValue)
+    {
+        return;
+    }
+    let quiet = matches!(sub.try_get_one::<bool>("quiet"), Ok(Some(true)));
+    if !quiet {
+        eprintln!(
+            "note: no -a/--arch given: targeting this host's architecture, {} (set -a or OPAAS_ARCH for another)",
+            common::host_arch()
+        );
     }
 }

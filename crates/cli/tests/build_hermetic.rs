@@ -50,6 +50,8 @@ impl Fx {
         Command::new(env!("CARGO_BIN_EXE_opaas"))
             .args(&full)
             .env("OPAAS_CACHE_DIR", self.cache.path())
+            // the fixture is amd64; -a defaults to the host's architecture
+            .env("OPAAS_ARCH", "amd64")
             .env_remove("OPAAS_MIRROR_DEBIAN")
             .env_remove("OPAAS_SECURITY_MIRROR_DEBIAN")
             .output()
@@ -554,4 +556,75 @@ fn mirrors_lists_every_source_tried_and_exits_0_when_nothing_is_configured() {
         .output()
         .expect("runs");
     assert_eq!(bad.status.code(), Some(3), "{}", stderr(&bad));
+}
+
+#[test]
+fn arch_defaults_to_the_hosts_and_says_so() {
+    // dpkg's name for this host's architecture: dpkg itself when there is one
+    let host = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| stdout(&o).trim().to_string())
+        .unwrap_or_else(|| {
+            match std::env::consts::ARCH {
+                "x86_64" => "amd64",
+                "aarch64" => "arm64",
+                other => other,
+            }
+            .to_string()
+        });
+    let run = |extra: &[&str], env_arch: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_opaas"));
+        c.args(["mirrors", "-d", "debian-12"])
+            .args(["--mirror", "http://m.invalid/debian"])
+            .args(["--security-mirror", "http://m.invalid/security"])
+            .args(extra)
+            .env_remove("OPAAS_ARCH");
+        if let Some(a) = env_arch {
+            c.env("OPAAS_ARCH", a);
+        }
+        c.output().expect("runs")
+    };
+    let d = run(&[], None);
+    assert!(d.status.success(), "{}", stderr(&d));
+    assert!(
+        stdout(&d).starts_with(&format!("distro   debian-12 (bookworm) {host}\n")),
+        "{}",
+        stdout(&d)
+    );
+    assert!(
+        stderr(&d).contains(&format!(
+            "no -a/--arch given: targeting this host's architecture, {host}"
+        )),
+        "{}",
+        stderr(&d)
+    );
+    // given by flag or env, or -q: no note
+    let other = if host == "arm64" { "amd64" } else { "arm64" };
+    for o in [
+        run(&["-a", other], None),
+        run(&[], Some(other)),
+        run(&["-q"], None),
+    ] {
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("--arch given"), "{}", stderr(&o));
+    }
+    assert!(stdout(&run(&[], Some(other))).contains(&format!("(bookworm) {other}\n")));
+    // the help says it
+    let h = Command::new(env!("CARGO_BIN_EXE_opaas"))
+        .args(["resolve", "--help"])
+        .output()
+        .expect("help");
+    assert!(
+        stdout(&h).contains("default: this host's"),
+        "{}",
+        stdout(&h)
+    );
+    assert!(
+        stdout(&h).contains(&format!("[default: {host}]")),
+        "{}",
+        stdout(&h)
+    );
 }
