@@ -79,6 +79,13 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    let target = match &cli.cmd {
+        Cmd::Mirrors(t) | Cmd::Update(t) | Cmd::Baseline(t) => Some(t.clone()),
+        Cmd::Show { t, .. } | Cmd::Search { t, .. } => Some(t.clone()),
+        Cmd::Resolve(a) => Some(a.t.clone()),
+        Cmd::Build(a) => Some(a.r.t.clone()),
+        Cmd::Distros | Cmd::Serve(_) | Cmd::Verify { .. } => None,
+    };
     let r = match cli.cmd {
         Cmd::Distros => cmd_repo::distros(),
         Cmd::Mirrors(t) => cmd_repo::mirrors(&t),
@@ -94,7 +101,8 @@ fn main() -> ExitCode {
     match r {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let e = common::with_hint(e, target.as_ref());
+            eprintln!("error: {}", common::describe(&e));
             ExitCode::from(common::exit_code(&e))
         }
     }

@@ -628,3 +628,84 @@ fn arch_defaults_to_the_hosts_and_says_so() {
         stdout(&h)
     );
 }
+
+#[test]
+fn explain_goes_to_stderr_as_help_says_and_stdout_keeps_the_list() {
+    let fx = fixture();
+    let r = fx.run(&["resolve", "-q", "--explain", "--baseline", "none", "hello"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(
+        stdout(&r),
+        "hello=1.0+deb12u1\nhello-doc=1.0\nlibhello1=1.1\n"
+    );
+    let err = stderr(&r);
+    for p in [
+        "hello 1.0+deb12u1 <- ",
+        "hello-doc 1.0 <- ",
+        "libhello1 1.1 <- ",
+    ] {
+        assert!(err.lines().any(|l| l.starts_with(p)), "{p}: {err}");
+    }
+    let h = Command::new(env!("CARGO_BIN_EXE_opaas"))
+        .args(["resolve", "--help"])
+        .output()
+        .expect("help");
+    let help = stdout(&h).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains(
+            "why each package is included, one `name version <- reason` line each, on stderr"
+        ),
+        "{help}"
+    );
+}
+
+#[test]
+fn offline_hint_names_the_cache_dir_and_mirrors_given_and_works() {
+    let fx = fixture();
+    let empty = tempfile::tempdir().expect("cache");
+    let e = empty.path().display().to_string();
+    let o = fx.run(&["resolve", "-q", "--offline", "--cache-dir", &e, "hello"]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(
+        err.matches("no cached indices").count(),
+        1,
+        "said once: {err}"
+    );
+    let cmd = err
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("a command in backticks: {err}"));
+    assert!(
+        cmd.starts_with("opaas update -d debian-12 -a amd64 "),
+        "{cmd}"
+    );
+    assert!(cmd.ends_with(&format!(" --cache-dir {e}")), "{cmd}");
+    assert!(
+        cmd.contains(&format!(" --mirror {} ", fx.server.url())),
+        "{cmd}"
+    );
+    // the hint, run as given, fills that cache: the offline resolve then works
+    let words: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+    let u = Command::new(env!("CARGO_BIN_EXE_opaas"))
+        .args(&words)
+        .env_remove("OPAAS_CACHE_DIR")
+        .output()
+        .expect("update runs");
+    assert!(u.status.success(), "{}", stderr(&u));
+    let again = fx.run(&[
+        "resolve",
+        "-q",
+        "--offline",
+        "--cache-dir",
+        &e,
+        "--baseline",
+        "none",
+        "hello",
+    ]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        stdout(&again),
+        "hello=1.0+deb12u1\nhello-doc=1.0\nlibhello1=1.1\n"
+    );
+}
