@@ -387,6 +387,7 @@ fn search_fixture() -> Fx {
             )
             .provides("httpd"),
         )
+        .package("main", pkg("davfs", "optional", "mount WebDAV servers"))
         .package("main", pkg("webcam", "optional", "a camera"));
     suites.insert(0, main);
     fixture_with(suites)
@@ -403,8 +404,8 @@ fn names(o: &Output) -> Vec<String> {
 #[test]
 fn search_takes_several_words_ranks_real_matches_and_says_what_the_limit_cut() {
     let fx = search_fixture();
-    // two words, no quotes: exact name, prefix, contains, summary (priority, then length),
-    // then the long description
+    // two words, no quotes: exact name, prefix, contains, summary (whole words, then priority,
+    // then length: davfs' "WebDAV servers" only holds the words), then the long description
     let s = fx.run(&["search", "web", "server"]);
     assert!(s.status.success(), "{}", stderr(&s));
     assert_eq!(
@@ -416,6 +417,7 @@ fn search_takes_several_words_ranks_real_matches_and_says_what_the_limit_cut() {
             "nginx",
             "tinyhttpd",
             "aardvark-web",
+            "davfs",
             "apache2"
         ],
         "{}",
@@ -443,7 +445,7 @@ fn search_takes_several_words_ranks_real_matches_and_says_what_the_limit_cut() {
     assert!(l.status.success(), "{}", stderr(&l));
     assert_eq!(names(&l), ["web-server", "web-server-tools"]);
     assert!(
-        stderr(&l).contains("2 of 7 matches shown; 5 more cut by --limit 2"),
+        stderr(&l).contains("2 of 8 matches shown; 6 more cut by --limit 2"),
         "{}",
         stderr(&l)
     );

@@ -4,7 +4,9 @@
 //! 1. the name is the query (words joined with `-`), 2. the name starts with it, 3. the name
 //!    holds every word, 4. every word is in the name or a provided name (`httpd` finds nginx),
 //! 5. every word is in the name, provides or the summary line, 6. some word only in the long
-//!    description. Ties: the package's `Priority` (required first), then shorter names, then by name.
+//!    description. Within a tier, packages where more words are whole words (of the name split on
+//!    `-`, provides or the summary: "web" in "web/proxy server", not in "WebDAV") come first;
+//!    then the package's `Priority` (required first), then shorter names, then by name.
 
 use opaas_repo::universe::Universe;
 
@@ -48,6 +50,26 @@ fn provided(field: &str) -> Vec<String> {
         .collect()
 }
 
+/// The whole words of a package's name (split on `-`, `.`, `+`), provided names and summary,
+/// lowercase.
+fn whole_words(name_l: &str, provides: &str, summary: &str) -> Vec<String> {
+    let mut out: Vec<String> = name_l
+        .split(['-', '.', '+'])
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect();
+    for n in provided(provides) {
+        out.extend(n.split(['-', '.', '+']).map(String::from));
+    }
+    out.extend(
+        summary
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|t| !t.is_empty())
+            .map(str::to_ascii_lowercase),
+    );
+    out
+}
+
 /// Like [`search`], with the number of all matches (to say how many the limit cut).
 pub fn search_counted(u: &Universe, query: &str, limit: usize) -> Hits {
     let words: Vec<String> = query
@@ -61,8 +83,8 @@ pub fn search_counted(u: &Universe, query: &str, limit: usize) -> Hits {
         };
     }
     let joined = words.join("-");
-    // (tier, priority, name length, name, version, summary)
-    let mut scored: Vec<(u8, u8, usize, &str, &str, &str)> = Vec::new();
+    // (tier, words only part of a word, priority, name length, name, version, summary)
+    let mut scored: Vec<(u8, usize, u8, usize, &str, &str, &str)> = Vec::new();
     for name in u.names() {
         let Some(c) = u.candidate(name, &u.native_arch, None) else {
             continue;
@@ -101,14 +123,23 @@ pub fn search_counted(u: &Universe, query: &str, limit: usize) -> Hits {
             }
         };
         let prio = priority_rank(p.get("Priority").unwrap_or(""));
-        scored.push((tier, prio, name.len(), name, c.version, summary));
+        let whole = whole_words(&name_l, p.get("Provides").unwrap_or(""), summary);
+        let partial = words
+            .iter()
+            .filter(|w| {
+                !whole
+                    .iter()
+                    .any(|t| t == *w || t.strip_suffix('s') == Some(w))
+            })
+            .count();
+        scored.push((tier, partial, prio, name.len(), name, c.version, summary));
     }
-    scored.sort_unstable_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
+    scored.sort_unstable_by(|a, b| (a.0, a.1, a.2, a.3, a.4).cmp(&(b.0, b.1, b.2, b.3, b.4)));
     let total = scored.len();
     let hits = scored
         .into_iter()
         .take(limit)
-        .map(|(_, _, _, name, version, summary)| Hit {
+        .map(|(_, _, _, _, name, version, summary)| Hit {
             name: name.to_string(),
             version: version.to_string(),
             summary: summary.to_string(),
