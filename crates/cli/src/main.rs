@@ -26,7 +26,8 @@ struct Cli {
 enum Cmd {
     /// List the distros and architectures OPaaS knows.
     Distros,
-    /// Show which mirror URLs will be used for a distro/arch, and where each came from.
+    /// Show every place a mirror is looked for (flag, env, config, host APT sources, preset),
+    /// what each holds and which is used; with nothing configured, what to set (exit 0).
     Mirrors(common::TargetArgs),
     /// Fetch and verify the signed indices of a distro/arch into the cache.
     Update(common::TargetArgs),
