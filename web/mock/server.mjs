@@ -262,9 +262,8 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     for (const res of rec.subs) res.write(msg)
   }
   function logLine(rec, line) {
-    const n = rec.log.length
     rec.log.push(line)
-    send(rec, 'log', { line, n })
+    send(rec, 'log', { line, n: rec.log.length }) // counts from 1, as the service's
   }
   function setState(rec, state) {
     rec.job.state = state

@@ -70,3 +70,15 @@ export function installCommand(fileName) {
 export function checksumCommand(fileName, sha256) {
   return `echo '${sha256}  ${fileName}' | sha256sum -c`
 }
+
+// Puts a streamed log line where it belongs: `n` counts from 1 (line n is lines[n - 1]), so a
+// line the backfill (GET /log) or the stream's replay already gave is not added twice, and a gap
+// is kept as empty lines until the backfill fills it. Returns false when it was already there.
+export function mergeLogLine(lines, line, n) {
+  if (Number.isInteger(n) && n >= 1) {
+    if (n <= lines.length) return false
+    while (lines.length < n - 1) lines.push('')
+  }
+  lines.push(line)
+  return true
+}

@@ -2,8 +2,8 @@
 //! passes shellcheck.
 
 use opaas_bundle::{
-    bundle_id, open_archive, read_manifest, render_install_sh, sha256_file, verify, write_bundle,
-    BundleDistro, BundleInput, BundlePackage, Format, Manifest, PackageInfo,
+    bundle_id, open_archive, read_manifest, render_install_sh, render_readme, sha256_file, verify,
+    write_bundle, BundleDistro, BundleInput, BundlePackage, Format, Manifest, PackageInfo,
 };
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -303,4 +303,45 @@ fn an_unpacked_bundle_directory_verifies_too() {
     let rep = verify(d.path().join("x").parent().expect("p")).expect("verify");
     assert!(!rep.problems.is_empty());
     assert!(verify(&d.path().join("absent")).is_err());
+}
+
+#[test]
+fn readme_dates_the_package_lists_and_says_as_root_in_both_languages() {
+    let d = tempfile::tempdir().expect("tmp");
+    let inp = input(d.path());
+    let r = render_readme(&inp, "1a2b3c4d").expect("render");
+    // the date is the archive's package lists', not the build time
+    assert!(
+        r.contains("软件包列表日期 / Package lists as of  2026-07-11T10:16:37Z"),
+        "{r}"
+    );
+    assert!(!r.contains("Created") && !r.contains("创建时间"), "{r}");
+    // minimal Debian has no sudo: every instruction says "as root", sudo only as one way
+    assert!(
+        r.contains("以 root 身份安装") && r.contains("su - 切换到 root"),
+        "{r}"
+    );
+    assert!(
+        r.contains("install as root") && r.contains("su - first"),
+        "{r}"
+    );
+    for l in r.lines().filter(|l| l.contains("sudo")) {
+        assert!(
+            l.contains("root") || l.contains("sudo:") || l.contains("没有 sudo"),
+            "an instruction needs sudo without saying root: {l}"
+        );
+    }
+    let commands: Vec<&str> = r
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("bash install.sh"))
+        .collect();
+    assert_eq!(commands.len(), 2, "one install command per language: {r}");
+    let sh = render_install_sh(&inp, "1a2b3c4d").expect("render");
+    assert!(
+        sh.contains("must be run as root: sudo bash $BUNDLE_DIR/install.sh, or without sudo: su -"),
+        "{sh}"
+    );
+    assert!(sh.contains("没有 sudo 时先 su - 切换到 root"), "{sh}");
+    assert!(!sh.contains("'sudo dpkg"), "{sh}");
 }

@@ -107,6 +107,14 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode> {
             t0.elapsed().as_secs_f64()
         );
     }
+    if !quiet {
+        // what README.txt tells the admin to compare, last on the terminal
+        eprintln!("bundle   {}", built.path.display());
+        eprintln!("size     {} ({} bytes)", human(built.size), built.size);
+        eprintln!("packages {}", built.package_count);
+        eprintln!("sha256   {}", built.sha256);
+    }
+    // stdout: the path alone, for scripts
     println!("{}", built.path.display());
     Ok(ExitCode::SUCCESS)
 }

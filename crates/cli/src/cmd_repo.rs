@@ -29,44 +29,68 @@ pub fn distros() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Every place a mirror was looked for, then the mirrors used; with nothing configured, what to
+/// set (and still exit 0: explaining mirrors is this command's job).
 pub fn mirrors(t: &TargetArgs, json: bool) -> Result<ExitCode> {
-    let ctx = t.session()?;
-    let m = &ctx.target.mirrors;
+    let (distro, trace) = opaas_engine::mirror_trace(&t.settings(), &t.distro, &t.arch)?;
     let presets: Vec<&str> = opaas_repo::mirrors::presets()
         .iter()
         .map(|p| p.name.as_str())
         .collect();
     if json {
-        let pockets: Vec<serde_json::Value> = ctx
-            .distro
-            .pockets
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "suite": p.suite,
-                    "url": format!("{}/dists/{}/", m.for_archive(p.archive).url, p.suite),
-                    "components": ctx.target.components,
-                })
-            })
-            .collect();
-        let doc = serde_json::json!({
-            "distro": ctx.distro.id,
-            "codename": ctx.distro.codename,
-            "arch": t.arch,
-            "family": m.family.key(),
-            "main": {"url": m.main.url, "origin": m.main.origin.to_string()},
-            "security": {"url": m.security.url, "origin": m.security.origin.to_string()},
-            "pockets": pockets,
-            "presets": presets,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return mirrors_json(t, &distro, &trace, &presets);
+    }
+    println!("distro   {} ({}) {}", distro.id, distro.codename, t.arch);
+    println!("family   {}", trace.family.key());
+    let width = trace
+        .main
+        .iter()
+        .chain(&trace.security)
+        .map(|r| r.source.chars().count())
+        .max()
+        .unwrap_or(0);
+    let ubuntu = trace.family != opaas_repo::catalog::Family::Debian;
+    let mut missing = Vec::new();
+    for (label, rows, how) in [
+        ("main", &trace.main, &trace.how_main),
+        ("security", &trace.security, &trace.how_security),
+    ] {
+        println!("{label} archive, sources tried in order:");
+        let mut used = false;
+        for r in rows.iter() {
+            let state = match &r.url {
+                Some(u) if !used => format!("{u}  <- used"),
+                Some(u) => format!("{u}  (not used: an earlier source wins)"),
+                None => r.note.clone(),
+            };
+            used |= r.url.is_some();
+            println!("  {:<width$}  {state}", r.source);
+        }
+        if label == "security" && ubuntu {
+            println!(
+                "  {:<width$}  {}",
+                "Ubuntu: fall back to the main mirror",
+                if used { "not needed" } else { "yes" }
+            );
+            used = true;
+        }
+        if !used {
+            missing.push((label, how));
+        }
+    }
+    if !missing.is_empty() {
+        println!();
+        for (label, how) in missing {
+            println!(
+                "NOT CONFIGURED: no {label} archive mirror for {} {}. Set one of:\n  {how}",
+                distro.id, t.arch
+            );
+        }
+        println!("presets: {}", presets.join(", "));
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "distro   {} ({}) {}",
-        ctx.distro.id, ctx.distro.codename, t.arch
-    );
-    println!("family   {}", m.family.key());
+    let ctx = t.session()?;
+    let m = &ctx.target.mirrors;
     println!("main     {}  [{}]", m.main.url, m.main.origin);
     println!("security {}  [{}]", m.security.url, m.security.origin);
     for p in &ctx.distro.pockets {
@@ -80,6 +104,53 @@ pub fn mirrors(t: &TargetArgs, json: bool) -> Result<ExitCode> {
         );
     }
     println!("presets: {}", presets.join(", "));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `opaas mirrors --json`: every source tried per archive, the one used (null when none), the
+/// pockets with their index URLs (only when both archives are configured) and the presets.
+fn mirrors_json(
+    t: &TargetArgs,
+    distro: &opaas_repo::catalog::Distro,
+    trace: &opaas_repo::mirrors::Trace,
+    presets: &[&str],
+) -> Result<ExitCode> {
+    let tried = |rows: &[opaas_repo::mirrors::Tried]| -> Vec<serde_json::Value> {
+        rows.iter()
+            .map(|r| serde_json::json!({"source": r.source, "url": r.url, "note": r.note}))
+            .collect()
+    };
+    let mut doc = serde_json::json!({
+        "distro": distro.id,
+        "codename": distro.codename,
+        "arch": t.arch,
+        "family": trace.family.key(),
+        "main": null,
+        "security": null,
+        "tried": {"main": tried(&trace.main), "security": tried(&trace.security)},
+        "how": {"main": trace.how_main, "security": trace.how_security},
+        "pockets": [],
+        "presets": presets,
+    });
+    if let Ok(ctx) = t.session() {
+        let m = &ctx.target.mirrors;
+        doc["main"] = serde_json::json!({"url": m.main.url, "origin": m.main.origin.to_string()});
+        doc["security"] =
+            serde_json::json!({"url": m.security.url, "origin": m.security.origin.to_string()});
+        doc["pockets"] = ctx
+            .distro
+            .pockets
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "suite": p.suite,
+                    "url": format!("{}/dists/{}/", m.for_archive(p.archive).url, p.suite),
+                    "components": ctx.target.components,
+                })
+            })
+            .collect();
+    }
+    println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -192,13 +263,21 @@ pub fn show(t: &TargetArgs, package: &str) -> Result<ExitCode> {
 pub fn search(t: &TargetArgs, term: &str, limit: usize) -> Result<ExitCode> {
     let ctx = t.session()?;
     let u = ctx.universe()?;
-    let hits = opaas_engine::search(&u, term, limit);
-    if hits.is_empty() {
+    let found = opaas_engine::search_counted(&u, term, limit);
+    if found.total == 0 {
         eprintln!("no package matches '{term}'");
         return Ok(ExitCode::from(1));
     }
-    for h in hits {
+    for h in &found.hits {
         println!("{} {} - {}", h.name, h.version, h.summary);
+    }
+    let cut = found.total - found.hits.len();
+    if cut > 0 {
+        eprintln!(
+            "{} of {} matches shown; {cut} more cut by --limit {limit}",
+            found.hits.len(),
+            found.total
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

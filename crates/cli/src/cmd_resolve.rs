@@ -18,7 +18,8 @@ pub struct ResolveArgs {
     /// What the target already has: minimal (a minbase image), none, or a dpkg status file
     #[arg(long, default_value = "minimal")]
     pub baseline: String,
-    /// Print why each package is included
+    /// Also print why each package is included, one `name version <- reason` line each, on
+    /// stderr (stdout keeps only the name=version list, for scripts; --json has it as `why`)
     #[arg(long)]
     pub explain: bool,
     /// Machine-readable output

@@ -46,7 +46,8 @@ pub struct ServeArgs {
     /// How long finished bundles are kept (e.g. 7d, 12h)
     #[arg(long, default_value = "7d", value_parser = duration, env = "OPAAS_BUNDLE_TTL")]
     pub bundle_ttl: Duration,
-    /// Size cap of the shared .deb cache, least recently used evicted first (e.g. 20G)
+    /// Size cap of the shared .deb cache, least recently used evicted first (e.g. 20G);
+    /// default: no cap
     #[arg(long, value_parser = size, env = "OPAAS_CACHE_MAX_BYTES")]
     pub cache_max_bytes: Option<u64>,
     /// Refuse new jobs while the data directory has less free space (e.g. 1G)

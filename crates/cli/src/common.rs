@@ -3,6 +3,7 @@
 
 use clap::Args;
 use opaas_engine::{EngineError, Kind, Settings};
+use opaas_repo::store::RepoError;
 use std::path::PathBuf;
 
 /// Exit codes (documented in the README): 0 ok, 1 other error, 2 usage (clap),
@@ -84,8 +85,9 @@ pub struct TargetArgs {
     /// Target distro: ubuntu-24.04, ubuntu-22.04, debian-13, debian-12, debian-11 (codenames work)
     #[arg(long, short = 'd', env = "OPAAS_DISTRO")]
     pub distro: String,
-    /// Target architecture (amd64, arm64, armhf, i386, ppc64el, s390x, riscv64, …)
-    #[arg(long, short = 'a', default_value = "amd64", env = "OPAAS_ARCH")]
+    /// Target architecture, as dpkg names it (amd64, arm64, armhf, i386, ppc64el, s390x,
+    /// riscv64, …); default: this host's (said on stderr)
+    #[arg(long, short = 'a', default_value_t = host_arch().to_string(), env = "OPAAS_ARCH")]
     pub arch: String,
     /// Components to use (default: the distro's default components)
     #[arg(long, value_delimiter = ',')]
@@ -125,4 +127,106 @@ impl TargetArgs {
             &[],
         )?)
     }
+}
+
+/// The host's architecture as dpkg names it (`dpkg --print-architecture`): that of this binary.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "i386",
+        "arm" => "armhf",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64el",
+        "powerpc64" => "ppc64",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        "loongarch64" => "loong64",
+        "mips64" if cfg!(target_endian = "little") => "mips64el",
+        other => other,
+    }
+}
+
+/// A path or URL as the user would type it back (single-quoted when the shell would split it).
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%~".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+impl TargetArgs {
+    /// The `opaas update` command that fills the cache this command read: the same distro,
+    /// arch, components, mirrors, config, keyrings and cache directory.
+    pub fn update_command(&self) -> String {
+        let mut c = format!(
+            "opaas update -d {} -a {}",
+            shell_word(&self.distro),
+            shell_word(&self.arch)
+        );
+        let mut opt = |flag: &str, v: &str| {
+            c.push_str(&format!(" {flag} {}", shell_word(v)));
+        };
+        if !self.components.is_empty() {
+            opt("--components", &self.components.join(","));
+        }
+        if let Some(m) = &self.m.mirror {
+            opt("--mirror", m);
+        }
+        if let Some(m) = &self.m.security_mirror {
+            opt("--security-mirror", m);
+        }
+        if let Some(p) = &self.m.mirror_preset {
+            opt("--mirror-preset", p);
+        }
+        if let Some(f) = &self.m.config {
+            opt("--config", &f.display().to_string());
+        }
+        for k in &self.m.keyring {
+            opt("--keyring", &k.display().to_string());
+        }
+        if let Some(d) = &self.cache_dir {
+            opt("--cache-dir", &d.display().to_string());
+        }
+        c
+    }
+}
+
+/// Context the binary adds to a library error: with `--offline` and an empty cache, the
+/// `opaas update` to run names the same cache directory, mirrors and keyrings.
+pub fn with_hint(mut e: anyhow::Error, t: Option<&TargetArgs>) -> anyhow::Error {
+    let Some(t) = t else { return e };
+    if let Some(ee) = e.downcast_mut::<EngineError>() {
+        let what = ee
+            .source
+            .as_deref()
+            .and_then(|s| s.downcast_ref::<RepoError>())
+            .and_then(|r| match r {
+                RepoError::NotCached { what, .. } => Some(what.clone()),
+                _ => None,
+            });
+        if let (Kind::NotCached, Some(what)) = (ee.kind, what) {
+            ee.message = format!(
+                "no cached indices for {what}; run `{}` (without --offline) first",
+                t.update_command()
+            );
+        }
+    }
+    e
+}
+
+/// The error and its causes, `a: b: c`, down to the first [`EngineError`]: its message already
+/// says what its typed source says (printing both repeated every library error).
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for c in e.chain() {
+        parts.push(c.to_string());
+        if c.downcast_ref::<EngineError>().is_some() {
+            break;
+        }
+    }
+    parts.join(": ")
 }

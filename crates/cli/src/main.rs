@@ -7,7 +7,8 @@ mod cmd_resolve;
 mod cmd_serve;
 mod common;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -25,11 +26,12 @@ struct Cli {
 enum Cmd {
     /// List the distros and architectures OPaaS knows.
     Distros,
-    /// Show which mirror URLs will be used for a distro/arch, and where each came from.
+    /// Show every place a mirror is looked for (flag, env, config, host APT sources, preset),
+    /// what each holds and which is used; with nothing configured, what to set (exit 0).
     Mirrors {
         #[command(flatten)]
         t: common::TargetArgs,
-        /// Machine-readable output
+        /// Machine-readable output (the same facts as the table)
         #[arg(long)]
         json: bool,
     },
@@ -42,15 +44,20 @@ enum Cmd {
         /// Package name
         package: String,
     },
-    /// Search packages by name and description.
+    /// Search packages by name, provides and description; every word must match.
+    ///
+    /// Best first: the exact name, names starting with or holding the words, packages
+    /// providing them, then summary and description matches; Priority breaks ties. Says on
+    /// stderr how many matches the limit cut.
     Search {
         #[command(flatten)]
         t: common::TargetArgs,
         /// Maximum number of results
         #[arg(long, default_value_t = 30)]
         limit: usize,
-        /// Search term
-        term: String,
+        /// Search words (`web server` needs no quotes)
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
     },
     /// Compute the packages `apt-get install` would download on the target.
     Resolve(cmd_resolve::ResolveArgs),
@@ -71,13 +78,27 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    if let Some((_, sub)) = matches.subcommand() {
+        note_default_arch(sub);
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let target = match &cli.cmd {
+        Cmd::Mirrors { t, .. } | Cmd::Update(t) | Cmd::Baseline(t) => Some(t.clone()),
+        Cmd::Show { t, .. } | Cmd::Search { t, .. } => Some(t.clone()),
+        Cmd::Resolve(a) => Some(a.t.clone()),
+        Cmd::Build(a) => Some(a.r.t.clone()),
+        Cmd::Distros | Cmd::Serve(_) | Cmd::Verify { .. } => None,
+    };
     let r = match cli.cmd {
         Cmd::Distros => cmd_repo::distros(),
         Cmd::Mirrors { t, json } => cmd_repo::mirrors(&t, json),
         Cmd::Update(t) => cmd_repo::update(&t),
         Cmd::Show { t, package } => cmd_repo::show(&t, &package),
-        Cmd::Search { t, limit, term } => cmd_repo::search(&t, &term, limit),
+        Cmd::Search { t, limit, words } => cmd_repo::search(&t, &words.join(" "), limit),
         Cmd::Resolve(a) => cmd_resolve::resolve(&a),
         Cmd::Baseline(t) => cmd_resolve::baseline(&t),
         Cmd::Build(a) => cmd_build::build(&a),
@@ -87,8 +108,26 @@ fn main() -> ExitCode {
     match r {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let e = common::with_hint(e, target.as_ref());
+            eprintln!("error: {}", common::describe(&e));
             ExitCode::from(common::exit_code(&e))
         }
+    }
+}
+
+/// `-a` defaults to the host's architecture: say so on stderr (unless `-q`), since the target
+/// is usually another machine.
+fn note_default_arch(sub: &ArgMatches) {
+    if !sub.ids().any(|i| i.as_str() == "arch")
+        || sub.value_source("arch") != Some(ValueSource::DefaultValue)
+    {
+        return;
+    }
+    let quiet = matches!(sub.try_get_one::<bool>("quiet"), Ok(Some(true)));
+    if !quiet {
+        eprintln!(
+            "note: no -a/--arch given: targeting this host's architecture, {} (set -a or OPAAS_ARCH for another)",
+            common::host_arch()
+        );
     }
 }

@@ -12,9 +12,12 @@ struct Fx {
 }
 
 fn fixture() -> Fx {
+    fixture_with(opaas_testkit::fixtures::debian12_hello())
+}
+
+fn fixture_with(suites: Vec<Suite>) -> Fx {
     let repo = FixtureRepo::temp().expect("repo");
-    repo.publish_all(&opaas_testkit::fixtures::debian12_hello())
-        .expect("publish");
+    repo.publish_all(&suites).expect("publish");
     let server = Server::start(repo.root()).expect("server");
     let keyring = repo.keyring_path().to_path_buf();
     Fx {
@@ -47,6 +50,8 @@ impl Fx {
         Command::new(env!("CARGO_BIN_EXE_opaas"))
             .args(&full)
             .env("OPAAS_CACHE_DIR", self.cache.path())
+            // the fixture is amd64; -a defaults to the host's architecture
+            .env("OPAAS_ARCH", "amd64")
             .env_remove("OPAAS_MIRROR_DEBIAN")
             .env_remove("OPAAS_SECURITY_MIRROR_DEBIAN")
             .output()
@@ -352,5 +357,413 @@ fn mirrors_json_names_each_archive_and_where_it_came_from() {
             .as_array()
             .is_some_and(|p| p.iter().any(|n| n == "tuna")),
         "{doc}"
+    );
+}
+
+#[test]
+fn build_ends_with_path_size_count_and_sha256() {
+    use sha2::Digest;
+    let fx = fixture();
+    let out = tempfile::tempdir().expect("out");
+    let o = out.path().display().to_string();
+    let b = fx.run(&["build", "--baseline", "none", "-o", &o, "hello"]);
+    assert!(b.status.success(), "build: {}", stderr(&b));
+    // stdout stays the path alone, for scripts
+    let path = stdout(&b).trim().to_string();
+    assert_eq!(stdout(&b).lines().count(), 1, "{}", stdout(&b));
+    let bytes = std::fs::read(&path).expect("tarball");
+    let sha = format!("{:x}", sha2::Sha256::digest(&bytes));
+    let err = stderr(&b);
+    let tail: Vec<&str> = err.lines().rev().take(4).collect();
+    assert_eq!(
+        tail,
+        [
+            format!("sha256   {sha}"),
+            "packages 3".to_string(),
+            format!(
+                "size     {} ({} bytes)",
+                human(bytes.len() as u64),
+                bytes.len()
+            ),
+            format!("bundle   {path}"),
+        ],
+        "{err}"
+    );
+    // -q: only the path
+    let q = fx.run(&["build", "-q", "--baseline", "none", "-o", &o, "hello"]);
+    assert!(!stderr(&q).contains("sha256"), "{}", stderr(&q));
+}
+
+fn human(b: u64) -> String {
+    if b >= 1 << 20 {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    } else if b >= 1 << 10 {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    } else {
+        format!("{b} B")
+    }
+}
+
+/// debian12_hello plus web servers to search for (no .debs: search reads the indices only).
+fn search_fixture() -> Fx {
+    let mut suites = opaas_testkit::fixtures::debian12_hello();
+    let pkg = |name: &str, prio: &str, desc: &str| {
+        Package::new(name, "1.0", "amd64")
+            .field("Priority", prio)
+            .field("Description", desc)
+    };
+    let main = suites
+        .remove(0)
+        .package("main", pkg("web-server", "optional", "a dummy"))
+        .package("main", pkg("web-server-tools", "optional", "tools"))
+        .package(
+            "main",
+            pkg("libweb-server-perl", "optional", "a Perl module"),
+        )
+        .package(
+            "main",
+            pkg("aardvark-web", "extra", "web server for aardvarks"),
+        )
+        .package("main", pkg("tinyhttpd", "optional", "a tiny Web Server"))
+        .package(
+            "main",
+            pkg(
+                "nginx",
+                "optional",
+                "small, powerful, scalable web/proxy server",
+            )
+            .provides("httpd, httpd-cgi"),
+        )
+        .package(
+            "main",
+            pkg(
+                "apache2",
+                "optional",
+                "Apache HTTP Server\n The most widely used web server on the Internet.",
+            )
+            .provides("httpd"),
+        )
+        .package("main", pkg("davfs", "optional", "mount WebDAV servers"))
+        .package("main", pkg("webcam", "optional", "a camera"));
+    suites.insert(0, main);
+    fixture_with(suites)
+}
+
+fn names(o: &Output) -> Vec<String> {
+    stdout(o)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn search_takes_several_words_ranks_real_matches_and_says_what_the_limit_cut() {
+    let fx = search_fixture();
+    // two words, no quotes: exact name, prefix, contains, summary (whole words, then priority,
+    // then length: davfs' "WebDAV servers" only holds the words), then the long description
+    let s = fx.run(&["search", "web", "server"]);
+    assert!(s.status.success(), "{}", stderr(&s));
+    assert_eq!(
+        names(&s),
+        [
+            "web-server",
+            "web-server-tools",
+            "libweb-server-perl",
+            "nginx",
+            "tinyhttpd",
+            "aardvark-web",
+            "davfs",
+            "apache2"
+        ],
+        "{}",
+        stdout(&s)
+    );
+    assert!(
+        stdout(&s).starts_with("web-server 1.0 - a dummy\n"),
+        "{}",
+        stdout(&s)
+    );
+    assert!(!stderr(&s).contains("cut"), "{}", stderr(&s));
+    // a virtual name finds its providers after the name matches
+    let h = fx.run(&["search", "httpd"]);
+    assert_eq!(
+        names(&h),
+        ["tinyhttpd", "nginx", "apache2"],
+        "{}",
+        stdout(&h)
+    );
+    // a single word still ranks exact, prefix, contains
+    let hello = fx.run(&["search", "HELLO"]);
+    assert_eq!(names(&hello), ["hello", "hello-doc", "libhello1"]);
+    // the limit is a flag, and what it cut is said
+    let l = fx.run(&["search", "--limit", "2", "web", "server"]);
+    assert!(l.status.success(), "{}", stderr(&l));
+    assert_eq!(names(&l), ["web-server", "web-server-tools"]);
+    assert!(
+        stderr(&l).contains("2 of 8 matches shown; 6 more cut by --limit 2"),
+        "{}",
+        stderr(&l)
+    );
+    // nothing: exit 1 with a message
+    let none = fx.run(&["search", "web", "zzz"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        stderr(&none).contains("no package matches 'web zzz'"),
+        "{}",
+        stderr(&none)
+    );
+    // no word at all is a usage error
+    assert_eq!(fx.run(&["search"]).status.code(), Some(2));
+}
+
+/// `opaas mirrors` with a clean environment and HOME (the host's /etc/apt has no Ubuntu ports
+/// entry on any machine this runs on but an Ubuntu ports host).
+fn mirrors_cmd(home: &std::path::Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_opaas"));
+    c.args(["mirrors", "-d", "ubuntu-24.04", "-a", "arm64"])
+        .args(extra)
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("OPAAS_MIRROR_PRESET");
+    for fam in ["DEBIAN", "UBUNTU", "UBUNTU_PORTS"] {
+        c.env_remove(format!("OPAAS_MIRROR_{fam}"))
+            .env_remove(format!("OPAAS_SECURITY_MIRROR_{fam}"));
+    }
+    c
+}
+
+#[test]
+fn mirrors_lists_every_source_tried_and_exits_0_when_nothing_is_configured() {
+    let home = tempfile::tempdir().expect("home");
+    let o = mirrors_cmd(home.path(), &[]).output().expect("runs");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    let cfg = format!(
+        "config {} [mirrors] ubuntu_ports",
+        home.path().join(".config/opaas/config.toml").display()
+    );
+    let row = |out: &str, source: &str, state: &str| {
+        out.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with(source) && l.trim_end().ends_with(state)
+        })
+    };
+    assert!(row(&out, "--mirror ", "not given"), "{out}");
+    assert!(
+        row(&out, "env OPAAS_MIRROR_UBUNTU_PORTS ", "not set"),
+        "{out}"
+    );
+    assert!(row(&out, &cfg, "file absent"), "{out}");
+    assert!(
+        row(&out, "host APT sources /etc/apt", "no ubuntu_ports entry"),
+        "{out}"
+    );
+    assert!(
+        row(
+            &out,
+            "preset (--mirror-preset, OPAAS_MIRROR_PRESET",
+            "none chosen"
+        ),
+        "{out}"
+    );
+    assert!(row(&out, "--security-mirror ", "not given"), "{out}");
+    assert!(
+        out.contains("NOT CONFIGURED: no main archive mirror for ubuntu-24.04 arm64")
+            && out.contains(
+                "--mirror URL, env OPAAS_MIRROR_UBUNTU_PORTS, `ubuntu_ports` in [mirrors]"
+            )
+            && out.contains("--mirror-preset NAME"),
+        "{out}"
+    );
+    assert!(!out.lines().any(|l| l.starts_with("main     ")), "{out}");
+    // configured twice: the env var wins over the config file, and both are shown
+    let conf = home.path().join("opaas.toml");
+    std::fs::write(
+        &conf,
+        "[mirrors]\nubuntu_ports = \"http://config.invalid/ubuntu-ports\"\n",
+    )
+    .expect("config");
+    let o = mirrors_cmd(home.path(), &["--config", &conf.display().to_string()])
+        .env("OPAAS_MIRROR_UBUNTU_PORTS", "http://env.invalid/ports")
+        .output()
+        .expect("runs");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        row(
+            &out,
+            "env OPAAS_MIRROR_UBUNTU_PORTS",
+            "http://env.invalid/ports  <- used"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("http://config.invalid/ubuntu-ports  (not used")),
+        "{out}"
+    );
+    assert!(
+        out.contains("main     http://env.invalid/ports  [env OPAAS_MIRROR_UBUNTU_PORTS]"),
+        "{out}"
+    );
+    assert!(!out.contains("NOT CONFIGURED"), "{out}");
+    // an unknown distro is still bad input with its code
+    let bad = Command::new(env!("CARGO_BIN_EXE_opaas"))
+        .args(["mirrors", "-d", "debian-99", "-a", "amd64"])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(3), "{}", stderr(&bad));
+}
+
+#[test]
+fn arch_defaults_to_the_hosts_and_says_so() {
+    // dpkg's name for this host's architecture: dpkg itself when there is one
+    let host = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| stdout(&o).trim().to_string())
+        .unwrap_or_else(|| {
+            match std::env::consts::ARCH {
+                "x86_64" => "amd64",
+                "aarch64" => "arm64",
+                other => other,
+            }
+            .to_string()
+        });
+    let run = |extra: &[&str], env_arch: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_opaas"));
+        c.args(["mirrors", "-d", "debian-12"])
+            .args(["--mirror", "http://m.invalid/debian"])
+            .args(["--security-mirror", "http://m.invalid/security"])
+            .args(extra)
+            .env_remove("OPAAS_ARCH");
+        if let Some(a) = env_arch {
+            c.env("OPAAS_ARCH", a);
+        }
+        c.output().expect("runs")
+    };
+    let d = run(&[], None);
+    assert!(d.status.success(), "{}", stderr(&d));
+    assert!(
+        stdout(&d).starts_with(&format!("distro   debian-12 (bookworm) {host}\n")),
+        "{}",
+        stdout(&d)
+    );
+    assert!(
+        stderr(&d).contains(&format!(
+            "no -a/--arch given: targeting this host's architecture, {host}"
+        )),
+        "{}",
+        stderr(&d)
+    );
+    // given by flag or env, or -q: no note
+    let other = if host == "arm64" { "amd64" } else { "arm64" };
+    for o in [
+        run(&["-a", other], None),
+        run(&[], Some(other)),
+        run(&["-q"], None),
+    ] {
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("--arch given"), "{}", stderr(&o));
+    }
+    assert!(stdout(&run(&[], Some(other))).contains(&format!("(bookworm) {other}\n")));
+    // the help says it
+    let h = Command::new(env!("CARGO_BIN_EXE_opaas"))
+        .args(["resolve", "--help"])
+        .output()
+        .expect("help");
+    assert!(
+        stdout(&h).contains("default: this host's"),
+        "{}",
+        stdout(&h)
+    );
+    assert!(
+        stdout(&h).contains(&format!("[default: {host}]")),
+        "{}",
+        stdout(&h)
+    );
+}
+
+#[test]
+fn explain_goes_to_stderr_as_help_says_and_stdout_keeps_the_list() {
+    let fx = fixture();
+    let r = fx.run(&["resolve", "-q", "--explain", "--baseline", "none", "hello"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(
+        stdout(&r),
+        "hello=1.0+deb12u1\nhello-doc=1.0\nlibhello1=1.1\n"
+    );
+    let err = stderr(&r);
+    for p in [
+        "hello 1.0+deb12u1 <- ",
+        "hello-doc 1.0 <- ",
+        "libhello1 1.1 <- ",
+    ] {
+        assert!(err.lines().any(|l| l.starts_with(p)), "{p}: {err}");
+    }
+    let h = Command::new(env!("CARGO_BIN_EXE_opaas"))
+        .args(["resolve", "--help"])
+        .output()
+        .expect("help");
+    let help = stdout(&h).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains(
+            "why each package is included, one `name version <- reason` line each, on stderr"
+        ),
+        "{help}"
+    );
+}
+
+#[test]
+fn offline_hint_names_the_cache_dir_and_mirrors_given_and_works() {
+    let fx = fixture();
+    let empty = tempfile::tempdir().expect("cache");
+    let e = empty.path().display().to_string();
+    let o = fx.run(&["resolve", "-q", "--offline", "--cache-dir", &e, "hello"]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(
+        err.matches("no cached indices").count(),
+        1,
+        "said once: {err}"
+    );
+    let cmd = err
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("a command in backticks: {err}"));
+    assert!(
+        cmd.starts_with("opaas update -d debian-12 -a amd64 "),
+        "{cmd}"
+    );
+    assert!(cmd.ends_with(&format!(" --cache-dir {e}")), "{cmd}");
+    assert!(
+        cmd.contains(&format!(" --mirror {} ", fx.server.url())),
+        "{cmd}"
+    );
+    // the hint, run as given, fills that cache: the offline resolve then works
+    let words: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+    let u = Command::new(env!("CARGO_BIN_EXE_opaas"))
+        .args(&words)
+        .env_remove("OPAAS_CACHE_DIR")
+        .output()
+        .expect("update runs");
+    assert!(u.status.success(), "{}", stderr(&u));
+    let again = fx.run(&[
+        "resolve",
+        "-q",
+        "--offline",
+        "--cache-dir",
+        &e,
+        "--baseline",
+        "none",
+        "hello",
+    ]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        stdout(&again),
+        "hello=1.0+deb12u1\nhello-doc=1.0\nlibhello1=1.1\n"
     );
 }

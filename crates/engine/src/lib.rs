@@ -9,12 +9,14 @@
 
 mod error;
 mod pipeline;
+mod search;
 mod session;
 
 pub use error::{EngineError, Kind};
 pub use opaas_bundle::{Manifest, PackageInfo};
 pub use pipeline::{
-    build, check_names, package_info, resolve, search, why, Baseline, BuildProgress, Built, Hit,
+    build, check_names, package_info, resolve, why, Baseline, BuildProgress, Built,
     NoBuildProgress, Phase, Request, Resolved,
 };
-pub use session::{open, Session, Settings};
+pub use search::{search, search_counted, Hit, Hits};
+pub use session::{mirror_trace, open, Session, Settings};

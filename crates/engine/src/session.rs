@@ -41,6 +41,27 @@ pub struct Session {
     pub offline: bool,
 }
 
+/// Every place [`open`] looks for `distro`'s mirrors on `arch`, and what each holds — what
+/// `opaas mirrors` prints even when nothing is configured.
+pub fn mirror_trace(
+    s: &Settings,
+    distro: &str,
+    arch: &str,
+) -> Result<(&'static Distro, mirrors::Trace), EngineError> {
+    let bad = |e: &dyn std::fmt::Display, f: &'static str| {
+        EngineError::new(Kind::BadInput, e.to_string()).field(f)
+    };
+    let distro = catalog::find(distro).map_err(|e| bad(&e, "distro"))?;
+    distro.check_arch(arch).map_err(|e| bad(&e, "arch"))?;
+    let config = Config::load(s.config_file.as_deref()).map_err(|e| bad(&e, "config"))?;
+    let mut inp = MirrorInputs::from_env(&config);
+    inp.mirror_flag = s.mirror.as_deref();
+    inp.security_flag = s.security_mirror.as_deref();
+    inp.preset_flag = s.mirror_preset.as_deref();
+    let t = mirrors::trace(distro, arch, &inp).map_err(|e| bad(&e, "mirror"))?;
+    Ok((distro, t))
+}
+
 /// Opens the target `distro`/`arch` (plus foreign `extra` architectures).
 pub fn open(
     s: &Settings,

@@ -154,81 +154,196 @@ fn env_key(family: Family, archive: ArchiveKind) -> String {
     }
 }
 
+/// One place [`resolve`] looked for a mirror, in order, and what it found there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tried {
+    /// The place, e.g. `--mirror`, `env OPAAS_MIRROR_DEBIAN`, `config ~/.config/opaas/config.toml`.
+    pub source: String,
+    /// The URL it gave, if any (the first one wins).
+    pub url: Option<String>,
+    /// Why it gave none (`not given`, `not set`, `file absent`, …); empty when it gave a URL.
+    pub note: String,
+}
+
+/// Every source for both archives, in the order [`resolve`] tries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    pub family: Family,
+    pub main: Vec<Tried>,
+    pub security: Vec<Tried>,
+    /// What to set to configure the main / security archive.
+    pub how_main: String,
+    pub how_security: String,
+}
+
+impl Trace {
+    pub fn for_archive(&self, a: ArchiveKind) -> &[Tried] {
+        match a {
+            ArchiveKind::Main => &self.main,
+            ArchiveKind::Security => &self.security,
+        }
+    }
+}
+
+fn chosen_preset(inp: &MirrorInputs) -> Result<Option<(&'static Preset, String)>, MirrorError> {
+    let (name, via) = if let Some(n) = inp.preset_flag {
+        (n.to_string(), "--mirror-preset".to_string())
+    } else if let Some(n) = (inp.env)("OPAAS_MIRROR_PRESET") {
+        (n, "env OPAAS_MIRROR_PRESET".to_string())
+    } else if let Some(n) = inp.config.preset.clone() {
+        (n, "config preset".to_string())
+    } else {
+        return Ok(None);
+    };
+    presets()
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name.trim()))
+        .map(|p| Some((p, via)))
+        .ok_or_else(|| MirrorError::UnknownPreset {
+            given: name.clone(),
+            known: presets()
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+fn sources_tried(
+    family: Family,
+    archive: ArchiveKind,
+    inp: &MirrorInputs,
+    host: &[HostSource],
+    preset: Option<&(&Preset, String)>,
+) -> Vec<(Tried, Option<Mirror>)> {
+    let mut out = Vec::new();
+    let mut push = |source: String, m: Option<Mirror>, note: &str| {
+        let t = Tried {
+            source,
+            url: m.as_ref().map(|m| m.url.clone()),
+            note: if m.is_some() {
+                String::new()
+            } else {
+                note.to_string()
+            },
+        };
+        out.push((t, m));
+    };
+    let flag = match archive {
+        ArchiveKind::Main => "--mirror",
+        ArchiveKind::Security => "--security-mirror",
+    };
+    let given = match archive {
+        ArchiveKind::Main => inp.mirror_flag,
+        ArchiveKind::Security => inp.security_flag,
+    };
+    push(
+        flag.to_string(),
+        given.map(|u| Mirror {
+            url: u.to_string(),
+            origin: Origin::Flag(flag),
+        }),
+        "not given",
+    );
+    let ek = env_key(family, archive);
+    push(
+        format!("env {ek}"),
+        (inp.env)(&ek).map(|u| Mirror {
+            url: u,
+            origin: Origin::Env(ek.clone()),
+        }),
+        "not set",
+    );
+    let key = slot_key(family, archive);
+    let cfg_path = inp.config.path.clone().or_else(Config::default_path);
+    push(
+        format!(
+            "config {} [mirrors] {key}",
+            cfg_path
+                .as_deref()
+                .map_or("(no path)".into(), |p| p.display().to_string())
+        ),
+        inp.config.mirrors.get(&key).map(|u| Mirror {
+            url: u.clone(),
+            origin: Origin::Config(inp.config.path.clone().unwrap_or_default()),
+        }),
+        if inp.config.path.is_some() {
+            "no such key"
+        } else {
+            "file absent"
+        },
+    );
+    match inp.apt_etc {
+        Some(etc) => push(
+            format!("host APT sources {}", etc.display()),
+            host.iter()
+                .find(|h| h.family == family && h.archive == archive)
+                .map(|h| Mirror {
+                    url: h.url.clone(),
+                    origin: Origin::HostApt(h.file.clone()),
+                }),
+            &format!("no {key} entry"),
+        ),
+        None => push("host APT sources".into(), None, "not read"),
+    }
+    push(
+        match preset {
+            Some((p, via)) => format!("preset {} ({via})", p.name),
+            None => "preset (--mirror-preset, OPAAS_MIRROR_PRESET, config preset)".into(),
+        },
+        preset.map(|(p, _)| Mirror {
+            url: p.url(family, archive).to_string(),
+            origin: Origin::Preset(p.name.clone()),
+        }),
+        "none chosen",
+    );
+    out
+}
+
+/// Where [`resolve`] looks for `distro`'s mirrors on `arch`, and what each place holds.
+pub fn trace(distro: &Distro, arch: &str, inp: &MirrorInputs) -> Result<Trace, MirrorError> {
+    let family = distro.family_for(arch).unwrap_or(distro.family);
+    let preset = chosen_preset(inp)?;
+    let host = inp.apt_etc.map(host_sources).unwrap_or_default();
+    let list = |a| {
+        sources_tried(family, a, inp, &host, preset.as_ref())
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    };
+    Ok(Trace {
+        family,
+        main: list(ArchiveKind::Main),
+        security: list(ArchiveKind::Security),
+        how_main: how(family, ArchiveKind::Main),
+        how_security: how(family, ArchiveKind::Security),
+    })
+}
+
+fn how(family: Family, archive: ArchiveKind) -> String {
+    let flag = match archive {
+        ArchiveKind::Main => "--mirror URL",
+        ArchiveKind::Security => "--security-mirror URL",
+    };
+    format!(
+        "{flag}, env {}, `{}` in [mirrors] of the config file, or --mirror-preset NAME (presets: {})",
+        env_key(family, archive),
+        slot_key(family, archive),
+        presets().iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+    )
+}
+
 /// Resolves the main and security mirrors for `distro` on `arch`.
 pub fn resolve(distro: &Distro, arch: &str, inp: &MirrorInputs) -> Result<Mirrors, MirrorError> {
     let family = distro.family_for(arch).unwrap_or(distro.family);
-    let preset_name = inp
-        .preset_flag
-        .map(str::to_string)
-        .or_else(|| (inp.env)("OPAAS_MIRROR_PRESET"))
-        .or_else(|| inp.config.preset.clone());
-    let preset = match preset_name {
-        Some(n) => Some(
-            presets()
-                .iter()
-                .find(|p| p.name.eq_ignore_ascii_case(n.trim()))
-                .ok_or_else(|| MirrorError::UnknownPreset {
-                    given: n.clone(),
-                    known: presets()
-                        .iter()
-                        .map(|p| p.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?,
-        ),
-        None => None,
-    };
+    let preset = chosen_preset(inp)?;
     let host = inp.apt_etc.map(host_sources).unwrap_or_default();
     let find = |archive: ArchiveKind| -> Option<Mirror> {
-        let flag = match archive {
-            ArchiveKind::Main => inp.mirror_flag.map(|u| (u, "--mirror")),
-            ArchiveKind::Security => inp.security_flag.map(|u| (u, "--security-mirror")),
-        };
-        if let Some((u, f)) = flag {
-            return Some(Mirror {
-                url: u.to_string(),
-                origin: Origin::Flag(f),
-            });
-        }
-        let ek = env_key(family, archive);
-        if let Some(u) = (inp.env)(&ek) {
-            return Some(Mirror {
-                url: u,
-                origin: Origin::Env(ek),
-            });
-        }
-        if let Some(u) = inp.config.mirrors.get(&slot_key(family, archive)) {
-            return Some(Mirror {
-                url: u.clone(),
-                origin: Origin::Config(inp.config.path.clone().unwrap_or_default()),
-            });
-        }
-        if let Some(h) = host
-            .iter()
-            .find(|h| h.family == family && h.archive == archive)
-        {
-            return Some(Mirror {
-                url: h.url.clone(),
-                origin: Origin::HostApt(h.file.clone()),
-            });
-        }
-        preset.map(|p| Mirror {
-            url: p.url(family, archive).to_string(),
-            origin: Origin::Preset(p.name.clone()),
-        })
+        sources_tried(family, archive, inp, &host, preset.as_ref())
+            .into_iter()
+            .find_map(|(_, m)| m)
     };
-    let how = |archive: ArchiveKind| {
-        let flag = match archive {
-            ArchiveKind::Main => "--mirror URL",
-            ArchiveKind::Security => "--security-mirror URL",
-        };
-        format!(
-            "{flag}, env {}, `{}` in [mirrors] of the config file, or --mirror-preset NAME (presets: {})",
-            env_key(family, archive),
-            slot_key(family, archive),
-            presets().iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
-        )
-    };
+    let how = |archive: ArchiveKind| how(family, archive);
     let main = find(ArchiveKind::Main).ok_or_else(|| MirrorError::NotFound {
         what: format!("{} archive", family.key()),
         distro: format!("{} {arch}", distro.id),

@@ -703,10 +703,12 @@ async fn job_events(State(st): State<AppState>, JobId(id): JobId) -> Result<Resp
         return Err(ApiError::no_job(&id));
     }
     let live = st.jobs.live(&id);
-    let (rx, first) = match &live {
+    let (rx, first, backlog) = match live {
         Some(l) => {
-            let (rx, j) = l.subscribe();
-            (Some(rx), j)
+            let (rx, j, lines) = tokio::task::spawn_blocking(move || l.subscribe_with_log())
+                .await
+                .map_err(|e| ApiError::internal(format!("reading the job log: {e}")))?;
+            (Some(rx), j, lines)
         }
         None => {
             let id2 = id.clone();
@@ -715,13 +717,13 @@ async fn job_events(State(st): State<AppState>, JobId(id): JobId) -> Result<Resp
                 .run(move |c| db::get(c, &id2))
                 .await?
                 .ok_or_else(|| ApiError::no_job(&id))?;
-            (None, j)
+            (None, j, Vec::new())
         }
     };
-    drop(live);
     let (tx, out) = mpsc::channel::<SseEvent>(64);
     tokio::spawn(forward(
         first,
+        backlog,
         rx,
         tx,
         st.shutdown.clone(),
@@ -739,9 +741,11 @@ async fn job_events(State(st): State<AppState>, JobId(id): JobId) -> Result<Resp
     Ok(resp)
 }
 
-/// Feeds one subscriber: the current state first, then the job's events until `end`.
+/// Feeds one subscriber: the current state first, then (a running job) the log lines written
+/// before it connected, then the job's events until `end`.
 async fn forward(
     first: Job,
+    backlog: Vec<(u64, String)>,
     rx: Option<broadcast::Receiver<jobs::Event>>,
     tx: mpsc::Sender<SseEvent>,
     mut shutdown: watch::Receiver<bool>,
@@ -755,6 +759,15 @@ async fn forward(
     if first.state.is_terminal() {
         let _ = tx.send(sse_json("end", &first)).await;
         return;
+    }
+    for (n, line) in backlog {
+        if tx
+            .send(sse_json("log", &json!({"line": line, "n": n})))
+            .await
+            .is_err()
+        {
+            return;
+        }
     }
     let from_db = |db: Db, id: String| async move { db.run(move |c| db::get(c, &id)).await };
     let Some(mut rx) = rx else {

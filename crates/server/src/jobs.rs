@@ -46,6 +46,9 @@ pub enum PublishError {
     FileName(String),
 }
 
+/// How many of a running job's earlier log lines a late subscriber gets first.
+pub const REPLAY_LINES: usize = 1000;
+
 /// What subscribers of a job's event stream receive.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -111,6 +114,29 @@ impl Live {
         (rx, self.snapshot())
     }
 
+    /// Like [`Live::subscribe`], with the log lines written so far (at most the last
+    /// [`REPLAY_LINES`], numbered from 1 like `Event::Log`): a client that connects late still
+    /// sees "queued" and "started". Taken under the log lock, which [`Live::log`] holds while
+    /// it writes and sends a line, so each line comes exactly once: replayed or received.
+    /// Reads the log file: call it off the async runtime.
+    pub fn subscribe_with_log(&self) -> (broadcast::Receiver<Event>, Job, Vec<(u64, String)>) {
+        let path = lock(&self.log);
+        let rx = self.tx.subscribe();
+        let text = std::fs::read(&*path).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        let all: Vec<&str> = text.lines().collect();
+        let skip = all.len().saturating_sub(REPLAY_LINES);
+        let lines = all
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .map(|(i, l)| (i as u64 + 1, (*l).to_string()))
+            .collect();
+        let job = self.snapshot();
+        drop(path);
+        (rx, job, lines)
+    }
+
     fn send(&self, e: Event) {
         let _ = self.tx.send(e);
     }
@@ -128,11 +154,10 @@ impl Live {
     /// Appends a line to the job's log and sends it to subscribers.
     pub fn log(&self, line: &str) {
         for l in line.lines() {
-            {
-                let path = lock(&self.log);
-                if !append_log(&path, l) {
-                    tracing::warn!(job = %self.id, path = %path.display(), "cannot write the job log");
-                }
+            // written and sent under the lock: see `subscribe_with_log`
+            let path = lock(&self.log);
+            if !append_log(&path, l) {
+                tracing::warn!(job = %self.id, path = %path.display(), "cannot write the job log");
             }
             let n = self.lines.fetch_add(1, Ordering::Relaxed) + 1;
             self.send(Event::Log {

@@ -473,3 +473,63 @@ fn fifty_jobs_at_once_fetch_each_deb_once() {
     );
     srv.stop();
 }
+
+#[test]
+fn a_late_subscriber_first_gets_the_log_lines_written_before_it_connected() {
+    let fx = common::fixture();
+    fx.server
+        .fail_always("/pool/", Fault::Delay(Duration::from_millis(1500)));
+    let data = tempfile::tempdir().expect("data");
+    let mut cfg = common::config(&fx, data.path());
+    cfg.download_jobs = 1;
+    let srv = Running::start(cfg);
+    let c = Client::new(&srv.url);
+    let id = submit(
+        &c,
+        json!({"distro":"debian-12","packages":["tool-b","tool-d"],"baseline":"none"}),
+    );
+    // connect late: the job is already downloading ("queued" and "started" are long logged)
+    let t0 = Instant::now();
+    loop {
+        let j = c.get(&format!("/api/jobs/{id}")).json();
+        if j["state"] == "downloading" {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "never downloading: {j}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ev = c.events(&id, "");
+    let names: Vec<&str> = ev.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names.first(), Some(&"state"), "{names:?}");
+    assert_eq!(ev[0].1["state"], "downloading", "{names:?}");
+    assert_eq!(names.last(), Some(&"end"), "{names:?}");
+    // the earlier lines come right after the state, before anything live
+    assert_eq!(names.get(1), Some(&"log"), "{names:?}");
+    let logs: Vec<(u64, String)> = ev
+        .iter()
+        .filter(|(e, _)| e == "log")
+        .map(|(_, l)| {
+            (
+                l["n"].as_u64().expect("n"),
+                l["line"].as_str().expect("line").to_string(),
+            )
+        })
+        .collect();
+    assert!(logs[0].1.starts_with("queued: "), "{logs:?}");
+    assert_eq!(logs[0].0, 1);
+    assert!(
+        logs.iter().any(|(_, l)| l.starts_with("started")),
+        "{logs:?}"
+    );
+    // every line exactly once, in order: the replay and the live lines meet without a gap
+    let ns: Vec<u64> = logs.iter().map(|(n, _)| *n).collect();
+    assert_eq!(ns, (1..=logs.len() as u64).collect::<Vec<_>>(), "{logs:?}");
+    let file = c.get(&format!("/api/jobs/{id}/log")).text();
+    let lines: Vec<&str> = logs.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(lines, file.lines().collect::<Vec<_>>());
+    assert_eq!(ev.last().expect("end").1["state"], "done");
+    srv.stop();
+}

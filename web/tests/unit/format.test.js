@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { bundleDir, installCommand, checksumCommand, shellQuote } from '../../src/format.js'
+import { bundleDir, installCommand, checksumCommand, shellQuote, mergeLogLine } from '../../src/format.js'
 import { countInstalled } from '../../src/store.js'
 import { parseHash } from '../../src/router.js'
 
@@ -29,5 +29,24 @@ describe('routes', () => {
     expect(parseHash('#/history')).toMatchObject({ name: 'history' })
     expect(parseHash('#/jobs/ab12')).toMatchObject({ name: 'job', id: 'ab12' })
     expect(parseHash('#/?from=ab12')).toMatchObject({ name: 'build', params: { from: 'ab12' } })
+  })
+})
+
+describe('streamed log lines', () => {
+  it('count from 1 and are never added twice (backfill, replay, live)', () => {
+    const lines = []
+    // the service replays lines 1 and 2 to a late subscriber, then line 3 is live
+    expect(mergeLogLine(lines, 'queued: hello', 1)).toBe(true)
+    expect(mergeLogLine(lines, 'started', 2)).toBe(true)
+    expect(lines).toEqual(['queued: hello', 'started'])
+    // the same lines again (a backfill or a reconnect): nothing added
+    expect(mergeLogLine(lines, 'started', 2)).toBe(false)
+    expect(mergeLogLine(lines, 'queued: hello', 1)).toBe(false)
+    // a gap stays empty until the backfill fills it
+    expect(mergeLogLine(lines, 'fetched', 4)).toBe(true)
+    expect(lines).toEqual(['queued: hello', 'started', '', 'fetched'])
+    // no number: appended
+    mergeLogLine(lines, 'x')
+    expect(lines.length).toBe(5)
   })
 })

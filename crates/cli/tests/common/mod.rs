@@ -55,7 +55,10 @@ pub fn mirror_unreachable(distro: &str, arch: &str) -> Option<String> {
     };
     match doc["main"]["url"].as_str() {
         Some(url) => reachable(url).err(),
-        None => Some(format!("opaas mirrors --json names no main mirror: {doc}")),
+        // `opaas mirrors` exits 0 with the sources it tried when nothing is configured
+        None => Some(format!(
+            "no mirror configured for {distro} {arch} (see `opaas mirrors -d {distro} -a {arch}`)"
+        )),
     }
 }
 
