@@ -38,7 +38,7 @@ pub fn mirrors(t: &TargetArgs, json: bool) -> Result<ExitCode> {
         .map(|p| p.name.as_str())
         .collect();
     if json {
-        return mirrors_json(t, &distro, &trace, &presets);
+        return mirrors_json(t, distro, &trace, &presets);
     }
     println!("distro   {} ({}) {}", distro.id, distro.codename, t.arch);
     println!("family   {}", trace.family.key());
