@@ -5,7 +5,7 @@ use crate::session::{open, Session, Settings};
 use opaas_bundle::{BundleDistro, BundleInput, BundlePackage, Format, Manifest, PackageInfo};
 use opaas_fetch::{Cas, Item};
 use opaas_repo::universe::Universe;
-use opaas_resolve::{Options, Reason, Resolution, ResolveError};
+use opaas_resolve::{Options, Resolution, ResolveError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::SystemTime;
@@ -109,30 +109,9 @@ pub fn package_info(u: &Universe, c: &opaas_resolve::Chosen) -> PackageInfo {
     info
 }
 
-/// One line of explanation for a package.
+/// One line of explanation for a package (rendered by `opaas_resolve::Why`).
 pub fn why(c: &opaas_resolve::Chosen) -> String {
-    match &c.reason {
-        Reason::Requested => "requested".to_string(),
-        Reason::Dependency {
-            parent,
-            field,
-            relation,
-            choice,
-        } => {
-            let ch = if choice.is_empty() {
-                String::new()
-            } else {
-                format!(" [{choice}]")
-            };
-            format!("{parent} {field}: {relation}{ch}")
-        }
-        Reason::SameSource { sibling } => format!("upgraded with {sibling} (same source package)"),
-        Reason::ConflictUpgrade {
-            parent,
-            field,
-            relation,
-        } => format!("upgraded because {parent} {field}: {relation}"),
-    }
+    c.reason.to_string()
 }
 
 fn load_baseline(
@@ -226,17 +205,26 @@ pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineErr
             ResolveError::Unsatisfiable(_) => Kind::Unsatisfiable,
             _ => Kind::BadInput,
         };
-        let mut err = EngineError::new(kind, format!("{e}")).field("packages");
-        if let ResolveError::UnknownPackage { name, .. } = &e {
-            err.message = format!(
+        let message = match &e {
+            ResolveError::UnknownPackage { name, .. } => format!(
                 "unknown package '{name}' for {} {}{}",
                 session.distro.id,
                 req.arch,
                 opaas_resolve::suggest::hint(&u, name)
-            );
+            ),
+            _ => e.to_string(),
+        };
+        let mut err = EngineError::new(kind, message).field("packages");
+        if let Some(i) = e.index() {
+            err = err.index(i);
+        }
+        if let Some(p) = e.package() {
+            err = err.package(p);
+        }
+        if let ResolveError::UnknownPackage { name, .. } = &e {
             err.suggestions = opaas_resolve::suggest::suggestions(&u, name);
         }
-        err
+        err.with_source(e)
     })?;
     Ok(Resolved {
         session,

@@ -242,9 +242,15 @@ pub fn write_idx(
     w.write_all(&b)
 }
 
+/// The text of a loaded Packages file: mapped from the cache, or owned (built in memory).
+enum Text {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
 /// A loaded Packages file: the mapped text and its table.
 pub struct IndexFile {
-    text: Option<Mmap>,
+    text: Option<Text>,
     pub sha256: [u8; 32],
     pub entries: Vec<Entry>,
     pub provides: Vec<Provide>,
@@ -286,7 +292,7 @@ impl IndexFile {
         let text = if text_len == 0 {
             None
         } else {
-            Some(unsafe { Mmap::map(&f)? })
+            Some(Text::Mapped(unsafe { Mmap::map(&f)? }))
         };
         let mut entries = Vec::with_capacity(ne);
         for k in 0..ne {
@@ -331,8 +337,32 @@ impl IndexFile {
         Ok(file)
     }
 
+    /// An index over Packages text held in memory (no cache files, no signature): for
+    /// tests and tools that make their own paragraphs.
+    pub fn from_text(text: impl Into<Vec<u8>>) -> IndexFile {
+        let text = text.into();
+        let mut sw = ScanWriter::new(io::sink());
+        // writing to a sink cannot fail
+        let _ = sw.write_all(&text);
+        let table = match sw.finish() {
+            Ok((_, t)) => t,
+            Err(_) => Table::default(),
+        };
+        IndexFile {
+            text: Some(Text::Owned(text)),
+            sha256: [0; 32],
+            entries: table.entries,
+            provides: table.provides,
+            names: table.names,
+        }
+    }
+
     pub fn text(&self) -> &[u8] {
-        self.text.as_deref().unwrap_or(&[])
+        match &self.text {
+            Some(Text::Mapped(m)) => m,
+            Some(Text::Owned(v)) => v,
+            None => &[],
+        }
     }
 
     /// The string at an absolute range (empty if it is not UTF-8).
@@ -392,5 +422,11 @@ mod tests {
         // a table for another text is refused
         std::fs::write(&tp, "Package: a\n").expect("w");
         assert!(IndexFile::load(&tp, &ip).is_err());
+        // the same text indexed in memory gives the same table
+        let mem = IndexFile::from_text(text);
+        assert_eq!(mem.entries, ix.entries);
+        assert_eq!(mem.provides, ix.provides);
+        assert_eq!(mem.names, ix.names);
+        assert_eq!(mem.paragraph(0).get("Description"), Some("d\n more"));
     }
 }

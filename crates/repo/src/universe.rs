@@ -155,6 +155,19 @@ impl Universe {
         }
     }
 
+    /// A universe over Packages texts held in memory, one per source, in load order: no HTTP,
+    /// no OpenPGP, no cache directory (solver tests, tools). `SourceMeta` gives each text its
+    /// suite, component, architecture and pin priority as `store::load_cached` would.
+    pub fn from_texts(native_arch: &str, texts: Vec<(SourceMeta, String)>) -> Universe {
+        Universe::new(
+            native_arch,
+            texts
+                .into_iter()
+                .map(|(m, t)| (m, IndexFile::from_text(t)))
+                .collect(),
+        )
+    }
+
     pub fn len(&self) -> usize {
         self.files.iter().map(|f| f.entries.len()).sum()
     }

@@ -2,13 +2,29 @@
 //!
 //! * [`request`]: the request forms apt accepts.
 //! * [`baseline`]: what the target already has (`minimal`, `none`, a dpkg status file).
-//! * [`solver`]: apt's classic marking algorithm, ported rule by rule.
+//! * apt's classic solver, one module per apt function: `model` (the cache,
+//!   pkgcachegen.cc), `depcache` (pkgDepCache and MarkInstall, depcache.cc), `candidates`
+//!   (policy and CompareProviders), `cacheset` (apt-get's request handling), `problem` (the
+//!   broken check, future pkgProblemResolver), [`explain`] (reasons and chains as text).
+//!   docs/apt-semantics.md has the apt source references.
 
 pub mod baseline;
+mod cacheset;
+mod candidates;
+mod depcache;
+pub mod error;
+pub mod explain;
+mod model;
+mod problem;
 pub mod request;
-pub mod solver;
+mod resolution;
 pub mod suggest;
 
 pub use baseline::Baseline;
+pub use cacheset::resolve;
+pub use depcache::Options;
+pub use error::{ResolveError, Unsatisfiable};
+pub use explain::Why;
+pub use model::DepKind;
 pub use request::Request;
-pub use solver::{resolve, Chosen, Options, Reason, Resolution, ResolveError};
+pub use resolution::{Chosen, Resolution};

@@ -1,17 +1,18 @@
-//! Resolver scenarios as data (`tests/scenarios/*.toml`): each is published as a signed fixture
-//! repository, served on 127.0.0.1, fetched through `opaas_repo::store::update` and resolved.
-//! The result must equal the scenario's `expect` (or its error must contain `expect_error`).
+//! Resolver scenarios as data (`tests/scenarios/*.toml`), one test per file (datatest-stable,
+//! named after the file, so a failure names the apt behaviour it pins). Each scenario's
+//! Packages texts are loaded into an in-memory `Universe` (no HTTP, no OpenPGP) and resolved;
+//! the result must equal the scenario's `expect` (or its error must contain `expect_error`).
 //!
-//! Where `apt-get` exists on the host, every scenario is also run through the real apt in a
-//! private root (same repository, same baseline status): apt must agree with the expectation,
-//! so the expectations are apt's behaviour, not ours. Set OPAAS_SKIP_APT=1 to skip that half.
+//! Where `apt-get` exists on the host, every scenario is also published as a signed fixture
+//! repository on 127.0.0.1 and run through the real apt in a private root (same Packages, same
+//! baseline status): apt must agree with the expectation, so the expectations are apt's
+//! behaviour, not ours. Set OPAAS_SKIP_APT=1 to skip that half.
 
-use opaas_repo::catalog::ArchiveKind;
-use opaas_repo::http::Http;
-use opaas_repo::store::{load_cached, update, Cache, NoProgress, Target};
+use opaas_repo::release::Release;
+use opaas_repo::store::SourceMeta;
 use opaas_repo::universe::Universe;
 use opaas_resolve::{Baseline, Options, Request};
-use opaas_testkit::{target, FixtureRepo, Server, Suite};
+use opaas_testkit::{FixtureRepo, Server, Suite};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,18 +65,14 @@ fn status_text(baseline: &str) -> String {
     s
 }
 
-struct Outcome {
-    ours: Result<Vec<String>, String>,
-    apt: Option<Result<Vec<String>, String>>,
-}
-
-fn run(path: &Path) -> Outcome {
-    let sc: Scenario = toml::from_str(&std::fs::read_to_string(path).expect("read scenario"))
-        .expect("parse scenario");
-    assert!(!sc.description.is_empty());
-    let repo = FixtureRepo::temp().expect("fixture repo");
+fn arches(sc: &Scenario) -> Vec<String> {
     let mut arches = vec!["amd64".to_string()];
     arches.extend(sc.foreign.iter().cloned());
+    arches
+}
+
+/// The scenario's suites as the testkit publishes them.
+fn suites(sc: &Scenario, arches: &[String]) -> Vec<Suite> {
     let mut suites = Vec::new();
     for s in &sc.suite {
         let mut su = Suite::new(&s.name);
@@ -109,35 +106,54 @@ fn run(path: &Path) -> Outcome {
         }
         suites.push(su);
     }
-    repo.publish_all(&suites).expect("publish");
-    let server = Server::start(repo.root()).expect("server");
-    let pockets: Vec<(&str, ArchiveKind)> = sc
-        .suite
-        .iter()
-        .map(|s| (s.name.as_str(), ArchiveKind::Main))
-        .collect();
-    let arch_refs: Vec<&str> = arches.iter().map(String::as_str).collect();
-    let distro = target::distro("fixture", &pockets, &["main"], &arch_refs);
-    let t = Target {
-        distro: &distro,
-        arches: arches.clone(),
-        components: vec!["main".into()],
-        mirrors: target::mirrors(&server.url(), &server.url()),
-        keyring: repo.keyring().expect("keyring"),
-    };
-    let cache_dir = tempfile::tempdir().expect("cache");
-    let cache = Cache::new(cache_dir.path());
-    update(&cache, &t, &Http::new(), &NoProgress).expect("update");
-    let u = Universe::new("amd64", load_cached(&cache, &t).expect("load"));
-    let status = status_text(&sc.baseline);
-    let base = Baseline::from_status(&status, "amd64");
+    suites
+}
+
+/// The Packages texts of every suite × architecture, in `store::load_cached`'s order, in memory.
+fn universe(sc: &Scenario, suites: &[Suite], arches: &[String]) -> Universe {
+    let mut texts = Vec::new();
+    for (spec, su) in sc.suite.iter().zip(suites) {
+        // the pin priority comes from the Release fields, as for a fetched suite
+        let release = format!(
+            "Suite: {}\nNotAutomatic: {}\nButAutomaticUpgrades: {}\nSHA256:\n",
+            spec.name,
+            if spec.not_automatic { "yes" } else { "no" },
+            if spec.but_automatic_upgrades {
+                "yes"
+            } else {
+                "no"
+            },
+        );
+        let priority = Release::parse(&release)
+            .expect("release")
+            .default_priority();
+        for a in arches {
+            let meta = SourceMeta {
+                mirror: "memory:".into(),
+                suite: spec.name.clone(),
+                codename: spec.name.clone(),
+                origin: String::new(),
+                label: String::new(),
+                component: "main".into(),
+                arch: a.clone(),
+                priority,
+                date: None,
+            };
+            texts.push((meta, su.index_text("main", a)));
+        }
+    }
+    Universe::from_texts("amd64", texts)
+}
+
+fn ours(sc: &Scenario, u: &Universe, status: &str) -> Result<Vec<String>, String> {
+    let base = Baseline::from_status(status, "amd64");
     let reqs: Vec<Request> = sc
         .request
         .iter()
         .map(|r| Request::parse(r).expect("request"))
         .collect();
-    let ours = opaas_resolve::resolve(
-        &u,
+    opaas_resolve::resolve(
+        u,
         &base,
         &reqs,
         Options {
@@ -160,9 +176,25 @@ fn run(path: &Path) -> Outcome {
         v.sort();
         v
     })
-    .map_err(|e| e.to_string());
-    let apt = apt_oracle(&server.url(), repo.keyring_path(), &sc, &arches, &status);
-    Outcome { ours, apt }
+    .map_err(|e| e.to_string())
+}
+
+fn apt_available() -> bool {
+    std::env::var_os("OPAAS_SKIP_APT").is_none()
+        && Command::new("apt-get").arg("--version").output().is_ok()
+}
+
+/// The scenario published as a signed fixture repository on 127.0.0.1, run through apt.
+fn apt_on_fixture(
+    sc: &Scenario,
+    suites: &[Suite],
+    arches: &[String],
+    status: &str,
+) -> Result<Vec<String>, String> {
+    let repo = FixtureRepo::temp().expect("fixture repo");
+    repo.publish_all(suites).expect("publish");
+    let server = Server::start(repo.root()).expect("server");
+    apt_oracle(&server.url(), repo.keyring_path(), sc, arches, status)
 }
 
 /// `apt-get -s install` in a private root against the same fixture, or None without apt.
@@ -172,12 +204,7 @@ fn apt_oracle(
     sc: &Scenario,
     arches: &[String],
     status: &str,
-) -> Option<Result<Vec<String>, String>> {
-    if std::env::var_os("OPAAS_SKIP_APT").is_some()
-        || Command::new("apt-get").arg("--version").output().is_err()
-    {
-        return None;
-    }
+) -> Result<Vec<String>, String> {
     let root = tempfile::tempdir().expect("apt root");
     let r = root.path();
     for d in [
@@ -232,10 +259,7 @@ fn apt_oracle(
     let out = apt(&args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
-        return Some(Err(format!(
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
+        return Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)));
     }
     let mut v: Vec<String> = text
         .lines()
@@ -247,81 +271,66 @@ fn apt_oracle(
         })
         .collect();
     v.sort();
-    Some(Ok(v))
+    Ok(v)
 }
 
-#[test]
-fn scenarios() {
+fn scenario(path: &Path) -> datatest_stable::Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("scenario dir")
+    let count = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 20, "scenarios missing");
-    let mut failures = Vec::new();
-    let mut apt_checked = 0;
-    for f in &files {
-        let name = f
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let sc: Scenario =
-            toml::from_str(&std::fs::read_to_string(f).expect("read")).expect("parse");
-        let o = run(f);
-        match (&sc.expect, &sc.expect_error) {
-            (Some(want), None) => {
-                let mut want = want.clone();
-                want.sort();
-                if o.ours.as_ref() != Ok(&want) {
-                    failures.push(format!(
-                        "{name}: opaas gave {:?}, expected {want:?}",
-                        o.ours
-                    ));
-                }
-                if let Some(apt) = &o.apt {
-                    apt_checked += 1;
-                    if apt.as_ref() != Ok(&want) {
-                        failures.push(format!(
-                            "{name}: apt gave {apt:?}, the scenario expects {want:?}"
-                        ));
-                    }
-                }
-            }
-            (None, Some(err)) => {
-                match &o.ours {
-                    Err(e) if e.contains(err.as_str()) => {}
-                    other => failures.push(format!(
-                        "{name}: expected an error containing {err:?}, opaas gave {other:?}"
-                    )),
-                }
-                if let Some(apt) = &o.apt {
-                    apt_checked += 1;
-                    if apt.is_ok() {
-                        failures.push(format!(
-                            "{name}: apt accepted a request the scenario expects to fail: {apt:?}"
-                        ));
-                    }
-                }
-            }
-            _ => failures.push(format!(
-                "{name}: needs exactly one of expect / expect_error"
-            )),
-        }
-    }
-    if apt_checked == 0 {
-        eprintln!("NOTE: apt-get not available (or OPAAS_SKIP_APT set): scenarios not cross-checked against apt");
-    } else {
+        .count();
+    assert!(count >= 20, "scenarios missing");
+    let sc: Scenario = toml::from_str(&std::fs::read_to_string(path)?)?;
+    assert!(!sc.description.is_empty());
+    let arches = arches(&sc);
+    let suites = suites(&sc, &arches);
+    let status = status_text(&sc.baseline);
+    let got = ours(&sc, &universe(&sc, &suites, &arches), &status);
+    let apt = apt_available().then(|| apt_on_fixture(&sc, &suites, &arches, &status));
+    if apt.is_none() {
         eprintln!(
-            "{} scenarios, {apt_checked} cross-checked against the real apt",
-            files.len()
+            "NOTE: apt-get not available (or OPAAS_SKIP_APT set): not cross-checked against apt"
         );
     }
-    assert!(
-        failures.is_empty(),
-        "{} scenario failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    let mut failures = Vec::new();
+    match (&sc.expect, &sc.expect_error) {
+        (Some(want), None) => {
+            let mut want = want.clone();
+            want.sort();
+            if got.as_ref() != Ok(&want) {
+                failures.push(format!("opaas gave {got:?}, expected {want:?}"));
+            }
+            if let Some(apt) = &apt {
+                if apt.as_ref() != Ok(&want) {
+                    failures.push(format!("apt gave {apt:?}, the scenario expects {want:?}"));
+                }
+            }
+        }
+        (None, Some(err)) => {
+            match &got {
+                Err(e) if e.contains(err.as_str()) => {}
+                other => failures.push(format!(
+                    "expected an error containing {err:?}, opaas gave {other:?}"
+                )),
+            }
+            if let Some(apt) = &apt {
+                if apt.is_ok() {
+                    failures.push(format!(
+                        "apt accepted a request the scenario expects to fail: {apt:?}"
+                    ));
+                }
+            }
+        }
+        _ => failures.push("needs exactly one of expect / expect_error".to_string()),
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}: {}", sc.description, failures.join("\n")).into())
+    }
+}
+
+datatest_stable::harness! {
+    { test = scenario, root = "tests/scenarios", pattern = r"^.*\.toml$" },
 }

@@ -1,0 +1,408 @@
+//! The package cache the marking works on: packages (name, architecture), their versions, the
+//! dependency or-groups and Provides of each version, read from index and status stanzas.
+//!
+//! Mirrors apt-pkg/pkgcachegen.cc (`pkgCacheGenerator`: `NewPackage`, `NewVersion`,
+//! `NewDepends`, `NewProvides`) and the `pkgCache` structures it fills. apt builds the whole
+//! cache up front; here a package is created on first use (installed ones at start), which is
+//! all the marking needs and keeps a resolve over 60 000 paragraphs in milliseconds.
+
+use crate::depcache::{DepCache, Reason};
+use opaas_deb::relation::{parse_relations, Op};
+use opaas_deb::Paragraph;
+use opaas_repo::universe::PkgRef;
+use serde::Serialize;
+
+pub type PkgId = usize;
+pub type VerId = usize;
+
+/// A dependency field (pkgCache::Dep::DepType), in the order apt stores them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DepKind {
+    PreDepends,
+    Depends,
+    Conflicts,
+    Breaks,
+    Recommends,
+    Suggests,
+}
+
+impl DepKind {
+    /// The control field name.
+    pub fn field(self) -> &'static str {
+        match self {
+            DepKind::PreDepends => "Pre-Depends",
+            DepKind::Depends => "Depends",
+            DepKind::Conflicts => "Conflicts",
+            DepKind::Breaks => "Breaks",
+            DepKind::Recommends => "Recommends",
+            DepKind::Suggests => "Suggests",
+        }
+    }
+    /// pkgCache::DepIterator::IsCritical.
+    pub(crate) fn critical(self) -> bool {
+        matches!(
+            self,
+            DepKind::PreDepends | DepKind::Depends | DepKind::Conflicts | DepKind::Breaks
+        )
+    }
+    /// pkgCache::DepIterator::IsNegative.
+    pub(crate) fn negative(self) -> bool {
+        matches!(self, DepKind::Conflicts | DepKind::Breaks)
+    }
+}
+
+impl std::fmt::Display for DepKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.field())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MultiArch {
+    No,
+    Same,
+    Foreign,
+    Allowed,
+}
+
+/// One member of an or-group: `name[:arch] [(op version)]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Alt {
+    pub name: String,
+    pub arch: Option<String>,
+    pub cons: Option<(Op, String)>,
+}
+
+impl std::fmt::Display for Alt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        if let Some(a) = &self.arch {
+            write!(f, ":{a}")?;
+        }
+        if let Some((op, v)) = &self.cons {
+            write!(f, " ({op} {v})")?;
+        }
+        Ok(())
+    }
+}
+
+/// An or-group of one dependency field.
+#[derive(Debug, Clone)]
+pub(crate) struct DepGroup {
+    pub kind: DepKind,
+    pub alts: Vec<Alt>,
+}
+
+impl DepGroup {
+    /// The group as written: `a (>= 1) | b`.
+    pub fn text(&self) -> String {
+        self.alts
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+}
+
+/// Or-group `group` of version `ver`'s dependencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DepRef {
+    pub ver: VerId,
+    pub group: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Provide {
+    pub name: String,
+    pub version: Option<String>,
+}
+
+/// A version of a package (pkgCache::Version).
+#[derive(Debug, Clone)]
+pub(crate) struct Ver {
+    pub pkg: PkgId,
+    pub version: String,
+    /// The index paragraph, if the version is downloadable.
+    pub pref: Option<PkgRef>,
+    pub multi_arch: MultiArch,
+    /// apt's numeric priority (required=1 … extra=5, 0 = no field).
+    pub prio: u8,
+    pub deps: Vec<DepGroup>,
+    /// (source package, source version)
+    pub source: (String, String),
+}
+
+/// pkgDepCache::StateCache::Mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Keep,
+    Install,
+    Delete,
+}
+
+/// A package (pkgCache::Package) with its pkgDepCache state.
+#[derive(Debug, Clone)]
+pub(crate) struct Pkg {
+    pub name: String,
+    pub arch: String,
+    pub current: Option<VerId>,
+    pub cand: Option<VerId>,
+    pub mode: Mode,
+    pub inst: Option<VerId>,
+    pub protect: bool,
+    pub essential: bool,
+    pub important: bool,
+    /// apt's package ID order (the last CompareProviders tie-break).
+    pub order: u64,
+    pub reason: Option<Reason>,
+}
+
+/// Which version of a package a check looks at (pkgDepCache's NowVersion / InstVersion /
+/// CandidateVersion).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Which {
+    Now,
+    Inst,
+    Cand,
+}
+
+/// A provider of a virtual name: (owner name, owner arch, owner version, provided version).
+pub(crate) type ProviderInfo = (String, String, String, Option<String>);
+
+fn priority_num(p: Option<&str>) -> u8 {
+    match p {
+        None => 0,
+        Some("required") => 1,
+        Some("important") => 2,
+        Some("standard") => 3,
+        Some("optional") => 4,
+        Some(_) => 5,
+    }
+}
+
+fn multi_arch(p: &Paragraph) -> MultiArch {
+    match p.get("Multi-Arch") {
+        Some("same") => MultiArch::Same,
+        Some("foreign") => MultiArch::Foreign,
+        Some("allowed") => MultiArch::Allowed,
+        _ => MultiArch::No,
+    }
+}
+
+/// pkgCacheGenerator::NewDepends for every dependency field, in stored order.
+fn parse_groups(p: &Paragraph, native: &str) -> Vec<DepGroup> {
+    let mut out = Vec::new();
+    for kind in [
+        DepKind::PreDepends,
+        DepKind::Depends,
+        DepKind::Conflicts,
+        DepKind::Breaks,
+        DepKind::Recommends,
+        DepKind::Suggests,
+    ] {
+        let Some(v) = p.get(kind.field()) else {
+            continue;
+        };
+        let Ok(groups) = parse_relations(v) else {
+            continue;
+        };
+        for g in groups {
+            let alts: Vec<Alt> = g
+                .iter()
+                .filter(|a| a.applies_to(native))
+                .map(|a| Alt {
+                    name: a.name.to_string(),
+                    arch: a.arch.map(|x| {
+                        if x == "native" {
+                            native.to_string()
+                        } else {
+                            x.to_string()
+                        }
+                    }),
+                    cons: a.constraint.map(|(o, v)| (o, v.to_string())),
+                })
+                .collect();
+            if !alts.is_empty() {
+                out.push(DepGroup { kind, alts });
+            }
+        }
+    }
+    out
+}
+
+/// pkgCacheGenerator::NewProvides: only `(= version)` makes a versioned Provides.
+pub(crate) fn parse_provides(p: &Paragraph) -> Vec<Provide> {
+    let Ok(groups) = parse_relations(p.get("Provides").unwrap_or("")) else {
+        return Vec::new();
+    };
+    groups
+        .into_iter()
+        .flatten()
+        .map(|a| Provide {
+            name: a.name.to_string(),
+            version: a
+                .constraint
+                .filter(|(o, _)| *o == Op::Eq)
+                .map(|(_, v)| v.to_string()),
+        })
+        .collect()
+}
+
+fn source_of(p: &Paragraph, version: &str) -> (String, String) {
+    let name = p.get("Package").unwrap_or("");
+    match p.get("Source") {
+        None => (name.to_string(), version.to_string()),
+        Some(s) => match s.split_once('(') {
+            Some((n, v)) => (
+                n.trim().to_string(),
+                v.trim_end_matches(')').trim().to_string(),
+            ),
+            None => (s.trim().to_string(), version.to_string()),
+        },
+    }
+}
+
+impl DepCache<'_> {
+    /// pkgCacheGenerator::NewVersion: a version of `pkg` from an index paragraph or a status
+    /// stanza.
+    pub(crate) fn make_ver(
+        &mut self,
+        pkg: PkgId,
+        version: &str,
+        pref: Option<PkgRef>,
+        stanza: Option<&str>,
+    ) -> VerId {
+        let para = match (pref, stanza) {
+            (Some(r), _) => self.u.paragraph(r),
+            (None, Some(s)) => Paragraph::new(s),
+            (None, None) => Paragraph::new(""),
+        };
+        let v = Ver {
+            pkg,
+            version: version.to_string(),
+            pref,
+            multi_arch: multi_arch(&para),
+            prio: priority_num(para.get("Priority")),
+            deps: parse_groups(&para, &self.native),
+            source: source_of(&para, version),
+        };
+        if para.get("Essential") == Some("yes") {
+            self.pkgs[pkg].essential = true;
+        }
+        if para.get("Important") == Some("yes") || para.get("Protected") == Some("yes") {
+            self.pkgs[pkg].important = true;
+        }
+        self.vers.push(v);
+        self.vers.len() - 1
+    }
+
+    /// pkgCacheGenerator::NewPackage: the package (name, arch), created on first use with its
+    /// installed version and its candidate (policy.cc, see [`crate::candidates`]).
+    pub(crate) fn pkg(&mut self, name: &str, arch: &str) -> PkgId {
+        if let Some(&id) = self.pkg_ix.get(&(name.to_string(), arch.to_string())) {
+            return id;
+        }
+        let id = self.pkgs.len();
+        let order = self.package_order(name);
+        self.pkgs.push(Pkg {
+            name: name.to_string(),
+            arch: arch.to_string(),
+            current: None,
+            cand: None,
+            mode: Mode::Keep,
+            inst: None,
+            protect: false,
+            essential: name == "apt",
+            important: false,
+            order,
+            reason: None,
+        });
+        self.pkg_ix.insert((name.to_string(), arch.to_string()), id);
+        let installed = self
+            .base
+            .packages
+            .get(&(name.to_string(), arch.to_string()))
+            .cloned();
+        let versions = self.u.versions(name, arch);
+        let mut current = None;
+        if let Some(i) = &installed {
+            // an installed version also published in an index takes its fields from the index
+            let pref = versions
+                .iter()
+                .find(|c| c.version == i.version)
+                .map(|c| c.main);
+            current = Some(self.make_ver(id, &i.version, pref, Some(&i.stanza)));
+        }
+        let cand =
+            self.default_candidate(id, installed.as_ref().map(|i| i.version.as_str()), current);
+        let p = &mut self.pkgs[id];
+        p.current = current;
+        p.cand = cand;
+        p.inst = current;
+        id
+    }
+
+    /// apt's package ID order: roughly the order in which the cache met the name.
+    fn package_order(&mut self, name: &str) -> u64 {
+        self.u
+            .named(name)
+            .iter()
+            .map(|r| ((r.src as u64) << 32) | r.idx as u64)
+            .min()
+            .unwrap_or_else(|| {
+                self.next_order += 1;
+                (1u64 << 48) + self.next_order
+            })
+    }
+
+    pub(crate) fn ver_of(&self, p: PkgId, w: Which) -> Option<VerId> {
+        let p = &self.pkgs[p];
+        match w {
+            Which::Now => p.current,
+            Which::Inst => p.inst,
+            Which::Cand => p.cand,
+        }
+    }
+
+    pub(crate) fn parent_arch(&self, v: VerId) -> String {
+        self.pkgs[self.vers[v].pkg].arch.clone()
+    }
+
+    /// Providers of `name` (pkgCache::PkgIterator::ProvidesList): (owner name, owner arch,
+    /// owner version, provided version), from the indices and the installed status.
+    pub(crate) fn providers(&mut self, name: &str) -> Vec<ProviderInfo> {
+        if let Some(v) = self.prov_cache.get(name) {
+            return v.clone();
+        }
+        let mut out = Vec::new();
+        for &r in self.u.providers(name) {
+            let p = self.u.paragraph(r);
+            for pr in parse_provides(&p) {
+                if pr.name == name {
+                    out.push((
+                        self.u.name(r).to_string(),
+                        self.u.arch(r).to_string(),
+                        self.u.version(r).to_string(),
+                        pr.version.clone(),
+                    ));
+                }
+            }
+        }
+        if let Some(list) = self.status_provides.get(name) {
+            for (n, a) in list {
+                if let Some(i) = self.base.packages.get(&(n.clone(), a.clone())) {
+                    for pr in parse_provides(&Paragraph::new(&i.stanza)) {
+                        if pr.name == name {
+                            out.push((n.clone(), a.clone(), i.version.clone(), pr.version.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        self.prov_cache.insert(name.to_string(), out.clone());
+        out
+    }
+}
