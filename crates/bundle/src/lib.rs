@@ -25,7 +25,7 @@ mod write;
 
 pub use render::{render_install_sh, render_readme};
 pub use verify::{verify, VerifyReport};
-pub use write::{bundle_id, write_bundle, Format};
+pub use write::{bundle_file_name, bundle_id, write_bundle, Format};
 
 use serde::Serialize;
 use std::path::PathBuf;

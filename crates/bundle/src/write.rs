@@ -93,6 +93,19 @@ enum EntryData {
     File(PathBuf, u64),
 }
 
+/// `offline_pkg_<distro>_<arch>_<id>.<ext>`: the file [`write_bundle`] writes for `input`.
+/// Identical for the same resolution and format, so an existing file of that name (once
+/// verified) is the bundle and need not be written again.
+pub fn bundle_file_name(input: &BundleInput, format: Format) -> String {
+    format!(
+        "offline_pkg_{}_{}_{}.{}",
+        input.distro.id,
+        input.arch,
+        bundle_id(input),
+        format.ext()
+    )
+}
+
 /// Writes `<out_dir>/offline_pkg_<distro>_<arch>_<id>.<ext>` and returns its path.
 pub fn write_bundle(
     input: &BundleInput,

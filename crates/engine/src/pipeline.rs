@@ -217,6 +217,9 @@ impl opaas_fetch::Progress for FetchAdapter<'_> {
     fn message(&self, msg: &str) {
         self.p.log(msg);
     }
+    fn cancelled(&self) -> bool {
+        self.p.cancelled()
+    }
 }
 
 /// A finished build.
@@ -230,6 +233,8 @@ pub struct Built {
     pub downloaded_bytes: u64,
     pub cache_hits: usize,
     pub downloads: usize,
+    /// An identical bundle was already there and verified: nothing was downloaded or packed.
+    pub reused: bool,
 }
 
 fn check_cancel(p: &dyn BuildProgress) -> Result<(), EngineError> {
@@ -325,28 +330,6 @@ pub fn build(
     for p in &pkgs {
         progress.log(&format!("  {} {} <- {}", p.name, p.version, p.why));
     }
-    progress.phase(Phase::Downloading);
-    let cas = Cas::new(&session.cache_root);
-    let defaults = opaas_fetch::Options::default();
-    let opts = opaas_fetch::Options {
-        jobs: if settings.jobs == 0 {
-            defaults.jobs
-        } else {
-            settings.jobs
-        },
-        ..defaults
-    };
-    let adapter = FetchAdapter {
-        p: progress,
-        files: AtomicUsize::new(0),
-        bytes: AtomicU64::new(0),
-    };
-    let fetched = opaas_fetch::fetch_all(&cas, &items, &opts, &adapter)?;
-    check_cancel(progress)?;
-    for (p, path) in pkgs.iter_mut().zip(&fetched.paths) {
-        p.path = path.clone();
-    }
-    progress.phase(Phase::Packing);
     // the bundle's time: the newest signed Release it was made from (deterministic)
     let newest = u
         .sources
@@ -386,7 +369,7 @@ pub fn build(
         opaas_repo::catalog::Family::Debian => "debian",
         _ => "ubuntu",
     };
-    let input = BundleInput {
+    let mut input = BundleInput {
         distro: BundleDistro {
             id: session.distro.id.clone(),
             os_id: os_id.into(),
@@ -409,6 +392,62 @@ pub fn build(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         build_log: log,
     };
+    // the same resolution and format give the same file: reuse it once it verifies
+    let existing = out_dir.join(opaas_bundle::bundle_file_name(&input, format));
+    if existing.is_file() {
+        let name = existing
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match opaas_bundle::verify(&existing) {
+            Ok(rep) if rep.problems.is_empty() => {
+                progress.log(&format!("reusing {name}, verified"));
+                let size = std::fs::metadata(&existing).map(|m| m.len()).unwrap_or(0);
+                return Ok(Built {
+                    path: existing,
+                    file_name: name,
+                    size,
+                    package_count: input.packages.len(),
+                    total_size: total,
+                    downloaded_bytes: 0,
+                    cache_hits: 0,
+                    downloads: 0,
+                    reused: true,
+                });
+            }
+            Ok(rep) => progress.log(&format!(
+                "W: {name} exists but does not verify ({}); writing it again",
+                rep.problems.join("; ")
+            )),
+            Err(e) => progress.log(&format!(
+                "W: {name} exists but cannot be read ({e}); writing it again"
+            )),
+        }
+    }
+    progress.phase(Phase::Downloading);
+    let cas = Cas::new(&session.cache_root);
+    let defaults = opaas_fetch::Options::default();
+    let opts = opaas_fetch::Options {
+        jobs: if settings.jobs == 0 {
+            defaults.jobs
+        } else {
+            settings.jobs
+        },
+        ..defaults
+    };
+    let adapter = FetchAdapter {
+        p: progress,
+        files: AtomicUsize::new(0),
+        bytes: AtomicU64::new(0),
+    };
+    let fetched = opaas_fetch::fetch_all(&cas, &items, &opts, &adapter);
+    // a cancelled fetch stops within a fraction of a second; say so rather than "failed"
+    check_cancel(progress)?;
+    let fetched = fetched?;
+    for (p, path) in input.packages.iter_mut().zip(&fetched.paths) {
+        p.path = path.clone();
+    }
+    progress.phase(Phase::Packing);
     let path = opaas_bundle::write_bundle(&input, out_dir, format)?;
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let file_name = path
@@ -425,6 +464,7 @@ pub fn build(
         downloaded_bytes: fetched.downloaded_bytes,
         cache_hits: fetched.cache_hits,
         downloads: fetched.downloads,
+        reused: false,
     })
 }
 
