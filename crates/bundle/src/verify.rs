@@ -18,6 +18,10 @@ pub struct VerifyReport {
     pub packages: usize,
     pub bytes: u64,
     pub problems: Vec<String>,
+    /// `manifest.json` as the bundle holds it (for reusing a verified bundle without reading it
+    /// again).
+    #[serde(skip)]
+    pub manifest_json: Option<Vec<u8>>,
 }
 
 const KEEP: [&str; 4] = [
@@ -209,6 +213,9 @@ impl Walk {
                     None
                 }
             });
+        if manifest.is_some() {
+            rep.manifest_json = kept.get("manifest.json").cloned();
+        }
         if let Some(m) = &manifest {
             rep.id = m.id.clone();
             rep.distro = m.distro.id.clone();

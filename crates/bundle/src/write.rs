@@ -6,11 +6,15 @@ use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+mod gz;
+use gz::MixedGz;
+
 /// Archive formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// `.tar.gz` (the default: every admin knows it). .debs are already compressed, so a fast
-    /// level is used.
+    /// `.tar.gz` (the default: every admin knows it). .debs are already compressed, so their
+    /// bytes go into stored deflate blocks (a copy); the tar headers and text members are
+    /// compressed (see `write/gz.rs`).
     TarGz,
     /// `.tar.zst`
     TarZst,
@@ -100,6 +104,20 @@ pub struct Written {
     pub manifest: Manifest,
     /// `manifest.json` exactly as it is in the tarball.
     pub manifest_json: Vec<u8>,
+}
+
+
+/// `offline_pkg_<distro>_<arch>_<id>.<ext>`: the file [`write_bundle`] writes for `input`.
+/// Identical for the same resolution and format, so an existing file of that name (once
+/// verified) is the bundle and need not be written again.
+pub fn bundle_file_name(input: &BundleInput, format: Format) -> String {
+    format!(
+        "offline_pkg_{}_{}_{}.{}",
+        input.distro.id,
+        input.arch,
+        bundle_id(input),
+        format.ext()
+    )
 }
 
 /// Writes `<out_dir>/offline_pkg_<distro>_<arch>_<id>.<ext>`.
@@ -242,9 +260,7 @@ pub fn write_bundle(
         let w = io::BufWriter::with_capacity(1 << 20, f);
         match format {
             Format::TarGz => {
-                let enc = flate2::GzBuilder::new()
-                    .mtime(0)
-                    .write(w, flate2::Compression::fast());
+                let enc = MixedGz::new(w, flate2::Compression::default()).map_err(io_err(&tmp))?;
                 let enc = write_tar(enc, &top, &entries, input.created_epoch, &tmp)?;
                 let w = enc.finish().map_err(io_err(&tmp))?;
                 finish_file(w, &tmp)
@@ -292,7 +308,68 @@ fn header(path: &str, size: u64, mode: u32, mtime: u64, kind: tar::EntryType) ->
     h
 }
 
-fn write_tar<W: Write>(
+/// Where the tar stream goes: a compressor that may treat already-compressed member data
+/// specially.
+trait TarSink: Write {
+    /// Writes exactly `size` bytes of `src`, which are already compressed.
+    fn write_opaque(&mut self, src: &mut dyn Read, size: u64) -> io::Result<()>;
+}
+
+impl<W: Write> TarSink for MixedGz<W> {
+    fn write_opaque(&mut self, src: &mut dyn Read, size: u64) -> io::Result<()> {
+        self.write_stored(src, size)
+    }
+}
+
+impl<W: Write> TarSink for zstd::stream::write::Encoder<'_, W> {
+    fn write_opaque(&mut self, src: &mut dyn Read, size: u64) -> io::Result<()> {
+        copy_exact(src, self, size)
+    }
+}
+
+fn copy_exact(src: &mut dyn Read, dst: &mut dyn Write, size: u64) -> io::Result<()> {
+    let n = io::copy(&mut src.take(size), dst)?;
+    if n != size {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("file ended after {n} of {size} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a .deb's payload is already compressed: its `data.tar` member has a compressor
+/// suffix (`data.tar.xz`, `.zst`, `.gz`, `.bz2`, `.lzma`). Read from the ar headers without
+/// moving the file position; anything that is not a readable .deb counts as compressible.
+fn deb_is_compressed(f: &std::fs::File) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 8 + 60 + 4 + 60];
+    if f.read_exact_at(&mut head, 0).is_err() || &head[..8] != b"!<arch>\n" {
+        return false;
+    }
+    let member_size = |h: &[u8]| -> Option<u64> {
+        std::str::from_utf8(h.get(48..58)?)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    // debian-binary (4 bytes), then control.tar*, then data.tar*
+    let Some(control) = member_size(&head[72..132]) else {
+        return false;
+    };
+    let data_at = 132 + control + (control & 1);
+    let mut h = [0u8; 60];
+    if f.read_exact_at(&mut h, data_at).is_err() {
+        return false;
+    }
+    let name = String::from_utf8_lossy(&h[..16]);
+    let name = name.trim_end().trim_end_matches('/');
+    name.strip_prefix("data.tar.")
+        .is_some_and(|ext| matches!(ext, "xz" | "zst" | "gz" | "bz2" | "lzma"))
+}
+
+fn write_tar<W: TarSink>(
     w: W,
     top: &str,
     entries: &[Entry],
@@ -321,7 +398,7 @@ fn write_tar<W: Write>(
                     .map_err(tar_err(tmp))?;
             }
             EntryData::File(src, size) => {
-                let f = std::fs::File::open(src).map_err(io_err(src))?;
+                let mut f = std::fs::File::open(src).map_err(io_err(src))?;
                 let actual = f.metadata().map_err(io_err(src))?.len();
                 if actual != *size {
                     return Err(BundleError::Invalid(format!(
@@ -329,9 +406,19 @@ fn write_tar<W: Write>(
                         src.display()
                     )));
                 }
+                // the header alone (with a GNU long-name entry before it when the path needs
+                // one), then the data, then the padding to the 512-byte block
                 let mut h = header(&path, *size, e.mode, mtime, tar::EntryType::Regular);
-                b.append_data(&mut h, &path, f.take(*size))
+                b.append_data(&mut h, &path, io::empty())
                     .map_err(tar_err(tmp))?;
+                let sink = b.get_mut();
+                if deb_is_compressed(&f) {
+                    sink.write_opaque(&mut f, *size).map_err(io_err(src))?;
+                } else {
+                    copy_exact(&mut f, sink, *size).map_err(io_err(src))?;
+                }
+                let pad = (512 - (*size % 512) as usize) % 512;
+                sink.write_all(&[0u8; 512][..pad]).map_err(tar_err(tmp))?;
             }
         }
     }

@@ -345,3 +345,189 @@ fn readme_dates_the_package_lists_and_says_as_root_in_both_languages() {
     assert!(sh.contains("没有 sudo 时先 su - 切换到 root"), "{sh}");
     assert!(!sh.contains("'sudo dpkg"), "{sh}");
 }
+
+/// A real .deb's shape: an ar archive of debian-binary, control.tar.xz and data.tar.xz (here
+/// random bytes stand in for the xz streams: they do not compress either).
+fn fake_deb(seed: u64, data_len: usize, data_member: &str) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let mut out = b"!<arch>\n".to_vec();
+    let control = noise(301);
+    let data = if data_member == "data.tar" {
+        b"usr/share/doc/readme text\n".repeat(data_len / 26 + 1)
+    } else {
+        noise(data_len)
+    };
+    for (name, body) in [
+        ("debian-binary", b"2.0\n".to_vec()),
+        ("control.tar.xz", control),
+        (data_member, data),
+    ] {
+        out.extend(
+            format!(
+                "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+                0,
+                0,
+                0,
+                100644,
+                body.len()
+            )
+            .bytes(),
+        );
+        out.extend(&body);
+        if body.len() % 2 == 1 {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+fn deb_input(dir: &Path) -> BundleInput {
+    let mut inp = input(dir);
+    let long = format!(
+        "libsomething-with-a-very-long-name-plugin-extras{}",
+        "x".repeat(40)
+    );
+    for (i, p) in inp.packages.iter_mut().enumerate() {
+        let member = if i == 2 { "data.tar" } else { "data.tar.xz" };
+        let bytes = fake_deb(i as u64 + 3, 300_000 + i * 70_001, member);
+        std::fs::write(&p.path, &bytes).expect("write deb");
+        let sha = hex::encode(Sha256::digest(&bytes));
+        p.stanza = p
+            .stanza
+            .replace(
+                &format!("Size: {}\n", p.size),
+                &format!("Size: {}\n", bytes.len()),
+            )
+            .replace(&p.sha256, &sha);
+        p.size = bytes.len() as u64;
+        p.sha256 = sha;
+        if i == 1 {
+            // a path beyond tar's 100-byte name field
+            p.filename = format!("{long}_1.1-1_amd64.deb");
+        }
+    }
+    inp
+}
+
+/// The .tar.gz stores the .debs' compressed bytes as they are and deflates the rest; GNU tar,
+/// busybox tar and Python's tarfile all read it back to the same bytes.
+#[test]
+fn tar_gz_stores_compressed_debs_and_standard_tools_read_it() {
+    let d = tempfile::tempdir().expect("tmp");
+    let inp = deb_input(d.path());
+    let a = write_bundle(&inp, &d.path().join("a"), Format::TarGz)
+        .expect("bundle")
+        .path;
+    let b = write_bundle(&inp, &d.path().join("b"), Format::TarGz)
+        .expect("bundle again")
+        .path;
+    assert_eq!(std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
+    let rep = verify(&a).expect("verify");
+    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
+    // the two xz .debs are stored (no smaller, a few bytes per 64 KiB larger); the one with an
+    // uncompressed data.tar is deflated
+    let gz_len = std::fs::metadata(&a).expect("len").len();
+    let xz: u64 = inp.packages[..2].iter().map(|p| p.size).sum();
+    assert!(
+        gz_len > xz,
+        "{gz_len} <= {xz}: the noise cannot have been compressed"
+    );
+    assert!(
+        gz_len < xz + inp.packages[2].size / 4,
+        "{gz_len}: the text .deb was not compressed or the stored data is bloated"
+    );
+    let top = a
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".tar.gz").to_string())
+        .unwrap_or_default();
+    let check_tree = |root: &Path, tool: &str| {
+        for p in &inp.packages {
+            let got = std::fs::read(root.join(&top).join("repo").join(&p.filename))
+                .unwrap_or_else(|e| panic!("{tool}: {}: {e}", p.filename));
+            assert_eq!(
+                got,
+                std::fs::read(&p.path).expect("deb"),
+                "{tool}: {}",
+                p.filename
+            );
+        }
+        let sums = std::fs::read_to_string(root.join(&top).join("SHA256SUMS")).expect("sums");
+        assert!(sums.contains("repo/Packages.gz"), "{tool}");
+    };
+    // GNU tar (and through it gzip's own integrity check of the CRC and length)
+    let x = d.path().join("gnu");
+    std::fs::create_dir_all(&x).expect("mkdir");
+    let out = Command::new("tar")
+        .arg("-xzf")
+        .arg(&a)
+        .arg("-C")
+        .arg(&x)
+        .output()
+        .expect("tar");
+    assert!(
+        out.status.success(),
+        "tar: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_tree(&x, "GNU tar");
+    let t = Command::new("gzip")
+        .arg("-t")
+        .arg(&a)
+        .output()
+        .expect("gzip");
+    assert!(
+        t.status.success(),
+        "gzip -t: {}",
+        String::from_utf8_lossy(&t.stderr)
+    );
+    // Python's tarfile
+    let x = d.path().join("py");
+    let py = Command::new("python3")
+        .arg("-c")
+        .arg("import sys,tarfile; t=tarfile.open(sys.argv[1], 'r:gz'); t.extractall(sys.argv[2])")
+        .arg(&a)
+        .arg(&x)
+        .output();
+    match py {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "python: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            check_tree(&x, "python tarfile");
+        }
+        Err(e) => eprintln!("SKIP python3 tarfile: {e}"),
+    }
+    // busybox tar, when installed
+    let x = d.path().join("bb");
+    std::fs::create_dir_all(&x).expect("mkdir");
+    match Command::new("busybox")
+        .arg("tar")
+        .arg("-xzf")
+        .arg(&a)
+        .arg("-C")
+        .arg(&x)
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "busybox: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            check_tree(&x, "busybox tar");
+        }
+        Err(e) => eprintln!("SKIP busybox tar: {e} (apt-get install busybox)"),
+    }
+}

@@ -95,7 +95,15 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode> {
         format,
         &Bars { bar, quiet },
     )?;
-    if !quiet {
+    if built.reused && !quiet {
+        eprintln!(
+            "reusing {}, verified ({} packages, {}; nothing downloaded or packed) in {:.1} s",
+            built.file_name,
+            built.package_count,
+            human(built.size),
+            t0.elapsed().as_secs_f64()
+        );
+    } else if !quiet {
         eprintln!(
             "{} packages ({}); downloaded {} ({} files, {} from cache); {} written in {:.1} s",
             built.package_count,

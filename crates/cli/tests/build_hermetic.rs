@@ -767,3 +767,113 @@ fn offline_hint_names_the_cache_dir_and_mirrors_given_and_works() {
         "hello=1.0+deb12u1\nhello-doc=1.0\nlibhello1=1.1\n"
     );
 }
+
+#[test]
+fn an_identical_build_reuses_the_verified_tarball() {
+    let fx = fixture();
+    let out = tempfile::tempdir().expect("out");
+    let o = out.path().display().to_string();
+    let b1 = fx.run(&["build", "-q", "--baseline", "none", "-o", &o, "hello"]);
+    assert!(b1.status.success(), "build: {}", stderr(&b1));
+    let path = stdout(&b1).trim().to_string();
+    let bytes1 = std::fs::read(&path).expect("tarball");
+    let modified = |p: &str| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .expect("mtime")
+    };
+    let m1 = modified(&path);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // the same request again: the file is verified and kept, not written again
+    let b2 = fx.run(&["build", "--baseline", "none", "-o", &o, "hello"]);
+    assert!(b2.status.success(), "{}", stderr(&b2));
+    assert_eq!(stdout(&b2).trim(), path);
+    assert!(
+        stderr(&b2).contains("reusing offline_pkg_debian-12_amd64_")
+            && stderr(&b2).contains(", verified"),
+        "{}",
+        stderr(&b2)
+    );
+    assert_eq!(modified(&path), m1, "the tarball was written again");
+    // another format is another file
+    let z = fx.run(&[
+        "build",
+        "--baseline",
+        "none",
+        "--format",
+        "tar.zst",
+        "-o",
+        &o,
+        "hello",
+    ]);
+    assert!(
+        z.status.success() && !stderr(&z).contains("reusing"),
+        "{}",
+        stderr(&z)
+    );
+    // a damaged file of that name is not reused: it is written again, and verifies
+    let mut bad = bytes1.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0xff;
+    std::fs::write(&path, &bad).expect("damage");
+    let b3 = fx.run(&["build", "--baseline", "none", "-o", &o, "hello"]);
+    assert!(b3.status.success(), "{}", stderr(&b3));
+    assert!(!stderr(&b3).contains("reusing"), "{}", stderr(&b3));
+    assert_eq!(std::fs::read(&path).expect("rewritten"), bytes1);
+}
+
+/// A mirror that resets, answers 500/503 or truncates on 30 % of all requests (indices and
+/// .debs): ten seeded builds, none fails, each bundle verifies.
+#[test]
+fn builds_survive_a_bad_mirror_in_ten_seeded_runs() {
+    let fx = fixture();
+    for seed in 1..=10u64 {
+        fx.server.chaos(
+            seed,
+            "/",
+            30,
+            vec![
+                opaas_testkit::Fault::DropMidBody,
+                opaas_testkit::Fault::Status(500),
+                opaas_testkit::Fault::Status(503),
+                opaas_testkit::Fault::Truncate,
+            ],
+        );
+        let cache = tempfile::tempdir().expect("cache");
+        let out = tempfile::tempdir().expect("out");
+        let o = out.path().display().to_string();
+        let url = fx.server.url();
+        let b = Command::new(env!("CARGO_BIN_EXE_opaas"))
+            .args([
+                "build",
+                "-q",
+                "--baseline",
+                "none",
+                "-o",
+                &o,
+                "-d",
+                "debian-12",
+            ])
+            .args(["--mirror", &url, "--security-mirror", &url, "--keyring"])
+            .arg(&fx.keyring)
+            .arg("hello")
+            .env("OPAAS_CACHE_DIR", cache.path())
+            .env_remove("OPAAS_MIRROR_DEBIAN")
+            .env_remove("OPAAS_SECURITY_MIRROR_DEBIAN")
+            .output()
+            .expect("opaas runs");
+        assert!(b.status.success(), "seed {seed}: {}", stderr(&b));
+        let v = fx.run(&["verify", stdout(&b).trim()]);
+        assert!(v.status.success(), "seed {seed}: {}", stdout(&v));
+    }
+    let log = fx.server.log();
+    let faults = log
+        .iter()
+        .filter(|l| !l.ends_with("-> 200") && !l.ends_with("-> 206") && !l.ends_with("-> 404"))
+        .count();
+    assert!(
+        faults >= 10,
+        "only {faults} faults in {} requests",
+        log.len()
+    );
+}

@@ -111,6 +111,8 @@ impl From<opaas_fetch::FetchError> for EngineError {
             Kind::Network
         } else if matches!(e, opaas_fetch::FetchError::DiskFull { .. }) {
             Kind::DiskFull
+        } else if matches!(e, opaas_fetch::FetchError::Cancelled) {
+            Kind::Cancelled
         } else {
             Kind::Internal
         };

@@ -286,6 +286,9 @@ impl opaas_fetch::Progress for FetchAdapter<'_> {
     fn message(&self, msg: &str) {
         self.p.log(msg);
     }
+    fn cancelled(&self) -> bool {
+        self.p.cancelled()
+    }
 }
 
 /// A finished build.
@@ -306,6 +309,29 @@ pub struct Built {
     pub downloaded_bytes: u64,
     pub cache_hits: usize,
     pub downloads: usize,
+    /// An identical bundle was already there and verified: nothing was downloaded or packed.
+    pub reused: bool,
+}
+
+/// A verified existing bundle: its digest, size and manifest (typed and as stored); or the
+/// problems that make it unusable.
+#[allow(clippy::type_complexity)]
+fn reusable(
+    path: &Path,
+) -> Result<Result<(String, u64, Manifest, Vec<u8>), Vec<String>>, opaas_bundle::BundleError> {
+    let rep = opaas_bundle::verify(path)?;
+    if !rep.problems.is_empty() {
+        return Ok(Err(rep.problems));
+    }
+    let Some(json) = rep.manifest_json else {
+        return Ok(Err(vec!["no manifest.json".into()]));
+    };
+    let manifest = match Manifest::from_json(&json) {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(vec![format!("manifest.json: {e}")])),
+    };
+    let (sha256, size) = opaas_bundle::sha256_file(path)?;
+    Ok(Ok((sha256, size, manifest, json)))
 }
 
 fn check_cancel(p: &dyn BuildProgress) -> Result<(), EngineError> {
@@ -389,28 +415,6 @@ pub fn build(
     for p in &pkgs {
         progress.log(&format!("  {} {} <- {}", p.name, p.version, p.why));
     }
-    progress.phase(Phase::Downloading);
-    let cas = Cas::new(&session.cache_root);
-    let defaults = opaas_fetch::Options::default();
-    let opts = opaas_fetch::Options {
-        jobs: if settings.jobs == 0 {
-            defaults.jobs
-        } else {
-            settings.jobs
-        },
-        ..defaults
-    };
-    let adapter = FetchAdapter {
-        p: progress,
-        files: AtomicUsize::new(0),
-        bytes: AtomicU64::new(0),
-    };
-    let fetched = opaas_fetch::fetch_all(&cas, &items, &opts, &adapter)?;
-    check_cancel(progress)?;
-    for (p, path) in pkgs.iter_mut().zip(&fetched.paths) {
-        p.path = path.clone();
-    }
-    progress.phase(Phase::Packing);
     // the bundle's time: the newest signed Release it was made from (deterministic)
     let newest = u
         .sources
@@ -450,7 +454,7 @@ pub fn build(
         opaas_repo::catalog::Family::Debian => "debian",
         _ => "ubuntu",
     };
-    let input = BundleInput {
+    let mut input = BundleInput {
         distro: BundleDistro {
             id: session.distro.id.clone(),
             os_id: os_id.into(),
@@ -473,6 +477,64 @@ pub fn build(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         build_log: log,
     };
+    // the same resolution and format give the same file: reuse it once it verifies
+    let existing = out_dir.join(opaas_bundle::bundle_file_name(&input, format));
+    if existing.is_file() {
+        let name = existing
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match reusable(&existing) {
+            Ok(Ok((sha256, size, manifest, manifest_json))) => {
+                progress.log(&format!("reusing {name}, verified"));
+                return Ok(Built {
+                    path: existing,
+                    file_name: name,
+                    size,
+                    sha256,
+                    manifest,
+                    manifest_json,
+                    package_count: input.packages.len(),
+                    total_size: total,
+                    downloaded_bytes: 0,
+                    cache_hits: 0,
+                    downloads: 0,
+                    reused: true,
+                });
+            }
+            Ok(Err(problems)) => progress.log(&format!(
+                "W: {name} exists but does not verify ({}); writing it again",
+                problems.join("; ")
+            )),
+            Err(e) => progress.log(&format!(
+                "W: {name} exists but cannot be read ({e}); writing it again"
+            )),
+        }
+    }
+    progress.phase(Phase::Downloading);
+    let cas = Cas::new(&session.cache_root);
+    let defaults = opaas_fetch::Options::default();
+    let opts = opaas_fetch::Options {
+        jobs: if settings.jobs == 0 {
+            defaults.jobs
+        } else {
+            settings.jobs
+        },
+        ..defaults
+    };
+    let adapter = FetchAdapter {
+        p: progress,
+        files: AtomicUsize::new(0),
+        bytes: AtomicU64::new(0),
+    };
+    let fetched = opaas_fetch::fetch_all(&cas, &items, &opts, &adapter);
+    // a cancelled fetch stops within a fraction of a second; say so rather than "failed"
+    check_cancel(progress)?;
+    let fetched = fetched?;
+    for (p, path) in input.packages.iter_mut().zip(&fetched.paths) {
+        p.path = path.clone();
+    }
+    progress.phase(Phase::Packing);
     let w = opaas_bundle::write_bundle(&input, out_dir, format)?;
     progress.log(&format!("wrote {} ({} bytes)", w.file_name, w.size));
     Ok(Built {
@@ -487,5 +549,6 @@ pub fn build(
         downloaded_bytes: fetched.downloaded_bytes,
         cache_hits: fetched.cache_hits,
         downloads: fetched.downloads,
+        reused: false,
     })
 }

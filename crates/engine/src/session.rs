@@ -142,7 +142,8 @@ pub fn open(
             mirrors: m,
             keyring,
         },
-        http: Http::new(),
+        // a busy mirror failing several requests in a row is waited out, not fatal
+        http: Http::new().with_patience(std::time::Duration::from_secs(10)),
         offline: s.offline,
     })
 }

@@ -1,10 +1,13 @@
 //! One file: its mirrors in order, retries with backoff on each, a resumable `.part`, and
 //! verification before the rename into the store. The caller holds the file's lock.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -135,6 +138,204 @@ pub(crate) struct Downloader<'a> {
     pub opts: &'a Options,
     pub cas: &'a Cas,
     pub progress: &'a dyn Progress,
+    pub hosts: &'a HostLimit,
+}
+
+/// How often a waiting worker looks at the cancel flag.
+const POLL: Duration = Duration::from_millis(100);
+
+/// At most `max` connections per host (scheme and authority of the URL), over all workers.
+#[derive(Debug)]
+pub(crate) struct HostLimit {
+    max: usize,
+    busy: Mutex<HashMap<String, usize>>,
+    freed: Condvar,
+}
+
+/// A connection slot for one host, given back on drop.
+struct HostSlot<'a> {
+    limit: &'a HostLimit,
+    host: String,
+}
+
+impl HostLimit {
+    pub(crate) fn new(max: usize) -> HostLimit {
+        HostLimit {
+            max: max.max(1),
+            busy: Mutex::new(HashMap::new()),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Waits for a slot; `None` when cancelled meanwhile.
+    fn acquire(&self, url: &str, progress: &dyn Progress) -> Option<HostSlot<'_>> {
+        let host = host_key(url).to_string();
+        let mut busy = crate::lock(&self.busy);
+        loop {
+            let n = busy.entry(host.clone()).or_insert(0);
+            if *n < self.max {
+                *n += 1;
+                return Some(HostSlot { limit: self, host });
+            }
+            if progress.cancelled() {
+                return None;
+            }
+            busy = match self.freed.wait_timeout(busy, POLL) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
+
+impl Drop for HostSlot<'_> {
+    fn drop(&mut self) {
+        let mut busy = crate::lock(&self.limit.busy);
+        if let Some(n) = busy.get_mut(&self.host) {
+            *n = n.saturating_sub(1);
+        }
+        self.limit.freed.notify_all();
+    }
+}
+
+/// `scheme://authority` of a URL.
+fn host_key(url: &str) -> &str {
+    let after = url.find("://").map_or(0, |i| i + 3);
+    match url[after..].find('/') {
+        Some(i) => &url[..after + i],
+        None => url,
+    }
+}
+
+/// What the helper thread of an HTTP transfer reports.
+enum Msg {
+    /// Status, `Content-Range` and `Content-Length` of the response.
+    Head(u16, Option<String>, Option<u64>),
+    /// The request failed before a response (with what to do about it).
+    CallFailed(String, Next),
+    Data(Vec<u8>),
+    End,
+    Failed(String),
+}
+
+/// Sends the GET on a helper thread that streams the body back in chunks, so that the worker
+/// can give up on a stalled connection or a cancelled call at once (the helper ends by itself
+/// when its next send fails or the agent's read timeout fires).
+fn spawn_get(agent: &ureq::Agent, url: &str, range_from: u64) -> Receiver<Msg> {
+    let (tx, rx) = mpsc::sync_channel(8);
+    let agent = agent.clone();
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let mut req = agent.get(&url);
+        if range_from > 0 {
+            req = req.header("Range", &format!("bytes={range_from}-"));
+        }
+        let resp = match req.call() {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(Msg::CallFailed(e.to_string(), classify(&e)));
+                return;
+            }
+        };
+        let status = resp.status().as_u16();
+        let cr = resp
+            .headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let len = resp.body().content_length();
+        if tx.send(Msg::Head(status, cr, len)).is_err() || !matches!(status, 200 | 206) {
+            return;
+        }
+        let mut r = resp.into_body().into_reader();
+        loop {
+            let mut buf = vec![0u8; BUF];
+            let msg = match r.read(&mut buf) {
+                Ok(0) => Msg::End,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Msg::Data(buf)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Msg::Failed(e.to_string()),
+            };
+            let last = !matches!(msg, Msg::Data(_));
+            if tx.send(msg).is_err() || last {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Why a wait on the helper thread ended without a message.
+enum Waited {
+    Stalled,
+    Cancelled,
+    Gone,
+}
+
+/// The next message, waiting at most `stall` and checking the cancel flag meanwhile.
+fn next_msg(rx: &Receiver<Msg>, stall: Duration, progress: &dyn Progress) -> Result<Msg, Waited> {
+    let since = Instant::now();
+    loop {
+        if progress.cancelled() {
+            return Err(Waited::Cancelled);
+        }
+        match rx.recv_timeout(POLL.min(stall)) {
+            Ok(m) => return Ok(m),
+            Err(RecvTimeoutError::Disconnected) => return Err(Waited::Gone),
+            Err(RecvTimeoutError::Timeout) if since.elapsed() >= stall => {
+                return Err(Waited::Stalled)
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+/// The body of an HTTP transfer as a reader over the helper thread's chunks.
+struct ChanReader<'a> {
+    rx: Receiver<Msg>,
+    chunk: Vec<u8>,
+    at: usize,
+    stall: Duration,
+    progress: &'a dyn Progress,
+    done: bool,
+}
+
+impl Read for ChanReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match next_msg(&self.rx, self.stall, self.progress) {
+                Ok(Msg::Data(d)) => {
+                    self.chunk = d;
+                    self.at = 0;
+                }
+                Ok(Msg::End) => self.done = true,
+                Ok(Msg::Failed(m)) => return Err(io::Error::other(m)),
+                Ok(Msg::Head(..) | Msg::CallFailed(..)) => {
+                    return Err(io::Error::other("unexpected message"))
+                }
+                Err(Waited::Stalled) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no data for {} s", self.stall.as_secs_f32()),
+                    ))
+                }
+                Err(Waited::Cancelled) => {
+                    return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"))
+                }
+                Err(Waited::Gone) => return Err(io::Error::other("connection lost")),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 impl Downloader<'_> {
@@ -217,11 +418,26 @@ impl Downloader<'_> {
         let local = url.starts_with("file:");
         let mut failures = 0;
         let mut immediate = 0;
+        let mut since = Instant::now();
         loop {
-            let a = match self.attempt(job, url, part, received) {
+            let before = part.len;
+            let result = if local {
+                self.attempt(job, url, part, received)
+            } else {
+                match self.hosts.acquire(url, self.progress) {
+                    Some(_slot) => self.attempt(job, url, part, received),
+                    None => Err(attempt(FetchError::Cancelled, Next::Fatal)),
+                }
+            };
+            let a = match result {
                 Ok(()) => return Ok(()),
                 Err(a) => a,
             };
+            if part.len > before && a.next == Next::Retry {
+                // it moved: a reset or a stall mid-body is not held against the mirror
+                failures = 0;
+                since = Instant::now();
+            }
             let give_up = |a: Attempt| Failed {
                 err: a.err,
                 fatal: a.next == Next::Fatal,
@@ -234,7 +450,9 @@ impl Downloader<'_> {
                 }
                 // a local file gives the same answer on every try
                 _ if local => return Err(give_up(a)),
-                _ if failures >= self.opts.retries => return Err(give_up(a)),
+                _ if failures >= self.opts.retries && since.elapsed() >= self.opts.patience => {
+                    return Err(give_up(a))
+                }
                 _ => {
                     failures += 1;
                     let wait = backoff(self.opts.backoff, failures);
@@ -245,7 +463,18 @@ impl Downloader<'_> {
                         self.opts.retries,
                         wait.as_millis()
                     ));
-                    std::thread::sleep(wait);
+                    let until = Instant::now() + wait;
+                    while Instant::now() < until {
+                        if self.progress.cancelled() {
+                            return Err(Failed {
+                                err: FetchError::Cancelled,
+                                fatal: true,
+                            });
+                        }
+                        std::thread::sleep(
+                            POLL.min(until.saturating_duration_since(Instant::now())),
+                        );
+                    }
                 }
             }
         }
@@ -272,7 +501,7 @@ impl Downloader<'_> {
             // complete but unverified (interrupted between the last write and the rename)
             return self.finalize(job, url, file, part, true);
         }
-        let (mut reader, start): (Box<dyn Read>, u64) = if url.starts_with("file:") {
+        let (mut reader, start): (Box<dyn Read + '_>, u64) = if url.starts_with("file:") {
             open_local(job, url, offset)?
         } else {
             self.open_http(job, url, part)?
@@ -290,6 +519,9 @@ impl Downloader<'_> {
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
+                Err(_) if self.progress.cancelled() => {
+                    return Err(attempt(FetchError::Cancelled, Next::Fatal));
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // keep what arrived: the next attempt resumes from there
@@ -367,16 +599,28 @@ impl Downloader<'_> {
         job: &Job,
         url: &str,
         part: &mut Part,
-    ) -> Result<(Box<dyn Read>, u64), Attempt> {
+    ) -> Result<(Box<dyn Read + '_>, u64), Attempt> {
         let offset = part.len;
-        let mut req = self.agent.get(url);
-        if offset > 0 {
-            req = req.header("Range", &format!("bytes={offset}-"));
-        }
-        let resp = req
-            .call()
-            .map_err(|e| attempt(network(url, &e), classify(&e)))?;
-        let status = resp.status().as_u16();
+        let rx = spawn_get(self.agent, url, offset);
+        let stall = self.opts.stall.min(self.opts.timeout);
+        let (status, content_range, content_length) =
+            match next_msg(&rx, self.opts.timeout, self.progress) {
+                Ok(Msg::Head(s, cr, len)) => (s, cr, len),
+                Ok(Msg::CallFailed(m, next)) => return Err(attempt(network(url, m), next)),
+                Ok(_) | Err(Waited::Gone) => {
+                    return Err(attempt(network(url, "connection lost"), Next::Retry))
+                }
+                Err(Waited::Stalled) => {
+                    return Err(attempt(
+                        network(
+                            url,
+                            format!("no response in {} s", self.opts.timeout.as_secs_f32()),
+                        ),
+                        Next::Retry,
+                    ))
+                }
+                Err(Waited::Cancelled) => return Err(attempt(FetchError::Cancelled, Next::Fatal)),
+            };
         let http = |next| {
             attempt(
                 FetchError::Http {
@@ -389,11 +633,7 @@ impl Downloader<'_> {
         let start = match status {
             200 => 0,
             206 => {
-                let cr = resp
-                    .headers()
-                    .get("content-range")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_content_range);
+                let cr = content_range.as_deref().and_then(parse_content_range);
                 match cr {
                     Some((_, Some(total))) if total != job.size => {
                         part.discard();
@@ -406,8 +646,7 @@ impl Downloader<'_> {
                             network(
                                 url,
                                 format!(
-                                    "asked for bytes from {offset}, got a partial response with Content-Range {:?}",
-                                    resp.headers().get("content-range")
+                                    "asked for bytes from {offset}, got a partial response with Content-Range {content_range:?}"
                                 ),
                             ),
                             Next::RetryNow,
@@ -424,7 +663,7 @@ impl Downloader<'_> {
             408 | 429 | 500..=599 => return Err(http(Next::Retry)),
             _ => return Err(http(Next::OtherMirror)),
         };
-        if let Some(len) = resp.body().content_length() {
+        if let Some(len) = content_length {
             if start + len != job.size {
                 part.discard();
                 return Err(attempt(
@@ -433,7 +672,17 @@ impl Downloader<'_> {
                 ));
             }
         }
-        Ok((Box::new(resp.into_body().into_reader()), start))
+        Ok((
+            Box::new(ChanReader {
+                rx,
+                chunk: Vec::new(),
+                at: 0,
+                stall,
+                progress: self.progress,
+                done: false,
+            }),
+            start,
+        ))
     }
 
     fn finalize(

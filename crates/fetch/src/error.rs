@@ -66,6 +66,10 @@ pub enum FetchError {
 
     /// An item that cannot be fetched as given (bad SHA256, no URL, the same hash listed
     /// twice with different sizes).
+    /// [`crate::Progress::cancelled`] said stop; the files that arrived stay in the store.
+    #[error("cancelled")]
+    Cancelled,
+
     #[error("{name}: invalid download item: {reason}")]
     InvalidItem { name: String, reason: String },
 }

@@ -24,8 +24,17 @@
 //! * **Retries and failover.** Every item has its URLs in mirror order. Timeouts, resets,
 //!   connections dropped mid-body, 5xx, 408 and 429, and wrong bytes (hash or size) are retried
 //!   on the same URL with exponential backoff ([`Options::backoff`] × 2ⁿ, at most 30 s),
-//!   [`Options::retries`] times; a 404/410 or another 4xx moves to the next URL at once, as
-//!   does a spent retry budget. The `.part` is kept across mirrors (same hash, same bytes).
+//!   [`Options::retries`] times in a row and for at least [`Options::patience`]; an attempt
+//!   that added bytes to the `.part` (a connection reset or stalled mid-body) does not count
+//!   and restarts that deadline, so a bad but moving mirror is followed to the end. A 404/410 or another 4xx moves to the next URL at once, as
+//!   does a spent retry budget.
+//! * **Stalls and cancel.** The body is read on a helper thread; the worker waits for it in
+//!   short slices, so a connection that delivers nothing for [`Options::stall`] is dropped
+//!   (and the file resumed on a new one), and [`Progress::cancelled`] stops the call within a
+//!   fraction of a second: no new file is started and running transfers are abandoned (their
+//!   `.part` stays for the next run).
+//! * **Per-host limit.** At most [`Options::per_host`] connections to one host at a time, over
+//!   all workers (mirrors throttle or reset clients that open many). The `.part` is kept across mirrors (same hash, same bytes).
 //!   When every URL failed, the error is [`FetchError::AllMirrorsFailed`] naming each URL
 //!   tried (with a single URL, that URL's own error, which names it).
 //! * **Bounded parallelism.** [`Options::jobs`] worker threads take files from a shared queue
@@ -99,6 +108,17 @@ pub struct Options {
     pub timeout: Duration,
     /// The first retry's delay; each further one doubles it (at most 30 s). Default 100 ms.
     pub backoff: Duration,
+    /// A connection that delivers no byte for this long (waiting for the response or within
+    /// the body) is dropped and the download resumed on a new one. Default 15 s; at most
+    /// `timeout` is used.
+    pub stall: Duration,
+    /// Connections to one host (scheme, name and port) at the same time. Default 4; 0 counts
+    /// as 1.
+    pub per_host: usize,
+    /// Retries on one URL go on past `retries` until this long after its last progress (or
+    /// first attempt): a deadline for a mirror that fails many requests in a row but does
+    /// answer. Default 10 s; zero means the count alone decides.
+    pub patience: Duration,
 }
 
 impl Default for Options {
@@ -108,6 +128,9 @@ impl Default for Options {
             retries: 4,
             timeout: Duration::from_secs(30),
             backoff: Duration::from_millis(100),
+            stall: Duration::from_secs(15),
+            per_host: 4,
+            patience: Duration::from_secs(10),
         }
     }
 }
@@ -126,6 +149,11 @@ pub trait Progress: Sync {
     fn file_done(&self, _name: &str, _cached: bool) {}
     /// Something worth telling (a retry, a mirror failover, a wait for another download).
     fn message(&self, _msg: &str) {}
+    /// Polled several times a second while downloading; true stops the call with
+    /// [`FetchError::Cancelled`] within about a quarter of a second.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Reports nothing.
@@ -155,6 +183,7 @@ pub struct Fetched {
 pub struct Fetcher {
     agent: ureq::Agent,
     opts: Options,
+    hosts: std::sync::Arc<download::HostLimit>,
 }
 
 /// Downloads `items` into `cas` with a fresh [`Fetcher`]; see the crate documentation.
@@ -254,6 +283,7 @@ impl Fetcher {
             .build();
         Fetcher {
             agent: opaas_repo::http::agent(config),
+            hosts: std::sync::Arc::new(download::HostLimit::new(opts.per_host)),
             opts,
         }
     }
@@ -301,6 +331,7 @@ impl Fetcher {
             opts: &self.opts,
             cas,
             progress,
+            hosts: &self.hosts,
         };
         std::thread::scope(|s| {
             for _ in 0..workers {
@@ -330,6 +361,9 @@ impl Fetcher {
                 None => {}
             }
         }
+        if progress.cancelled() {
+            return Err(FetchError::Cancelled);
+        }
         if let Some(f) = first_err {
             return Err(f.err);
         }
@@ -345,7 +379,7 @@ impl Fetcher {
         results: &Mutex<Vec<Slot>>,
         cancel: &AtomicBool,
     ) {
-        while !cancel.load(Ordering::SeqCst) {
+        while !cancel.load(Ordering::SeqCst) && !dl.progress.cancelled() {
             let Some((i, put_back)) = lock(queue).pop_front() else {
                 break;
             };

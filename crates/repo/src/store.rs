@@ -279,7 +279,24 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RepoError> {
 }
 
 /// Fetches and verifies the signed Release of a suite: InRelease, else Release + Release.gpg.
+/// A signature that does not verify is fetched again twice: a mirror that cuts responses
+/// short hands out truncated signed files (a forged one fails every time).
 fn fetch_release(
+    http: &Http,
+    keyring: &Keyring,
+    mirror: &str,
+    suite: &str,
+) -> Result<(Vec<u8>, Release, String), RepoError> {
+    let mut tries = 0;
+    loop {
+        match fetch_release_once(http, keyring, mirror, suite) {
+            Err(RepoError::Signature { .. }) if tries < 2 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
+fn fetch_release_once(
     http: &Http,
     keyring: &Keyring,
     mirror: &str,
@@ -438,10 +455,14 @@ fn fetch_index(
         .write(true)
         .open(&dlp)
         .map_err(io_err(&dlp))?;
-    let n = match http.get_to_file(&url, &mut f) {
+    let n = match http.get_to_file_sized(&url, &mut f, Some(entry.size)) {
         Err(HttpError::NotFound { .. }) if rel.acquire_by_hash => {
             // some mirrors lag behind on by-hash; the plain path is verified the same way
-            http.get_to_file(&format!("{mirror}/dists/{suite}/{path}"), &mut f)?
+            http.get_to_file_sized(
+                &format!("{mirror}/dists/{suite}/{path}"),
+                &mut f,
+                Some(entry.size),
+            )?
         }
         r => r?,
     };

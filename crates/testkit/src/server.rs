@@ -27,6 +27,18 @@ pub enum Fault {
     Corrupt,
     /// Wait this long before answering normally.
     Delay(Duration),
+    /// Announce the full Content-Length, send half the body, then send nothing more for this
+    /// long (the connection stays open), then close.
+    Stall(Duration),
+}
+
+/// Random faults on a share of the requests (see [`Server::chaos`]).
+#[derive(Debug)]
+struct Chaos {
+    pattern: String,
+    percent: u32,
+    faults: Vec<Fault>,
+    state: u64,
 }
 
 #[derive(Debug)]
@@ -42,6 +54,7 @@ struct Shared {
     root: PathBuf,
     stop: AtomicBool,
     rules: Mutex<Vec<Rule>>,
+    chaos: Mutex<Option<Chaos>>,
     counts: Mutex<BTreeMap<String, usize>>,
     log: Mutex<Vec<String>>,
     conns: Mutex<Vec<JoinHandle<()>>>,
@@ -127,9 +140,22 @@ impl Server {
         });
     }
 
-    /// Removes every fault rule.
+    /// A bad mirror: each request whose path contains `pattern` (and that no rule of
+    /// [`Server::fail`] matches) gets, with probability `percent` %, one of `faults` picked at
+    /// random. The choices come from a generator seeded with `seed`.
+    pub fn chaos(&self, seed: u64, pattern: &str, percent: u32, faults: Vec<Fault>) {
+        *lock(&self.shared.chaos) = Some(Chaos {
+            pattern: pattern.into(),
+            percent,
+            faults,
+            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+        });
+    }
+
+    /// Removes every fault rule and the chaos.
     pub fn clear_faults(&self) {
         lock(&self.shared.rules).clear();
+        *lock(&self.shared.chaos) = None;
     }
 
     /// How many requests (GET or HEAD, faulty or not) had a path containing `pattern`.
@@ -350,13 +376,32 @@ fn respond_plain(
 /// Takes the fault that applies to `path`, if any, and uses one of its lives.
 fn take_fault(shared: &Shared, path: &str) -> Option<Fault> {
     let mut rules = lock(&shared.rules);
-    let r = rules
+    if let Some(r) = rules
         .iter_mut()
-        .find(|r| path.contains(&r.pattern) && r.remaining != Some(0))?;
-    if let Some(n) = &mut r.remaining {
-        *n -= 1;
+        .find(|r| path.contains(&r.pattern) && r.remaining != Some(0))
+    {
+        if let Some(n) = &mut r.remaining {
+            *n -= 1;
+        }
+        return Some(r.fault.clone());
     }
-    Some(r.fault.clone())
+    drop(rules);
+    let mut chaos = lock(&shared.chaos);
+    let c = chaos.as_mut()?;
+    if !path.contains(&c.pattern) || c.faults.is_empty() {
+        return None;
+    }
+    let mut next = || {
+        c.state ^= c.state << 13;
+        c.state ^= c.state >> 7;
+        c.state ^= c.state << 17;
+        c.state
+    };
+    if next() % 100 >= u64::from(c.percent) {
+        return None;
+    }
+    let i = (next() % c.faults.len() as u64) as usize;
+    c.faults.get(i).cloned()
 }
 
 fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
@@ -463,6 +508,17 @@ fn handle(s: &mut TcpStream, shared: &Shared, req: &Request) -> io::Result<bool>
         log(&format!("{code}"));
         s.flush()?;
         return Ok(true);
+    }
+    if let Some(Fault::Stall(d)) = fault {
+        log(&format!("{code} (stalled mid-body)"));
+        s.write_all(&part[..part.len() / 2])?;
+        s.flush()?;
+        let until = Instant::now() + d;
+        while Instant::now() < until && !shared.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = s.shutdown(Shutdown::Both);
+        return Ok(false);
     }
     if fault == Some(Fault::DropMidBody) {
         log(&format!("{code} (dropped mid-body)"));

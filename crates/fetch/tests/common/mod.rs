@@ -35,6 +35,9 @@ pub fn opts() -> Options {
         retries: 3,
         timeout: Duration::from_secs(5),
         backoff: Duration::from_millis(10),
+        stall: Duration::from_secs(5),
+        per_host: 8,
+        patience: Duration::ZERO,
     }
 }
 
