@@ -106,7 +106,6 @@ pub struct Written {
     pub manifest_json: Vec<u8>,
 }
 
-
 /// `offline_pkg_<distro>_<arch>_<id>.<ext>`: the file [`write_bundle`] writes for `input`.
 /// Identical for the same resolution and format, so an existing file of that name (once
 /// verified) is the bundle and need not be written again.

@@ -409,11 +409,11 @@ fn deb_input(dir: &Path) -> BundleInput {
                 &format!("Size: {}\n", bytes.len()),
             )
             .replace(&p.sha256, &sha);
-        p.size = bytes.len() as u64;
-        p.sha256 = sha;
+        p.info.size = bytes.len() as u64;
+        p.info.sha256 = sha;
         if i == 1 {
             // a path beyond tar's 100-byte name field
-            p.filename = format!("{long}_1.1-1_amd64.deb");
+            p.info.filename = format!("{long}_1.1-1_amd64.deb");
         }
     }
     inp
