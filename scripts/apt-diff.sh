@@ -7,13 +7,13 @@
 # For every request it runs `opaas resolve` and `apt-get -s install` (through the oracle kit's
 # apt-oracle.sh: a private apt root with the same baseline status file and the same mirror), then
 # prints one table row: identical / extra / missing packages and the time each took.
-# env: OPAAS (binary, default target/release/opaas), ORACLE (default ../shared/oracle/apt-oracle.sh),
+# env: OPAAS (binary, default target/release/opaas), ORACLE (default scripts/oracle/apt-oracle.sh),
 #      mirrors as for opaas and the oracle (OPAAS_MIRROR_DEBIAN, …, or the host's APT sources).
 # exit status: 0 when every request is identical, 1 otherwise.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 OPAAS=${OPAAS:-$here/target/release/opaas}
-ORACLE=${ORACLE:-$here/../shared/oracle/apt-oracle.sh}
+ORACLE=${ORACLE:-$here/oracle/apt-oracle.sh}
 rec=(); recflag=""
 [ "${1:-}" = --no-recommends ] && { rec=(--no-recommends); recflag="--no-recommends"; shift; }
 target=$1 reqs=$2 out=${3:-$(mktemp -d)}

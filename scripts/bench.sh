@@ -9,12 +9,12 @@
 #      pkgcache (both on the oracle kit's baseline status file)
 #   3. cold download + bundle of the large request (empty .deb cache) vs apt's
 #      `install --download-only` into an empty directory, and a warm rebuild
-# env: OPAAS (default target/release/opaas), ORACLE (default ../shared/oracle/apt-oracle.sh),
+# env: OPAAS (default target/release/opaas), ORACLE (default scripts/oracle/apt-oracle.sh),
 #      mirrors as for opaas and the oracle.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 OPAAS=${OPAAS:-$here/target/release/opaas}
-ORACLE=${ORACLE:-$here/../shared/oracle/apt-oracle.sh}
+ORACLE=${ORACLE:-$here/oracle/apt-oracle.sh}
 target=$1 runs=${2:-5}
 suite=${target%-*} arch=${target##*-}
 case $suite in noble) distro=ubuntu-24.04;; jammy) distro=ubuntu-22.04;; bookworm) distro=debian-12;; bullseye) distro=debian-11;; trixie) distro=debian-13;; *) exit 2;; esac

@@ -6,8 +6,9 @@
 //! runs them. A test that cannot reach its mirror then fails under `OPAAS_REQUIRE_LIVE=1` (CI)
 //! and prints `SKIP` otherwise; `OPAAS_SKIP_LIVE=1` skips them on purpose (see `common`).
 //! Configuration, not a missing mirror: Ubuntu runs only with `OPAAS_MIRROR_UBUNTU` set, the
-//! differential checks only with the apt oracle kit (`OPAAS_ORACLE_DIR`, else
-//! `../shared/oracle` beside the clone).
+//! differential checks run with the project's apt oracle (`scripts/oracle`, or
+//! `OPAAS_ORACLE_DIR`), which needs apt-get on the host: without it they fail under
+//! `OPAAS_REQUIRE_LIVE=1` like a missing mirror.
 
 mod common;
 
@@ -111,11 +112,12 @@ fn live_ubuntu2404_amd64_update_show() {
     update_and_show_jq("ubuntu-24.04", "amd64");
 }
 
-/// The apt oracle kit: `OPAAS_ORACLE_DIR`, else `../shared/oracle` beside the clone.
+/// The apt oracle: the project's own `scripts/oracle` (`apt-oracle.sh` + baselines), or
+/// `OPAAS_ORACLE_DIR` for another kit of the same shape.
 fn oracle_dir() -> Option<PathBuf> {
     let p = std::env::var_os("OPAAS_ORACLE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/oracle"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/oracle"));
     p.join("apt-oracle.sh").exists().then_some(p)
 }
 
@@ -163,6 +165,7 @@ fn differential(distro: &str, arch: &str, target: &str, requests: &[&str]) {
             .collect();
         ours_v.sort();
         let apt = Command::new(oracle.join("apt-oracle.sh"))
+            .env("OPAAS", env!("CARGO_BIN_EXE_opaas"))
             .arg(target)
             .args(&pkgs)
             .output()
