@@ -282,7 +282,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     rec.subs.clear()
   }
   function fail(rec, err, at = Date.now()) {
-    rec.job.error = { code: err.code, message: err.message }
+    rec.job.error = { code: err.code, message: err.message, index: err.index ?? null, package: err.pkg ?? null }
     rec.job.finished_at = iso(at)
     logLine(rec, `E: ${err.message.split('\n')[0]}`)
     for (const l of err.message.split('\n').slice(1)) logLine(rec, `   ${l.trim()}`)
@@ -363,7 +363,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
       rec.log.push(`Queued: ${j.packages.join(' ')} for ${j.distro} ${j.arch}`, `Resolving ${j.packages.join(' ')}`)
       let resolution = null
       try { resolution = resolve(req) } catch (e) {
-        j.error = { code: e.code, message: e.message }
+        j.error = { code: e.code, message: e.message, index: e.index ?? null, package: e.pkg ?? null }
         j.state = 'failed'
         j.progress = { ...j.progress, phase: 'resolving' }
         j.finished_at = iso(now - minutes * 60e3 + 2000)
