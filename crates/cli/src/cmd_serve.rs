@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// API token: every /api call then needs `Authorization: Bearer <token>`
     #[arg(long, env = "OPAAS_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Serve /metrics without the token even when one is set (default: it needs the token then)
+    #[arg(long, env = "OPAAS_METRICS_PUBLIC")]
+    pub metrics_public: bool,
     /// Read the API token from this file (first line)
     #[arg(long, env = "OPAAS_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
@@ -98,6 +101,7 @@ pub fn serve(a: &ServeArgs) -> Result<ExitCode> {
     cfg.download_jobs = a.jobs.max(1);
     cfg.settings = a.m.settings();
     cfg.token = opaas_server::load_token(a.token.as_deref(), a.token_file.as_deref())?;
+    cfg.metrics_public = a.metrics_public;
     cfg.max_packages = a.max_packages.max(1);
     cfg.max_body_bytes = usize::try_from(a.max_upload).unwrap_or(usize::MAX);
     cfg.bundle_ttl = a.bundle_ttl;

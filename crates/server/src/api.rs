@@ -79,18 +79,45 @@ pub fn router(st: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(st.clone(), auth))
         .layer(api_headers());
-    Router::new()
+    // /metrics needs the token when one is set, unless the operator made it public
+    let mut metrics_route = Router::new().route("/metrics", get(metrics));
+    if !st.cfg.metrics_public {
+        metrics_route = metrics_route.layer(middleware::from_fn_with_state(st.clone(), auth));
+    }
+    let mut r = Router::new()
         .merge(api)
+        .merge(metrics_route)
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .fallback(crate::ui::serve)
-        .layer(middleware::from_fn_with_state(
-            st.clone(),
-            crate::guard::check,
-        ))
-        .layer(access_log())
-        .with_state(st)
+        .fallback(crate::ui::serve);
+    for (name, value) in SECURITY_HEADERS {
+        r = r.layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            ),
+        );
+    }
+    r.layer(middleware::from_fn_with_state(
+        st.clone(),
+        crate::guard::check,
+    ))
+    .layer(access_log())
+    .with_state(st)
 }
+
+/// Sent with every answer (docs/SECURITY.md): a strict CSP the embedded UI satisfies (its
+/// scripts and styles are files of its own origin, no inline code; Vue sets styles through the
+/// CSSOM), no framing (clickjacking), no referrer, no MIME sniffing.
+pub const SECURITY_HEADERS: [(&str, &str); 3] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("referrer-policy", "no-referrer"),
+    ("x-content-type-options", "nosniff"),
+];
 
 // ---------------------------------------------------------------- middleware
 
@@ -666,14 +693,30 @@ async fn job_bundle(
     } else {
         "application/gzip"
     };
+    let mut req = req;
+    if let Some(v) = req.headers().get(header::IF_RANGE).cloned() {
+        // RFC 9110 13.1.5: a Range is honoured only while the validator still matches (our
+        // validator is Last-Modified); otherwise the whole file, 200
+        let modified = tokio::fs::metadata(&path)
+            .await
+            .and_then(|m| m.modified())
+            .ok()
+            .map(httpdate::fmt_http_date);
+        if modified.as_deref() != v.to_str().ok().map(str::trim) {
+            req.headers_mut().remove(header::RANGE);
+        }
+    }
     let resp = tower_http::services::ServeFile::new(&path)
         .oneshot(req)
         .await
         .map_err(|e| ApiError::internal(format!("cannot send the bundle: {e}")))?;
     let mut resp = resp.map(Body::new);
+    let status = resp.status();
     let h = resp.headers_mut();
-    if resp_ok(h) {
+    if matches!(status, StatusCode::OK | StatusCode::PARTIAL_CONTENT) && resp_ok(h) {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    } else if status == StatusCode::RANGE_NOT_SATISFIABLE {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     }
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);

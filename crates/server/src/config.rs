@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub min_free_bytes: u64,
     /// When set, every `/api` call needs `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// `/metrics` without the token even when one is set (`--metrics-public`).
+    pub metrics_public: bool,
     /// Longest time for an ordinary API call (not the event stream or a bundle download).
     pub request_timeout: Duration,
     /// How often the janitor runs (expiry, cache cap, orphans, log pruning).
@@ -58,6 +60,7 @@ impl ServerConfig {
             cache_max_bytes: None,
             min_free_bytes: 1 << 30,
             token: None,
+            metrics_public: false,
             request_timeout: Duration::from_secs(120),
             janitor_interval: Duration::from_secs(300),
             log_keep: 14,
@@ -167,11 +170,18 @@ pub enum TokenError {
     },
     #[error("the token file {path} is empty")]
     Empty { path: PathBuf },
+    /// `--token`/`OPAAS_TOKEN` was given but holds only white space: starting would leave the API
+    /// open while the operator believes it is protected.
+    #[error("the token given with --token / OPAAS_TOKEN is empty or only white space; set a real token, or unset it to run without one")]
+    Blank,
 }
 
 /// The token from `--token`/`OPAAS_TOKEN`, else from a file (first line, trimmed).
 pub fn load_token(given: Option<&str>, file: Option<&Path>) -> Result<Option<String>, TokenError> {
-    if let Some(t) = given.map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(t) = given.map(str::trim) {
+        if t.is_empty() {
+            return Err(TokenError::Blank);
+        }
         return Ok(Some(t.to_string()));
     }
     if let Some(f) = file {
@@ -204,6 +214,23 @@ mod tests {
         assert!(parse_size("1Q").is_err());
         assert!(parse_size("G").is_err());
         assert_eq!(parse_size("10GB"), Ok(10 << 30));
+    }
+
+    #[test]
+    fn blank_tokens_are_refused() {
+        assert!(matches!(
+            load_token(Some("   "), None),
+            Err(TokenError::Blank)
+        ));
+        assert!(matches!(load_token(Some(""), None), Err(TokenError::Blank)));
+        assert_eq!(
+            load_token(Some(" s3cret \n"), None)
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(load_token(None, None).ok().flatten(), None);
     }
 
     #[test]

@@ -492,3 +492,83 @@ fn half_open_connections_are_closed_and_the_server_keeps_serving() {
     assert_eq!(c.get("/healthz").status, 200);
     assert_eq!(c.get("/api/jobs").status, 200);
 }
+
+/// Items 8–10: security headers on every answer, Range details, /metrics behind the token.
+#[test]
+fn headers_range_details_and_metrics_behind_the_token() {
+    let fx = common::fixture();
+    let data = tempfile::tempdir().expect("data");
+    let srv = Running::start(common::config(&fx, data.path()));
+    for path in ["/", "/api/jobs", "/healthz", "/metrics", "/api/nope"] {
+        let r = raw(&srv.url, "GET", path, &[], "");
+        let head = r.head.to_ascii_lowercase();
+        for (name, value) in opaas_server::api::SECURITY_HEADERS {
+            assert!(
+                head.contains(&format!("{name}: {}", value.to_ascii_lowercase())),
+                "{path}: no {name}: {}",
+                r.head
+            );
+        }
+        assert!(head.contains("frame-ancestors 'none'"), "{path}");
+    }
+    // a bundle to ask ranges of
+    let c = Client::new(&srv.url);
+    let r = c.post(
+        "/api/jobs",
+        &json!({"distro":"debian-12","arch":"amd64","packages":["hello"],"baseline":"none"}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    let j = c.wait(&id, Duration::from_secs(120));
+    assert_eq!(j["state"], "done", "{j}");
+    let size = j["bundle"]["size"].as_u64().expect("size");
+    let path = format!("/api/jobs/{id}/bundle");
+    let whole = c.get(&path);
+    let modified = whole
+        .header("last-modified")
+        .expect("last-modified")
+        .to_string();
+    // If-Range that matches: the range; that does not: the whole file, 200
+    let part = c.get_with(&path, &[("Range", "bytes=0-9"), ("If-Range", &modified)]);
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body.len(), 10);
+    let stale = c.get_with(
+        &path,
+        &[
+            ("Range", "bytes=0-9"),
+            ("If-Range", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ],
+    );
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.body.len() as u64, size);
+    assert_eq!(stale.header("content-type"), Some("application/gzip"));
+    // an unsatisfiable range is not dressed as a gzip file
+    let r416 = c.get_with(&path, &[("Range", &format!("bytes={}-", size + 10))]);
+    assert_eq!(r416.status, 416);
+    assert_ne!(r416.header("content-type"), Some("application/gzip"));
+    drop(srv);
+
+    // with a token, /metrics needs it unless --metrics-public
+    for public in [false, true] {
+        let data = tempfile::tempdir().expect("data");
+        let mut cfg = common::config(&fx, data.path());
+        cfg.token = Some("s3cret".into());
+        cfg.metrics_public = public;
+        let srv = Running::start(cfg);
+        let anon = raw(&srv.url, "GET", "/metrics", &[], "");
+        assert_eq!(
+            anon.status,
+            if public { 200 } else { 401 },
+            "public={public}"
+        );
+        let authed = raw(
+            &srv.url,
+            "GET",
+            "/metrics",
+            &[("Authorization", "Bearer s3cret")],
+            "",
+        );
+        assert_eq!(authed.status, 200);
+        assert_eq!(raw(&srv.url, "GET", "/healthz", &[], "").status, 200);
+    }
+}
