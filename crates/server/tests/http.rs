@@ -308,15 +308,16 @@ fn auth_on_and_off() {
         .status,
         401
     );
-    // the service endpoints and the UI stay open
+    // /healthz and the UI stay open; /metrics needs the token unless --metrics-public (issue 16)
     assert_eq!(c.get("/healthz").status, 200);
-    assert_eq!(c.get("/metrics").status, 200);
+    assert_eq!(c.get("/metrics").status, 401);
     assert_eq!(c.get("/").status, 200);
     // a wrong token is refused too
     c.token = Some("wrong".into());
     assert_eq!(c.get("/api/distros").status, 401);
     c.token = Some("s3cret-token".into());
     assert_eq!(c.get("/api/distros").status, 200);
+    assert_eq!(c.get("/metrics").status, 200);
     let id = submit(
         &c,
         json!({"distro":"debian-12","packages":["hello"],"baseline":"none"}),
