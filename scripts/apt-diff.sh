@@ -13,7 +13,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 OPAAS=${OPAAS:-$here/target/release/opaas}
-ORACLE=${ORACLE:-$here/oracle/apt-oracle.sh}
+ORACLE=${ORACLE:-$here/scripts/oracle/apt-oracle.sh}
 rec=(); recflag=""
 [ "${1:-}" = --no-recommends ] && { rec=(--no-recommends); recflag="--no-recommends"; shift; }
 target=$1 reqs=$2 out=${3:-$(mktemp -d)}

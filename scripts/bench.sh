@@ -14,7 +14,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 OPAAS=${OPAAS:-$here/target/release/opaas}
-ORACLE=${ORACLE:-$here/oracle/apt-oracle.sh}
+ORACLE=${ORACLE:-$here/scripts/oracle/apt-oracle.sh}
 target=$1 runs=${2:-5}
 suite=${target%-*} arch=${target##*-}
 case $suite in noble) distro=ubuntu-24.04;; jammy) distro=ubuntu-22.04;; bookworm) distro=debian-12;; bullseye) distro=debian-11;; trixie) distro=debian-13;; *) exit 2;; esac
