@@ -48,18 +48,36 @@ pub fn mirror_trace(
     distro: &str,
     arch: &str,
 ) -> Result<(&'static Distro, mirrors::Trace), EngineError> {
-    let bad = |e: &dyn std::fmt::Display, f: &'static str| {
-        EngineError::new(Kind::BadInput, e.to_string()).field(f)
-    };
+    let (distro, config) = distro_and_config(s, distro, arch)?;
+    let t =
+        mirrors::trace(distro, arch, &mirror_inputs(s, &config)).map_err(|e| bad(&e, "mirror"))?;
+    Ok((distro, t))
+}
+
+/// A bad-input error about request field `f`.
+fn bad(e: &dyn std::fmt::Display, f: &'static str) -> EngineError {
+    EngineError::new(Kind::BadInput, e.to_string()).field(f)
+}
+
+/// The catalog entry of `distro` (its `arch` checked) and the configuration file.
+fn distro_and_config(
+    s: &Settings,
+    distro: &str,
+    arch: &str,
+) -> Result<(&'static Distro, Config), EngineError> {
     let distro = catalog::find(distro).map_err(|e| bad(&e, "distro"))?;
     distro.check_arch(arch).map_err(|e| bad(&e, "arch"))?;
     let config = Config::load(s.config_file.as_deref()).map_err(|e| bad(&e, "config"))?;
-    let mut inp = MirrorInputs::from_env(&config);
+    Ok((distro, config))
+}
+
+/// Where mirrors come from: the flags of `s` over the environment over `config`.
+fn mirror_inputs<'a>(s: &'a Settings, config: &'a Config) -> MirrorInputs<'a> {
+    let mut inp = MirrorInputs::from_env(config);
     inp.mirror_flag = s.mirror.as_deref();
     inp.security_flag = s.security_mirror.as_deref();
     inp.preset_flag = s.mirror_preset.as_deref();
-    let t = mirrors::trace(distro, arch, &inp).map_err(|e| bad(&e, "mirror"))?;
-    Ok((distro, t))
+    inp
 }
 
 /// Opens the target `distro`/`arch` (plus foreign `extra` architectures).
@@ -69,17 +87,9 @@ pub fn open(
     arch: &str,
     extra: &[String],
 ) -> Result<Session, EngineError> {
-    let bad = |e: &dyn std::fmt::Display, f: &'static str| {
-        EngineError::new(Kind::BadInput, e.to_string()).field(f)
-    };
-    let distro = catalog::find(distro).map_err(|e| bad(&e, "distro"))?;
-    distro.check_arch(arch).map_err(|e| bad(&e, "arch"))?;
-    let config = Config::load(s.config_file.as_deref()).map_err(|e| bad(&e, "config"))?;
-    let mut inp = MirrorInputs::from_env(&config);
-    inp.mirror_flag = s.mirror.as_deref();
-    inp.security_flag = s.security_mirror.as_deref();
-    inp.preset_flag = s.mirror_preset.as_deref();
-    let m = mirrors::resolve(distro, arch, &inp).map_err(|e| bad(&e, "mirror"))?;
+    let (distro, config) = distro_and_config(s, distro, arch)?;
+    let m = mirrors::resolve(distro, arch, &mirror_inputs(s, &config))
+        .map_err(|e| bad(&e, "mirror"))?;
     let components = if s.components.is_empty() {
         distro.components.clone()
     } else {
