@@ -343,17 +343,17 @@ impl DepCache<'_> {
         id
     }
 
-    /// apt's package ID order: roughly the order in which the cache met the name.
+    /// apt's package ID order (pkgcachegen.cc: `Pkg->ID = PackageCount++` when a name is
+    /// first referenced): the indices in sources order, then the dpkg status file.
     fn package_order(&mut self, name: &str) -> u64 {
-        self.u
-            .named(name)
-            .iter()
-            .map(|r| ((r.src as u64) << 32) | r.idx as u64)
-            .min()
-            .unwrap_or_else(|| {
-                self.next_order += 1;
-                (1u64 << 48) + self.next_order
-            })
+        if let Some(r) = self.u.first_reference(name) {
+            return r;
+        }
+        if let Some(i) = self.base.first_reference(name) {
+            return (1u64 << 48) + i as u64;
+        }
+        self.next_order += 1;
+        (1u64 << 49) + self.next_order
     }
 
     pub(crate) fn ver_of(&self, p: PkgId, w: Which) -> Option<VerId> {
