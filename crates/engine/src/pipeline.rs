@@ -50,6 +50,14 @@ pub struct Request {
     pub packages: Vec<String>,
     pub recommends: bool,
     pub baseline: Baseline,
+    /// `apt-get upgrade` / `dist-upgrade` of the baseline (a dpkg status file) instead of a
+    /// plain install; `packages` may then be empty.
+    pub upgrade: Option<opaas_resolve::UpgradeMode>,
+    /// Ubuntu's phased updates in upgrade modes.
+    pub phased: opaas_resolve::Phased,
+    /// Upgrade modes: only the security pocket(s) are sources, as with a sources list that
+    /// holds only -security.
+    pub security_only: bool,
 }
 
 /// A request resolved on its target.
@@ -171,8 +179,27 @@ pub fn check_names(
 
 /// Parses and resolves a request as `apt-get install` would on the target.
 pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineError> {
-    if req.packages.is_empty() {
+    if req.packages.is_empty() && req.upgrade.is_none() {
         return Err(EngineError::new(Kind::BadInput, "no packages requested").field("packages"));
+    }
+    if req.upgrade.is_some()
+        && !matches!(
+            req.baseline,
+            Baseline::StatusFile(_) | Baseline::StatusText(_)
+        )
+    {
+        return Err(EngineError::new(
+            Kind::BadInput,
+            "an upgrade needs the target's dpkg status: give --baseline FILE (/var/lib/dpkg/status of the target)",
+        )
+        .field("baseline"));
+    }
+    if req.security_only && req.upgrade.is_none() {
+        return Err(EngineError::new(
+            Kind::BadInput,
+            "--security-only applies to --upgrade and --full-upgrade",
+        )
+        .field("security_only"));
     }
     let mut reqs = Vec::new();
     for (i, r) in req.packages.iter().enumerate() {
@@ -190,14 +217,22 @@ pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineErr
         .and_then(|a| session.refresh_if_stale(a))
         .into_iter()
         .collect();
-    let u = session.universe()?;
+    let u = if req.security_only {
+        session.universe_where(|m| session.target.is_security(&m.suite))?
+    } else {
+        session.universe()?
+    };
     let base = load_baseline(&req.baseline, &u, session.distro)?;
     check_names(&u, &session.distro.id, &req.arch, &reqs)?;
     let opts = Options {
         recommends: req.recommends,
         ..Options::default()
     };
-    let result = opaas_resolve::resolve(&u, &base, &reqs, opts).map_err(|e| {
+    let result = match req.upgrade {
+        None => opaas_resolve::resolve(&u, &base, &reqs, opts),
+        Some(mode) => opaas_resolve::resolve_upgrade(&u, &base, &reqs, opts, mode, req.phased),
+    };
+    let result = result.map_err(|e| {
         let kind = match &e {
             ResolveError::UnknownPackage { .. } | ResolveError::VirtualPackage { .. } => {
                 Kind::UnknownPackage

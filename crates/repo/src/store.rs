@@ -206,7 +206,8 @@ impl Target<'_> {
         })
     }
 
-    fn is_security(&self, suite: &str) -> bool {
+    /// Whether `suite` is one of the distro's security pockets.
+    pub fn is_security(&self, suite: &str) -> bool {
         self.distro
             .pockets
             .iter()
@@ -271,7 +272,8 @@ fn load_index(dir: &Path, id: &str) -> io::Result<IndexFile> {
     write_idx(&mut w, &hash, hw.n, &table)?;
     w.flush()?;
     drop(w);
-    tmp.persist(&ip).map_err(|e| io::Error::other(e.to_string()))?;
+    tmp.persist(&ip)
+        .map_err(|e| io::Error::other(e.to_string()))?;
     IndexFile::load(&tp, &ip)
 }
 

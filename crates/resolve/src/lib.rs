@@ -19,12 +19,14 @@ mod problem;
 pub mod request;
 mod resolution;
 pub mod suggest;
+mod upgrade;
 
 pub use baseline::Baseline;
-pub use cacheset::resolve;
+pub use cacheset::{resolve, resolve_upgrade};
 pub use depcache::Options;
 pub use error::{ResolveError, Unsatisfiable};
 pub use explain::Why;
 pub use model::DepKind;
 pub use request::Request;
-pub use resolution::{Chosen, Resolution};
+pub use resolution::{Chosen, KeptBack, Resolution};
+pub use upgrade::{Phased, UpgradeMode};

@@ -155,6 +155,8 @@ pub(crate) struct Pkg {
     pub important: bool,
     /// apt's package ID order (the last CompareProviders tie-break).
     pub order: u64,
+    /// dpkg's selection is `hold` (the status file says `hold ok installed`).
+    pub held: bool,
     pub reason: Option<Reason>,
 }
 
@@ -316,6 +318,7 @@ impl DepCache<'_> {
             essential: name == "apt",
             important: false,
             order,
+            held: false,
             reason: None,
         });
         self.pkg_ix.insert((name.to_string(), arch.to_string()), id);
@@ -336,7 +339,13 @@ impl DepCache<'_> {
         }
         let cand =
             self.default_candidate(id, installed.as_ref().map(|i| i.version.as_str()), current);
+        let held = installed.as_ref().is_some_and(|i| {
+            Paragraph::new(&i.stanza)
+                .get("Status")
+                .is_some_and(|s| s.starts_with("hold "))
+        });
         let p = &mut self.pkgs[id];
+        p.held = held;
         p.current = current;
         p.cand = cand;
         p.inst = current;

@@ -37,7 +37,12 @@ impl DepCache<'_> {
         );
         if protect && mode == Mode::Keep && cand.is_some() && cand == cur {
             // only propagating protection
-        } else if !from_user && (depth > 3000 || (protect && mode != Mode::Install)) {
+        } else if !from_user
+            && (depth > 3000
+                || (protect && mode != Mode::Install)
+                || (self.pkgs[p].held && mode != Mode::Install))
+        {
+            // IsModeChangeOk: protected packages and dpkg holds are not the solver's to change
             return false;
         }
         let Some(cv) = cand else { return false };
