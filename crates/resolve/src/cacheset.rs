@@ -79,6 +79,14 @@ impl DepCache<'_> {
     /// installs their dependencies in command-line order, then what is left broken is reported.
     pub(crate) fn install(&mut self, reqs: &[Request]) -> Result<Resolution, ResolveError> {
         let targets = self.mark_requests(reqs)?;
+        // Fix->Resolve(true): the problem resolver, with the requests protected
+        if self.broken_count() > 0 {
+            let mut fx = crate::resolver::Fixer::new(self.pkgs.len());
+            for &t in &targets {
+                fx.protect(self, t);
+            }
+            self.resolve_internal(&mut fx, true);
+        }
         self.check_broken(&targets)?;
         Ok(self.result())
     }

@@ -18,6 +18,7 @@ mod model;
 mod problem;
 pub mod request;
 mod resolution;
+mod resolver;
 pub mod suggest;
 mod upgrade;
 

@@ -18,6 +18,7 @@
 
 use crate::depcache::{DepCache, Reason};
 use crate::model::{DepKind, Mode, PkgId, Which};
+use crate::resolver::Fixer;
 use std::collections::HashMap;
 
 /// Which of apt's upgrade commands.
@@ -105,7 +106,7 @@ impl DepCache<'_> {
     }
 
     /// pkgProblemResolver::MakeScores, over the packages this cache holds.
-    fn make_scores(&mut self, fix_protected: &[bool]) -> HashMap<PkgId, i64> {
+    pub(crate) fn make_scores(&mut self, fix_protected: &[bool]) -> HashMap<PkgId, i64> {
         let order = self.pkg_begin_order();
         let mut scores: HashMap<PkgId, i64> = HashMap::new();
         let prio_map = |prio: u8| -> i64 {
@@ -414,6 +415,18 @@ impl DepCache<'_> {
                 }
                 fix_protected.resize(self.pkgs.len(), false);
                 self.hold_back_phased(phased, &mut fix_protected);
+                let mut fx = Fixer::new(self.pkgs.len());
+                for (p, &f) in fix_protected.iter().enumerate() {
+                    if f {
+                        fx.protect(self, p);
+                    }
+                }
+                for &p in &installed {
+                    if self.pkgs[p].held {
+                        fx.protect(self, p);
+                    }
+                }
+                self.resolve_internal(&mut fx, false);
                 Ok(())
             }
         }
