@@ -96,6 +96,8 @@ pub struct BundleInput {
     pub recommends: bool,
     pub baseline: String,
     pub packages: Vec<BundlePackage>,
+    /// Installed packages apt's plan removes (apt's answer on the target's status).
+    pub remove: Vec<String>,
     /// RFC 3339 UTC time recorded in the bundle (the newest Release date used).
     pub created: String,
     /// The same time as seconds since the epoch (tar headers).

@@ -30,6 +30,9 @@ pub struct Manifest {
     pub options: ManifestOptions,
     pub package_count: usize,
     pub packages: Vec<PackageInfo>,
+    /// Installed packages apt's plan removes (install.sh shows them and needs --force).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
     /// The request as given (`pkg`, `pkg:ARCH`).
     pub request: Vec<String>,
     /// `opaas <version>`

@@ -44,6 +44,7 @@ fn render(
         requested => words(&input.request),
         requested_plain => input.request.join(" "),
         packages => words(input.packages.iter().map(|p| p.name.as_str())),
+        removals => words(&input.remove),
         recommends => if input.recommends { "true" } else { "false" },
         installed_size_kb => installed,
         download_size => download,

@@ -54,6 +54,9 @@ pub fn bundle_id(input: &BundleInput) -> String {
         "no-recommends"
     });
     line(&input.baseline);
+    if !input.remove.is_empty() {
+        line(&format!("remove {}", input.remove.join(" ")));
+    }
     let mut pk: Vec<_> = input
         .packages
         .iter()
@@ -176,6 +179,7 @@ pub fn write_bundle(
         },
         package_count: pkgs.len(),
         packages: pkgs.iter().map(|p| p.info.clone()).collect(),
+        remove: input.remove.clone(),
         request: input.request.clone(),
         tool: format!("opaas {}", input.tool_version),
     };

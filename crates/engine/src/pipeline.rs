@@ -397,12 +397,9 @@ pub fn build(
         progress.log(&format!("W: {w}"));
     }
     if !result.remove.is_empty() {
-        return Err(EngineError::new(
-            Kind::Unsatisfiable,
-            format!(
-                "apt would have to remove installed packages ({}); a bundle cannot do that",
-                result.remove.join(", ")
-            ),
+        progress.log(&format!(
+            "W: apt's plan removes installed packages: {} (recorded in the manifest; install.sh shows them and needs --force)",
+            result.remove.join(", ")
         ));
     }
     check_cancel(progress)?;
@@ -506,6 +503,7 @@ pub fn build(
         recommends: req.recommends,
         baseline: req.baseline.label().to_string(),
         packages: pkgs,
+        remove: result.remove.clone(),
         created: opaas_repo::release::format_rfc3339(newest),
         created_epoch: epoch,
         created_rfc2822: opaas_repo::release::format_rfc2822(newest),
