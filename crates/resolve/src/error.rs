@@ -80,7 +80,7 @@ impl ResolveError {
     }
 }
 
-/// What is left broken after marking (the problem resolver is not ported, see
+/// What is left broken after marking and apt's problem resolver (see
 /// [`crate::problem`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsatisfiable {

@@ -5,7 +5,7 @@
 //! * apt's classic solver, one module per apt function: `model` (the cache,
 //!   pkgcachegen.cc), `depcache` (pkgDepCache and MarkInstall, depcache.cc), `candidates`
 //!   (policy and CompareProviders), `cacheset` (apt-get's request handling), `problem` (the
-//!   broken check, future pkgProblemResolver), [`explain`] (reasons and chains as text).
+//!   broken check), `resolver` (pkgProblemResolver), `upgrade` (apt-get upgrade / dist-upgrade), [`explain`] (reasons and chains as text).
 //!   docs/apt-semantics.md has the apt source references.
 
 pub mod baseline;

@@ -8,9 +8,7 @@
 //! * dist-upgrade (`pkgDistUpgrade`): every installed package is marked without, then with
 //!   dependencies (new packages may come in), missing Essential packages are installed, every
 //!   installed package is marked again to force the conflict resolution, holds are kept, and
-//!   the problem resolver runs. Where marking leaves nothing broken (every case measured on
-//!   the old-status files) the resolver has nothing to do; where something is left broken,
-//!   opaas reports it instead of guessing (`ResolveInternal`'s removal loop is not ported).
+//!   the problem resolver ([`crate::resolver`]) runs with BrokenFix=false.
 //!
 //! Order: apt walks `Cache.PkgBegin()`, the package hash table (§7 of docs/apt-semantics.md):
 //! bucket `djb2(tolower(name)) % 196613`, then (name length, bytes), then architecture in
