@@ -62,6 +62,9 @@ fn input(dir: &Path) -> BundleInput {
         created_rfc2822: "Sat, 11 Jul 2026 10:16:37 UTC".into(),
         tool_version: "0.1.0".into(),
         remove: Vec::new(),
+        mode: "install".into(),
+        assumed: Vec::new(),
+        host: String::new(),
         build_log: "test build\n".into(),
     }
 }

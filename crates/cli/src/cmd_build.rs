@@ -68,6 +68,11 @@ impl BuildProgress for Bars {
 }
 
 pub fn build(a: &BuildArgs) -> Result<ExitCode> {
+    build_request(a, &a.r.request())
+}
+
+/// `build` of an engine request made elsewhere (`upgrade --from` makes its own).
+pub fn build_request(a: &BuildArgs, req: &opaas_engine::Request) -> Result<ExitCode> {
     let t0 = Instant::now();
     let format = Format::parse(&a.format).ok_or_else(|| {
         user_err(
@@ -88,13 +93,7 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode> {
     });
     let mut settings = a.r.t.settings();
     settings.jobs = a.jobs.max(1);
-    let built = opaas_engine::build(
-        &settings,
-        &a.r.request(),
-        &a.output,
-        format,
-        &Bars { bar, quiet },
-    )?;
+    let built = opaas_engine::build(&settings, req, &a.output, format, &Bars { bar, quiet })?;
     if built.reused && !quiet {
         eprintln!(
             "reusing {}, verified ({} packages, {}; nothing downloaded or packed) in {:.1} s",

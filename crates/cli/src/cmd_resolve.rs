@@ -72,6 +72,7 @@ impl ResolveArgs {
                 PhasedArg::Exclude => opaas_resolve::Phased::Exclude,
             },
             security_only: self.security_only,
+            host: None,
         }
     }
 }

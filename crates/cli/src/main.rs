@@ -5,6 +5,7 @@ mod cmd_build;
 mod cmd_repo;
 mod cmd_resolve;
 mod cmd_serve;
+mod cmd_upgrade;
 mod common;
 
 use clap::parser::ValueSource;
@@ -65,6 +66,10 @@ enum Cmd {
     Baseline(common::TargetArgs),
     /// Resolve, download and write an offline bundle (offline_pkg_….tar.gz).
     Build(cmd_build::BuildArgs),
+    /// Print the collect script to run on an offline server (`sh collect.sh > HOST.opaas`).
+    CollectScript,
+    /// Plan (and with -o build) an upgrade bundle for a server from its collected file.
+    Upgrade(Box<cmd_upgrade::UpgradeArgs>),
     /// Run the HTTP service: API, job queue, web UI (see docs/API.md).
     Serve(Box<cmd_serve::ServeArgs>),
     /// Check a bundle's structure, hashes and repository index (tarball or unpacked directory).
@@ -91,7 +96,8 @@ fn main() -> ExitCode {
         Cmd::Show { t, .. } | Cmd::Search { t, .. } => Some(t.clone()),
         Cmd::Resolve(a) => Some(a.t.clone()),
         Cmd::Build(a) => Some(a.r.t.clone()),
-        Cmd::Distros | Cmd::Serve(_) | Cmd::Verify { .. } => None,
+        Cmd::Distros | Cmd::Serve(_) | Cmd::Verify { .. } | Cmd::CollectScript => None,
+        Cmd::Upgrade(_) => None,
     };
     let r = match cli.cmd {
         Cmd::Distros => cmd_repo::distros(),
@@ -102,6 +108,8 @@ fn main() -> ExitCode {
         Cmd::Resolve(a) => cmd_resolve::resolve(&a),
         Cmd::Baseline(t) => cmd_resolve::baseline(&t),
         Cmd::Build(a) => cmd_build::build(&a),
+        Cmd::CollectScript => cmd_upgrade::collect_script(),
+        Cmd::Upgrade(a) => cmd_upgrade::upgrade(&a),
         Cmd::Verify { bundle, json } => cmd_build::verify(&bundle, json),
         Cmd::Serve(a) => cmd_serve::serve(&a),
     };

@@ -58,6 +58,8 @@ pub struct Request {
     /// Upgrade modes: only the security pocket(s) are sources, as with a sources list that
     /// holds only -security.
     pub security_only: bool,
+    /// The host the plan is for (upgrade bundles from a collected file).
+    pub host: Option<String>,
 }
 
 /// A request resolved on its target.
@@ -68,6 +70,9 @@ pub struct Resolved {
     pub result: Resolution,
     /// Things the user should know (e.g. stale indices used after a failed refresh).
     pub warnings: Vec<String>,
+    /// Upgrade modes: `name:arch=version` of every package the baseline has installed (the
+    /// state the plan assumes; install.sh refuses a machine that drifted from it).
+    pub assumed: Vec<String>,
 }
 
 impl Resolved {
@@ -261,12 +266,21 @@ pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineErr
         }
         err.with_source(e)
     })?;
+    let assumed = if req.upgrade.is_some() {
+        base.packages
+            .values()
+            .map(|i| format!("{}:{}={}", i.name, i.arch, i.version))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Resolved {
         session,
         universe: u,
         requests: reqs,
         result,
         warnings,
+        assumed,
     })
 }
 
@@ -392,6 +406,7 @@ pub fn build(
         requests,
         result,
         warnings,
+        assumed,
     } = resolve(settings, req)?;
     for w in &warnings {
         progress.log(&format!("W: {w}"));
@@ -504,6 +519,14 @@ pub fn build(
         baseline: req.baseline.label().to_string(),
         packages: pkgs,
         remove: result.remove.clone(),
+        mode: match req.upgrade {
+            None => "install",
+            Some(opaas_resolve::UpgradeMode::Upgrade) => "upgrade",
+            Some(opaas_resolve::UpgradeMode::FullUpgrade) => "full-upgrade",
+        }
+        .to_string(),
+        assumed,
+        host: req.host.clone().unwrap_or_default(),
         created: opaas_repo::release::format_rfc3339(newest),
         created_epoch: epoch,
         created_rfc2822: opaas_repo::release::format_rfc2822(newest),

@@ -425,6 +425,7 @@ impl Jobs {
             upgrade: None,
             phased: Default::default(),
             security_only: false,
+            host: None,
         };
         let format = job.format.bundle();
         let progress = JobProgress {

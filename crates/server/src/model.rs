@@ -144,6 +144,7 @@ impl JobRequest {
             upgrade: None,
             phased: Default::default(),
             security_only: false,
+            host: None,
         }
     }
 }
