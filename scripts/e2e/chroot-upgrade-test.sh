@@ -170,4 +170,4 @@ else
 fi
 cp "$w/install1.out" "$CACHE/logs/upgrade-$target-install1.out" 2>/dev/null || true
 echo "total $(dt "$T0" "$(ts)") s"
-[ "$fails" = 0 ] && echo "RESULT PASS" || { echo "RESULT FAIL ($fails)"; exit 1; }
+if [ "$fails" = 0 ]; then echo "RESULT PASS"; else echo "RESULT FAIL ($fails)"; exit 1; fi
