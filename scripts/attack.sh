@@ -1,7 +1,7 @@
 #!/bin/bash
 # Replays the attacks of issue 16 against `opaas serve` on 127.0.0.1 and asserts the safe answer
 # to each: cross-site writes (415/403), DNS rebinding (421), output amplification (capped),
-# job floods (429 + Retry-After), 40 concurrent 8 MB status uploads (RSS and /healthz latency),
+# job floods (429 + Retry-After, one bundle file for identical jobs), 40 concurrent 8 MB status uploads (RSS and /healthz latency),
 # upload storage (database stays small), 300 half-open connections (closed, still serving).
 #
 #   scripts/attack.sh
@@ -142,6 +142,14 @@ done
 # the bucket holds 30 and refills by one every 2 s; at most 10 unfinished at a time
 most=$(( 30 + ($(date +%s) - f0) / 2 + 1 ))
 [ "$accepted" -le "$most" ] && [ "$limited" -ge 100 ] && ok "$accepted of 200 submissions accepted, $limited answered 429 with Retry-After" || bad "$accepted of 200 accepted (at most $most expected), $limited limited"
+# identical requests share one result: once every accepted job is finished, their bundles
+# are one file on disk (hard links, one inode)
+unfinished() { curl -s "$url/metrics" | awk '/^opaas_jobs\{state="(queued|resolving|downloading|packing)"\}/ {n += $2} END {print n + 0}'; }
+for _ in $(seq 1200); do [ "$(unfinished)" -eq 0 ] && break; sleep 0.1; done
+check "unfinished jobs after the flood" 0 "$(unfinished)"
+names=$(find "$work/data/bundles" -type f -name 'offline_pkg_*' | wc -l)
+files=$(find "$work/data/bundles" -type f -name 'offline_pkg_*' -printf '%i\n' | sort -u | wc -l)
+check "bundle files on disk for $names identical jobs" 1 "$files"
 
 echo "6. 300 half-open connections"
 fds=()
