@@ -374,7 +374,10 @@ fn reusable(
             "its manifest lists another resolution (the same short id)".into(),
         ]));
     }
-    let (sha256, size) = opaas_bundle::sha256_file(path)?;
+    let (sha256, size) = match rep.file_sha256 {
+        Some(h) => h,
+        None => opaas_bundle::sha256_file(path)?,
+    };
     Ok(Ok((sha256, size, manifest, json)))
 }
 
