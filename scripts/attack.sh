@@ -1,7 +1,8 @@
 #!/bin/bash
 # Replays the attacks of issue 16 against `opaas serve` on 127.0.0.1 and asserts the safe answer
 # to each: cross-site writes (415/403), DNS rebinding (421), output amplification (capped),
-# job floods (429 + Retry-After, one bundle file for identical jobs), 40 concurrent 8 MB status uploads (RSS and /healthz latency),
+# job floods (429 + Retry-After, one bundle file for identical jobs), 40 concurrent 8 MB status
+# uploads (RSS, /healthz and /metrics latency),
 # upload storage (database stays small), 300 half-open connections (closed, still serving).
 #
 #   scripts/attack.sh
@@ -186,11 +187,17 @@ for k in $(seq "$UPLOADS"); do
   up+=($!)
 done
 worst=0
+worstm=0
 peak=0
+polls=0
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 u0=$(date +%s)
 for _ in $(seq 30000); do
   ms=$(curl -s -o /dev/null -w '%{time_total}' --max-time 10 "$url/healthz" | awk '{print int($1*1000)}')
   [ "$ms" -gt "$worst" ] && worst=$ms
+  ms=$(curl -s -o /dev/null -w '%{time_total}' --max-time 10 "$url/metrics" | awk '{print int($1*1000)}')
+  [ "$ms" -gt "$worstm" ] && worstm=$ms
+  polls=$((polls + 1))
   r=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$spid/status")
   [ "$r" -gt "$peak" ] && peak=$r
   running=0
@@ -203,10 +210,11 @@ took=$(( $(date +%s) - u0 ))
 hwm=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$spid/status")
 good=$(cat "$work"/up.* | grep -c '^200$' || true)
 echo "  preview answers: $(sort "$work"/up.* | uniq -c | tr -s ' ' | tr '\n' ',')"
-echo "  RSS before ${rss0} MB, peak sampled ${peak} MB, high-water mark ${hwm} MB; worst /healthz ${worst} ms; $good of $UPLOADS previews answered 200 in ${took} s"
+echo "  RSS before ${rss0} MB, peak sampled ${peak} MB, high-water mark ${hwm} MB; worst of $polls polls: /healthz ${worst} ms, /metrics ${worstm} ms; $good of $UPLOADS previews answered 200 in ${took} s; load average $load0 before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 check "all previews answered" "$UPLOADS" "$good"
 [ "$hwm" -lt "$MAX_RSS_MB" ] && ok "RSS high-water mark ${hwm} MB < ${MAX_RSS_MB} MB" || bad "RSS ${hwm} MB"
 [ "$worst" -le "$HEALTHZ_MS" ] && ok "/healthz within ${worst} ms <= ${HEALTHZ_MS} ms" || bad "/healthz took ${worst} ms"
+[ "$worstm" -le "$HEALTHZ_MS" ] && ok "/metrics within ${worstm} ms <= ${HEALTHZ_MS} ms" || bad "/metrics took ${worstm} ms"
 
 echo "5b. uploads stay out of the database"
 for _ in 1 2 3 4; do

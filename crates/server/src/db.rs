@@ -140,6 +140,22 @@ impl Db {
         })
     }
 
+    /// Runs a read-only `f` on the reader connection on this thread, if no one else uses it
+    /// (None otherwise). For small reads (a few pages the OS has cached) from async handlers
+    /// that must answer at once (`/metrics`): in WAL mode a reader takes no lock a writer
+    /// holds, so this never waits for the writer.
+    pub fn try_read_here<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Option<Result<R, DbError>> {
+        let c = match self.reader.try_lock() {
+            Ok(c) => c,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(f(&c).map_err(DbError::from))
+    }
+
     /// Runs a read-only `f` on the reader connection on a blocking thread; an error when it
     /// takes longer than `limit` (a stuck disk is an unhealthy service).
     pub async fn read<R: Send + 'static>(
