@@ -916,10 +916,11 @@ async fn identical_jobs_share_one_bundle_file_until_the_last_is_gone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_identical_jobs_packs_one_bundle_file() {
     let fx = common::fixture();
-    // slow downloads: the later jobs arrive while the first one is still building
+    // slow downloads (1 s per .deb; only the first job downloads): the jobs the other workers
+    // take at once reach the bundle's name while the first one is still building
     fx.server.fail_always(
         "/pool/",
-        opaas_testkit::Fault::Delay(Duration::from_millis(300)),
+        opaas_testkit::Fault::Delay(Duration::from_secs(1)),
     );
     let data = tempfile::tempdir().expect("data");
     let mut cfg = common::config(&fx, data.path());
