@@ -1,7 +1,8 @@
 #!/bin/bash
 # Replays the attacks of issue 16 against `opaas serve` on 127.0.0.1 and asserts the safe answer
 # to each: cross-site writes (415/403), DNS rebinding (421), output amplification (capped),
-# job floods (429 + Retry-After), 40 concurrent 8 MB status uploads (RSS and /healthz latency),
+# job floods (429 + Retry-After, one bundle file for identical jobs), 40 concurrent 8 MB status
+# uploads (RSS, /healthz and /metrics latency),
 # upload storage (database stays small), 300 half-open connections (closed, still serving).
 #
 #   scripts/attack.sh
@@ -142,6 +143,14 @@ done
 # the bucket holds 30 and refills by one every 2 s; at most 10 unfinished at a time
 most=$(( 30 + ($(date +%s) - f0) / 2 + 1 ))
 [ "$accepted" -le "$most" ] && [ "$limited" -ge 100 ] && ok "$accepted of 200 submissions accepted, $limited answered 429 with Retry-After" || bad "$accepted of 200 accepted (at most $most expected), $limited limited"
+# identical requests share one result: once every accepted job is finished, their bundles
+# are one file on disk (hard links, one inode)
+unfinished() { curl -s "$url/metrics" | awk '/^opaas_jobs\{state="(queued|resolving|downloading|packing)"\}/ {n += $2} END {print n + 0}'; }
+for _ in $(seq 1200); do [ "$(unfinished)" -eq 0 ] && break; sleep 0.1; done
+check "unfinished jobs after the flood" 0 "$(unfinished)"
+names=$(find "$work/data/bundles" -type f -name 'offline_pkg_*' | wc -l)
+files=$(find "$work/data/bundles" -type f -name 'offline_pkg_*' -printf '%i\n' | sort -u | wc -l)
+check "bundle files on disk for $names identical jobs" 1 "$files"
 
 echo "6. 300 half-open connections"
 fds=()
@@ -171,6 +180,13 @@ echo "5. $UPLOADS concurrent 8 MB status uploads"
 awk 'BEGIN { for (i = 0; s < 8000000; i++) { t = sprintf("Package: pkg%d\nStatus: install ok installed\nVersion: 1.0-%d\nArchitecture: amd64\nDescription: filler package number %d\n\n", i, i, i); s += length(t); printf "%s", t } }' >"$work/big.status"
 python3 -c 'import json,sys; print(json.dumps({"distro":"debian-12","packages":["hello"],"baseline":{"status":open(sys.argv[1]).read()}}))' "$work/big.status" >"$work/big.json"
 rss0=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$spid/status")
+# ms <path> >> file: one request's time in whole milliseconds
+ms() { curl -s -o /dev/null -w '%{time_total}' --max-time 10 "$url$1" | awk '{print int($1*1000)}'; }
+# pct <file>: p50, p99 and max of a column of numbers
+pct() { sort -n "$1" | awk '{ v[NR] = $1 } END { printf "p50 %d, p99 %d, max %d ms", v[int(NR * 0.5) + (NR * 0.5 > int(NR * 0.5))], v[int(NR * 0.99) + (NR * 0.99 > int(NR * 0.99))], v[NR] }'; }
+# the same polls against the idle server first: what this machine's load alone costs
+for _ in $(seq 100); do ms /healthz >>"$work/idle.ms"; sleep 0.05; done
+echo "  idle server, $(cut -d' ' -f1-3 /proc/loadavg) load: /healthz $(pct "$work/idle.ms")"
 up=()
 for k in $(seq "$UPLOADS"); do
   curl -s -o /dev/null -w '%{http_code}\n' --max-time 1800 -X POST -H 'Content-Type: application/json' \
@@ -178,11 +194,19 @@ for k in $(seq "$UPLOADS"); do
   up+=($!)
 done
 worst=0
+worstm=0
 peak=0
+polls=0
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 u0=$(date +%s)
 for _ in $(seq 30000); do
-  ms=$(curl -s -o /dev/null -w '%{time_total}' --max-time 10 "$url/healthz" | awk '{print int($1*1000)}')
-  [ "$ms" -gt "$worst" ] && worst=$ms
+  t=$(ms /healthz)
+  echo "$t" >>"$work/healthz.ms"
+  [ "$t" -gt "$worst" ] && worst=$t
+  t=$(ms /metrics)
+  echo "$t" >>"$work/metrics.ms"
+  [ "$t" -gt "$worstm" ] && worstm=$t
+  polls=$((polls + 1))
   r=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$spid/status")
   [ "$r" -gt "$peak" ] && peak=$r
   running=0
@@ -195,10 +219,11 @@ took=$(( $(date +%s) - u0 ))
 hwm=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$spid/status")
 good=$(cat "$work"/up.* | grep -c '^200$' || true)
 echo "  preview answers: $(sort "$work"/up.* | uniq -c | tr -s ' ' | tr '\n' ',')"
-echo "  RSS before ${rss0} MB, peak sampled ${peak} MB, high-water mark ${hwm} MB; worst /healthz ${worst} ms; $good of $UPLOADS previews answered 200 in ${took} s"
+echo "  RSS before ${rss0} MB, peak sampled ${peak} MB, high-water mark ${hwm} MB; $polls polls each: /healthz $(pct "$work/healthz.ms"), /metrics $(pct "$work/metrics.ms"); $good of $UPLOADS previews answered 200 in ${took} s; load average $load0 before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 check "all previews answered" "$UPLOADS" "$good"
 [ "$hwm" -lt "$MAX_RSS_MB" ] && ok "RSS high-water mark ${hwm} MB < ${MAX_RSS_MB} MB" || bad "RSS ${hwm} MB"
 [ "$worst" -le "$HEALTHZ_MS" ] && ok "/healthz within ${worst} ms <= ${HEALTHZ_MS} ms" || bad "/healthz took ${worst} ms"
+[ "$worstm" -le "$HEALTHZ_MS" ] && ok "/metrics within ${worstm} ms <= ${HEALTHZ_MS} ms" || bad "/metrics took ${worstm} ms"
 
 echo "5b. uploads stay out of the database"
 for _ in 1 2 3 4; do

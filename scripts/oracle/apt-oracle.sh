@@ -11,6 +11,8 @@
 #   --with-arch print pkg:arch=version
 #   -o OPT      pass an apt option (e.g. APT::Get::Never-Include-Phased-Updates=true), repeatable
 #   --update    refresh the private root's indices
+#   --download D  really download what `install PKG...` needs into directory D (apt-get install
+#               --download-only, archives in D; nothing is installed), instead of simulating
 # The mirrors are the ones opaas itself would use for that target (`opaas mirrors --json`: flag,
 # env, config file, the host's APT sources, preset), so both sides read the same archive; the
 # keyring is the project's own copy (keyrings/). OPAAS names the opaas binary (default: the
@@ -22,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 work=${ORACLE_WORK:-${TMPDIR:-/tmp}/opaas-oracle}
 
-update=0 recommends=true statusfile="" witharch=0 cmd=install aptopts=()
+update=0 recommends=true statusfile="" witharch=0 cmd=install aptopts=() download=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --update) update=1; shift;;
@@ -31,7 +33,8 @@ while [ $# -gt 0 ]; do
     --with-arch) witharch=1; shift;;
     --cmd) cmd=$2; shift 2;;
     -o) aptopts+=(-o "$2"); shift 2;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0;;
+    --download) download=$2; shift 2;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0;;
     --) shift; break;;
     -*) echo "apt-oracle: unknown option $1" >&2; exit 2;;
     *) break;;
@@ -95,6 +98,13 @@ if [ "$update" = 1 ] || [ -z "$(find "$root/var/lib/apt/lists" -maxdepth 1 -name
   apt-get -q update >&2
 fi
 [ $# -ge 1 ] || [ "$cmd" != install ] || exit 0
+
+if [ -n "$download" ]; then
+  # the archives go to D (its partial/ too); apt's sandbox user need not be able to write there
+  mkdir -p "$download/partial"
+  exec apt-get -q -o APT::Install-Recommends=$recommends "${aptopts[@]}" -o Dir::Cache::archives="$(cd "$download" && pwd)/" \
+    -o APT::Sandbox::User=root install --download-only "$@" >&2
+fi
 
 out=$(apt-get -s -o APT::Install-Recommends=$recommends "${aptopts[@]}" "$cmd" "$@" 2>&1) || { echo "$out" >&2; exit 100; }
 echo "$out" | grep '^Remv ' >&2 || true

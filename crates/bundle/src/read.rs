@@ -81,6 +81,11 @@ pub type Archive = tar::Archive<Box<dyn Read>>;
 /// Opens a `.tar.gz` or `.tar.zst` (by its magic bytes, not its name).
 pub fn open_archive(path: &Path) -> Result<Archive, BundleError> {
     let f = std::fs::File::open(path).map_err(io_err(path))?;
+    archive_from(path, f)
+}
+
+/// [`open_archive`] over a reader of the file at `path` (named in errors).
+pub(crate) fn archive_from(path: &Path, f: impl Read + 'static) -> Result<Archive, BundleError> {
     let mut r = io::BufReader::with_capacity(1 << 20, f);
     let magic = r
         .fill_buf()

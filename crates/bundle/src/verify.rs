@@ -1,11 +1,14 @@
 //! `opaas verify`: checks a bundle's structure, hashes, and that its repository index matches
 //! the .debs it carries — in the tarball, or in the directory it was unpacked to.
 
-use crate::{io_err, open_archive, BundleError, Manifest, PackageInfo};
+use crate::read::archive_from;
+use crate::{io_err, BundleError, Manifest, PackageInfo};
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::path::Path;
+use std::rc::Rc;
 
 /// What `verify` found. `problems` empty means the bundle is good.
 #[derive(Debug, Default, serde::Serialize)]
@@ -22,6 +25,10 @@ pub struct VerifyReport {
     /// again).
     #[serde(skip)]
     pub manifest_json: Option<Vec<u8>>,
+    /// A tarball's own SHA256 (lowercase hex) and size, hashed while it was read (None for a
+    /// directory): reusing a verified bundle needs no second pass over it.
+    #[serde(skip)]
+    pub file_sha256: Option<(String, u64)>,
 }
 
 const KEEP: [&str; 4] = [
@@ -44,12 +51,31 @@ const REQUIRED: [&str; 8] = [
 /// Verifies a bundle: a tarball (`.tar.gz`, `.tar.zst`) or the directory it unpacks to.
 pub fn verify(path: &Path) -> Result<VerifyReport, BundleError> {
     let mut w = Walk::default();
+    let mut file_sha256 = None;
     if std::fs::metadata(path).map_err(io_err(path))?.is_dir() {
         walk_dir(path, &mut w)?;
     } else {
-        walk_archive(path, &mut w)?;
+        file_sha256 = Some(walk_archive(path, &mut w)?);
     }
-    Ok(w.finish())
+    let mut rep = w.finish();
+    rep.file_sha256 = file_sha256;
+    Ok(rep)
+}
+
+/// Hashes the bytes read through it (the tarball, as the decompressor pulls them in).
+struct Tee {
+    inner: std::fs::File,
+    hashed: Rc<RefCell<(Sha256, u64)>>,
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        let mut h = self.hashed.borrow_mut();
+        h.0.update(&buf[..k]);
+        h.1 += k as u64;
+        Ok(k)
+    }
 }
 
 /// What the walk over a bundle's files collected.
@@ -100,8 +126,17 @@ impl Walk {
     }
 }
 
-fn walk_archive(path: &Path, w: &mut Walk) -> Result<(), BundleError> {
-    let mut ar = open_archive(path)?;
+/// Walks a tarball's members; returns the tarball's own SHA256 and size.
+fn walk_archive(path: &Path, w: &mut Walk) -> Result<(String, u64), BundleError> {
+    let hashed = Rc::new(RefCell::new((Sha256::new(), 0u64)));
+    let f = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut ar = archive_from(
+        path,
+        Tee {
+            inner: f,
+            hashed: Rc::clone(&hashed),
+        },
+    )?;
     let bad =
         |e: io::Error| BundleError::Invalid(format!("{}: corrupt archive: {e}", path.display()));
     for entry in ar.entries().map_err(bad)? {
@@ -121,7 +156,24 @@ fn walk_archive(path: &Path, w: &mut Walk) -> Result<(), BundleError> {
         }
         w.file(rel, &mut e).map_err(bad)?;
     }
-    Ok(())
+    drop(ar);
+    // the end of the tar stream and the compressor's trailer were not all read: hash on from
+    // where the decompressor stopped
+    let (mut h, mut n) = Rc::try_unwrap(hashed)
+        .map(RefCell::into_inner)
+        .unwrap_or_else(|rc| rc.borrow().clone());
+    let mut f = std::fs::File::open(path).map_err(io_err(path))?;
+    f.seek(io::SeekFrom::Start(n)).map_err(io_err(path))?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let k = f.read(&mut buf).map_err(io_err(path))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex::encode(h.finalize()), n))
 }
 
 /// An unpacked bundle: `dir` is the `offline_pkg_…` directory itself.

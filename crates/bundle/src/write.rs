@@ -1,7 +1,7 @@
 //! Writing a bundle tarball, deterministically.
 
 use crate::render::{render_install_sh, render_readme};
-use crate::{io_err, sha256_file, BundleError, BundleInput, Manifest, ManifestOptions};
+use crate::{io_err, BundleError, BundleInput, Manifest, ManifestOptions};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -271,9 +271,16 @@ pub fn write_bundle(
     std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
     let final_path = out_dir.join(format!("{top}.{}", format.ext()));
     let tmp = out_dir.join(format!(".{top}.{}.tmp{}", format.ext(), std::process::id()));
-    let result = (|| -> Result<(), BundleError> {
+    let result = (|| -> Result<(String, u64), BundleError> {
         let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        let w = io::BufWriter::with_capacity(1 << 20, f);
+        let w = io::BufWriter::with_capacity(
+            1 << 20,
+            HashWrite {
+                f,
+                h: Sha256::new(),
+                n: 0,
+            },
+        );
         match format {
             Format::TarGz => {
                 let enc = MixedGz::new(w, flate2::Compression::default()).map_err(io_err(&tmp))?;
@@ -289,12 +296,14 @@ pub fn write_bundle(
             }
         }
     })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
+    let (sha256, size) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
     std::fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
-    let (sha256, size) = sha256_file(&final_path)?;
     Ok(Written {
         file_name: format!("{top}.{}", format.ext()),
         path: final_path,
@@ -305,9 +314,30 @@ pub fn write_bundle(
     })
 }
 
-fn finish_file(w: io::BufWriter<std::fs::File>, tmp: &Path) -> Result<(), BundleError> {
-    let f = w.into_inner().map_err(|e| io_err(tmp)(e.into_error()))?;
-    f.sync_all().map_err(io_err(tmp))
+/// The tarball's file, hashed as it is written (no second pass over it).
+struct HashWrite {
+    f: std::fs::File,
+    h: Sha256,
+    n: u64,
+}
+
+impl Write for HashWrite {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let k = self.f.write(buf)?;
+        self.h.update(&buf[..k]);
+        self.n += k as u64;
+        Ok(k)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.f.flush()
+    }
+}
+
+/// Flushes and syncs the tarball; its SHA256 (lowercase hex) and size.
+fn finish_file(w: io::BufWriter<HashWrite>, tmp: &Path) -> Result<(String, u64), BundleError> {
+    let hw = w.into_inner().map_err(|e| io_err(tmp)(e.into_error()))?;
+    hw.f.sync_all().map_err(io_err(tmp))?;
+    Ok((hex::encode(hw.h.finalize()), hw.n))
 }
 
 fn header(path: &str, size: u64, mode: u32, mtime: u64, kind: tar::EntryType) -> tar::Header {

@@ -106,7 +106,28 @@ fn deterministic_and_verifies() {
     let z = write_bundle(&inp, &d.path().join("z"), Format::TarZst)
         .expect("zst")
         .path;
-    assert!(verify(&z).expect("verify zst").problems.is_empty());
+    let zrep = verify(&z).expect("verify zst");
+    assert!(zrep.problems.is_empty());
+    // the tarball's own digest, hashed while verifying, is the file's (also past the tar end:
+    // the compressor's trailer)
+    assert_eq!(
+        rep.file_sha256,
+        Some((wa.sha256.clone(), std::fs::metadata(&a).expect("len").len()))
+    );
+    assert_eq!(zrep.file_sha256, Some(sha256_file(&z).expect("sha")));
+    // the digest hashed while writing is the file's
+    assert_eq!(
+        (wa.sha256.clone(), wa.size),
+        sha256_file(&a).expect("sha a")
+    );
+    let mut grown = std::fs::read(&a).expect("a");
+    grown.extend_from_slice(&[0u8; 4096]);
+    let g = d.path().join("grown.tar.gz");
+    std::fs::write(&g, &grown).expect("write");
+    assert_eq!(
+        verify(&g).expect("verify grown").file_sha256,
+        Some(sha256_file(&g).expect("sha"))
+    );
 }
 
 #[test]

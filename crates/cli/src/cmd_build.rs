@@ -32,10 +32,38 @@ pub struct BuildArgs {
 struct Bars {
     bar: Option<ProgressBar>,
     quiet: bool,
+    /// When each phase began (for the summary's "resolve …, download …, pack …").
+    marks: std::sync::Mutex<Vec<(Phase, Instant)>>,
+}
+
+impl Bars {
+    /// `(resolve, download, pack)` seconds of a build that started at `t0` and ended now
+    /// (download and pack are absent when the build reused a bundle).
+    fn phase_times(&self, t0: Instant) -> String {
+        let marks = self.marks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let at = |p: Phase| marks.iter().find(|(q, _)| *q == p).map(|(_, t)| *t);
+        let end = Instant::now();
+        let secs = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64();
+        let fetch = at(Phase::Downloading);
+        let pack = at(Phase::Packing);
+        let resolved = fetch.or(pack).unwrap_or(end);
+        let mut parts = vec![format!("resolve {:.2} s", secs(t0, resolved))];
+        if let Some(f) = fetch {
+            parts.push(format!("download {:.2} s", secs(f, pack.unwrap_or(end))));
+        }
+        if let Some(p) = pack {
+            parts.push(format!("pack {:.2} s", secs(p, end)));
+        }
+        parts.join(", ")
+    }
 }
 
 impl BuildProgress for Bars {
     fn phase(&self, p: Phase) {
+        self.marks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((p, Instant::now()));
         if self.quiet {
             return;
         }
@@ -93,7 +121,12 @@ pub fn build_request(a: &BuildArgs, req: &opaas_engine::Request) -> Result<ExitC
     });
     let mut settings = a.r.t.settings();
     settings.jobs = a.jobs.max(1);
-    let built = opaas_engine::build(&settings, req, &a.output, format, &Bars { bar, quiet })?;
+    let bars = Bars {
+        bar,
+        quiet,
+        marks: std::sync::Mutex::new(Vec::new()),
+    };
+    let built = opaas_engine::build(&settings, req, &a.output, format, &bars)?;
     if built.reused && !quiet {
         eprintln!(
             "reusing {}, verified ({} packages, {}; nothing downloaded or packed) in {:.1} s",
@@ -104,14 +137,15 @@ pub fn build_request(a: &BuildArgs, req: &opaas_engine::Request) -> Result<ExitC
         );
     } else if !quiet {
         eprintln!(
-            "{} packages ({}); downloaded {} ({} files, {} from cache); {} written in {:.1} s",
+            "{} packages ({}); downloaded {} ({} files, {} from cache); {} written in {:.1} s ({})",
             built.package_count,
             human(built.total_size),
             human(built.downloaded_bytes),
             built.downloads,
             built.cache_hits,
             human(built.size),
-            t0.elapsed().as_secs_f64()
+            t0.elapsed().as_secs_f64(),
+            bars.phase_times(t0)
         );
     }
     if !quiet {

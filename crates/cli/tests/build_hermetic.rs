@@ -822,8 +822,10 @@ fn an_identical_build_reuses_the_verified_tarball() {
     assert_eq!(std::fs::read(&path).expect("rewritten"), bytes1);
 }
 
-/// A mirror that resets, answers 500/503 or truncates on 30 % of all requests (indices and
-/// .debs): ten seeded builds, none fails, each bundle verifies.
+/// A mirror that resets, answers 500/503, truncates or stalls on 30 % of all requests (indices
+/// and .debs): ten seeded builds, none fails, each bundle verifies (issue 12's acceptance run).
+/// The stall sends half the body, then nothing for 1 s, then closes; a connection that stays
+/// silent longer is the client's stall timeout (`crates/fetch/tests/bad_mirrors.rs`, 300 ms).
 #[test]
 fn builds_survive_a_bad_mirror_in_ten_seeded_runs() {
     let fx = fixture();
@@ -837,6 +839,7 @@ fn builds_survive_a_bad_mirror_in_ten_seeded_runs() {
                 opaas_testkit::Fault::Status(500),
                 opaas_testkit::Fault::Status(503),
                 opaas_testkit::Fault::Truncate,
+                opaas_testkit::Fault::Stall(std::time::Duration::from_secs(1)),
             ],
         );
         let cache = tempfile::tempdir().expect("cache");
@@ -875,5 +878,15 @@ fn builds_survive_a_bad_mirror_in_ten_seeded_runs() {
         faults >= 10,
         "only {faults} faults in {} requests",
         log.len()
+    );
+    let kind = |k: &str| log.iter().filter(|l| l.contains(k)).count();
+    assert!(kind("stalled") > 0, "no stall was injected");
+    println!(
+        "10 seeded builds through 30 % faults: {} requests; {} dropped mid-body, {} stalled, {} HTTP 500, {} HTTP 503 (truncated answers are logged as 200)",
+        log.len(),
+        kind("dropped mid-body"),
+        kind("stalled"),
+        kind("-> 500"),
+        kind("-> 503"),
     );
 }

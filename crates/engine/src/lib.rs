@@ -16,8 +16,8 @@ mod session;
 pub use error::{EngineError, Kind};
 pub use opaas_bundle::{Manifest, PackageInfo};
 pub use pipeline::{
-    build, check_names, package_info, resolve, why, Baseline, BuildProgress, Built,
-    NoBuildProgress, Phase, Request, Resolved,
+    build, build_reusing, check_names, package_info, resolve, why, Baseline, BuildProgress, Built,
+    NoBuildProgress, NoReuse, Phase, Request, Resolved, Reuse,
 };
 pub use search::{search, search_counted, Hit, Hits};
 pub use session::{mirror_trace, open, Session, Settings};

@@ -310,6 +310,23 @@ pub trait BuildProgress: Sync {
 pub struct NoBuildProgress;
 impl BuildProgress for NoBuildProgress {}
 
+/// Where earlier bundles may be kept apart from the output directory (the service keeps each
+/// job's bundle in its own directory). Asked once the bundle's file name is known, after
+/// resolving and before downloading.
+pub trait Reuse: Sync {
+    /// Puts an existing bundle named `file_name` at `dest` (a hard link, say), or does nothing.
+    /// It may wait (for an identical build that is still running). Whatever is at `dest`
+    /// afterwards is verified before it is reused; otherwise the build writes `dest` anew
+    /// (temporary file + rename: a hard-linked original is never written to).
+    fn place(&self, file_name: &str, dest: &Path);
+}
+
+/// No bundles anywhere but in the output directory.
+pub struct NoReuse;
+impl Reuse for NoReuse {
+    fn place(&self, _file_name: &str, _dest: &Path) {}
+}
+
 struct FetchAdapter<'a> {
     p: &'a dyn BuildProgress,
     files: AtomicUsize,
@@ -363,10 +380,12 @@ pub struct Built {
 }
 
 /// A verified existing bundle: its digest, size and manifest (typed and as stored); or the
-/// problems that make it unusable.
+/// problems that make it unusable. Its manifest must list exactly the packages of `input`
+/// (the 8-digit id in the file name is a short hash: a collision must not pass for a reuse).
 #[allow(clippy::type_complexity)]
 fn reusable(
     path: &Path,
+    input: &BundleInput,
 ) -> Result<Result<(String, u64, Manifest, Vec<u8>), Vec<String>>, opaas_bundle::BundleError> {
     let rep = opaas_bundle::verify(path)?;
     if !rep.problems.is_empty() {
@@ -379,7 +398,35 @@ fn reusable(
         Ok(m) => m,
         Err(e) => return Ok(Err(vec![format!("manifest.json: {e}")])),
     };
-    let (sha256, size) = opaas_bundle::sha256_file(path)?;
+    let key =
+        |name: &str, version: &str, arch: &str, sha: &str| format!("{name} {version} {arch} {sha}");
+    let mut want: Vec<String> = input
+        .packages
+        .iter()
+        .map(|p| key(&p.name, &p.version, &p.arch, &p.sha256))
+        .collect();
+    let mut have: Vec<String> = manifest
+        .packages
+        .iter()
+        .map(|p| key(&p.name, &p.version, &p.arch, &p.sha256))
+        .collect();
+    want.sort();
+    have.sort();
+    if want != have
+        || manifest.distro.id != input.distro.id
+        || manifest.arch != input.arch
+        || manifest.request != input.request
+        || manifest.options.recommends != input.recommends
+        || manifest.options.baseline != input.baseline
+    {
+        return Ok(Err(vec![
+            "its manifest lists another resolution (the same short id)".into(),
+        ]));
+    }
+    let (sha256, size) = match rep.file_sha256 {
+        Some(h) => h,
+        None => opaas_bundle::sha256_file(path)?,
+    };
     Ok(Ok((sha256, size, manifest, json)))
 }
 
@@ -391,13 +438,26 @@ fn check_cancel(p: &dyn BuildProgress) -> Result<(), EngineError> {
     }
 }
 
-/// Resolves, downloads and writes the bundle into `out_dir`.
+/// Resolves, downloads and writes the bundle into `out_dir`; an identical bundle already in
+/// `out_dir` is verified and reused instead.
 pub fn build(
     settings: &Settings,
     req: &Request,
     out_dir: &Path,
     format: Format,
     progress: &dyn BuildProgress,
+) -> Result<Built, EngineError> {
+    build_reusing(settings, req, out_dir, format, progress, &NoReuse)
+}
+
+/// [`build`], asking `reuse` for an identical bundle kept elsewhere once the file name is known.
+pub fn build_reusing(
+    settings: &Settings,
+    req: &Request,
+    out_dir: &Path,
+    format: Format,
+    progress: &dyn BuildProgress,
+    reuse: &dyn Reuse,
 ) -> Result<Built, EngineError> {
     progress.phase(Phase::Resolving);
     let Resolved {
@@ -534,13 +594,18 @@ pub fn build(
         build_log: log,
     };
     // the same resolution and format give the same file: reuse it once it verifies
-    let existing = out_dir.join(opaas_bundle::bundle_file_name(&input, format));
+    let file_name = opaas_bundle::bundle_file_name(&input, format);
+    let existing = out_dir.join(&file_name);
+    if !existing.is_file() {
+        reuse.place(&file_name, &existing);
+        check_cancel(progress)?;
+    }
     if existing.is_file() {
         let name = existing
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match reusable(&existing) {
+        match reusable(&existing, &input) {
             Ok(Ok((sha256, size, manifest, manifest_json))) => {
                 progress.log(&format!("reusing {name}, verified"));
                 return Ok(Built {

@@ -46,6 +46,10 @@ pub fn resolve_upgrade(
 ) -> Result<Resolution, ResolveError> {
     let arches: Vec<String> = vec![u.native_arch.clone()];
     let mut s = DepCache::new(u, base, opts, &arches);
+    // CheckDeps(AllowBroken=false): an upgrade of a broken system stops at once
+    if s.system_broken() {
+        s.check_broken(&[])?;
+    }
     let targets = s.mark_requests(reqs)?;
     if let Err(why) = s.upgrade(mode, phased) {
         return Err(ResolveError::Internal(why));
@@ -78,9 +82,11 @@ impl DepCache<'_> {
     /// apt-get install: pass 1 marks every request (no dependencies, protected), pass 2
     /// installs their dependencies in command-line order, then what is left broken is reported.
     pub(crate) fn install(&mut self, reqs: &[Request]) -> Result<Resolution, ResolveError> {
+        let broken_fix = self.system_broken();
         let targets = self.mark_requests(reqs)?;
-        // Fix->Resolve(true): the problem resolver, with the requests protected
-        if self.broken_count() > 0 {
+        // Fix->Resolve(true): the problem resolver, with the requests protected (not when the
+        // installed system was broken already: apt-get stops first)
+        if !broken_fix && self.broken_count() > 0 {
             let mut fx = crate::resolver::Fixer::new(self.pkgs.len());
             for &t in &targets {
                 fx.protect(self, t);

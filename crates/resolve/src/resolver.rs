@@ -79,6 +79,14 @@ impl DepCache<'_> {
         n
     }
 
+    /// Whether the installed system itself is broken (pkgDepCache::BrokenCount right after
+    /// opening the cache): apt-get then runs in "broken fix" mode and, when marking the
+    /// request leaves anything broken, stops with "Unmet dependencies. Try 'apt --fix-broken
+    /// install'" before the problem resolver could run (DoCacheManipulationFromCommandLine).
+    pub(crate) fn system_broken(&mut self) -> bool {
+        (0..self.pkgs.len()).any(|p| self.pkgs[p].current.is_some() && self.now_broken(p))
+    }
+
     /// NowBroken: a critical dependency of the current version is not satisfied now.
     fn now_broken(&mut self, p: PkgId) -> bool {
         let Some(v) = self.pkgs[p].current else {

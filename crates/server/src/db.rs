@@ -19,6 +19,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_jobs.sql")),
     (2, include_str!("../migrations/0002_job_error_entry.sql")),
+    (
+        3,
+        include_str!("../migrations/0003_jobs_by_bundle_file.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -27,11 +31,16 @@ pub enum DbError {
     Sql(#[from] rusqlite::Error),
     #[error("database task failed: {0}")]
     Task(String),
+    #[error("the database did not answer within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    /// A second, read-only connection for `/healthz` and `/metrics`: in WAL mode a reader never
+    /// waits for the writer, so these answer while workers and submissions hold `conn`.
+    reader: Arc<Mutex<Connection>>,
 }
 
 /// A job as a worker needs it.
@@ -120,9 +129,50 @@ impl Db {
         c.pragma_update(None, "synchronous", "NORMAL")?;
         c.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut c)?;
+        let r = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        r.busy_timeout(std::time::Duration::from_secs(1))?;
         Ok(Db {
             conn: Arc::new(Mutex::new(c)),
+            reader: Arc::new(Mutex::new(r)),
         })
+    }
+
+    /// Runs a read-only `f` on the reader connection on this thread, if no one else uses it
+    /// (None otherwise). For small reads (a few pages the OS has cached) from async handlers
+    /// that must answer at once (`/metrics`): in WAL mode a reader takes no lock a writer
+    /// holds, so this never waits for the writer.
+    pub fn try_read_here<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Option<Result<R, DbError>> {
+        let c = match self.reader.try_lock() {
+            Ok(c) => c,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(f(&c).map_err(DbError::from))
+    }
+
+    /// Runs a read-only `f` on the reader connection on a blocking thread; an error when it
+    /// takes longer than `limit` (a stuck disk is an unhealthy service).
+    pub async fn read<R: Send + 'static>(
+        &self,
+        limit: std::time::Duration,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, DbError> {
+        let reader = Arc::clone(&self.reader);
+        let task = tokio::task::spawn_blocking(move || {
+            let c = reader.lock().unwrap_or_else(|e| e.into_inner());
+            f(&c).map_err(DbError::from)
+        });
+        match tokio::time::timeout(limit, task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(DbError::Task(e.to_string())),
+            Err(_) => Err(DbError::Timeout(limit)),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -430,6 +480,24 @@ pub fn mark_expired(c: &Connection, id: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Finished jobs other than `except` whose bundle file `file_name` is still on disk, newest
+/// first (the candidates an identical job shares its file with).
+pub fn published_with(
+    c: &Connection,
+    file_name: &str,
+    except: &str,
+) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare(
+        "SELECT id FROM jobs
+         WHERE bundle_file = ?1 AND bundle_expired = 0 AND state = 'done' AND id <> ?2
+         ORDER BY seq DESC LIMIT 8",
+    )?;
+    let rows = st
+        .query_map(params![file_name, except], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(rows)
+}
+
 /// Where a job's bundle is: (file name, expired, expires_at ms).
 pub fn bundle_of(c: &Connection, id: &str) -> rusqlite::Result<Option<(String, bool, i64)>> {
     c.query_row(
@@ -481,6 +549,51 @@ mod tests {
             status_text: None,
             format: BundleFormat::TarZst,
         }
+    }
+
+    /// `/healthz` and `/metrics` read on the reader connection: a writer holding the main
+    /// connection (inside an open write transaction) does not delay them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_do_not_wait_for_the_writer() {
+        let d = tempfile::tempdir().expect("tmp");
+        let db = Db::open(&d.path().join("j.sqlite")).expect("open");
+        let id = "c".repeat(32);
+        db.with(|c| insert(c, &id, &new_job())).expect("insert");
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let writer = {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                db.with(|c| {
+                    let tx = c.transaction()?;
+                    tx.execute(
+                        "UPDATE jobs SET state = 'failed' WHERE id = ?1",
+                        [&"c".repeat(32)],
+                    )?;
+                    let _ = held_tx.send(());
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                    tx.commit()
+                })
+            })
+        };
+        held_rx.recv().expect("writer holds the lock");
+        let t0 = std::time::Instant::now();
+        let by_state = db
+            .read(std::time::Duration::from_secs(1), count_by_state)
+            .await
+            .expect("read");
+        assert!(
+            t0.elapsed() < std::time::Duration::from_millis(500),
+            "{:?}",
+            t0.elapsed()
+        );
+        // the uncommitted change is not seen
+        assert!(by_state.contains(&(State::Queued, 1)), "{by_state:?}");
+        writer.join().expect("join").expect("write");
+        let by_state = db
+            .read(std::time::Duration::from_secs(1), count_by_state)
+            .await
+            .expect("read");
+        assert!(by_state.contains(&(State::Failed, 1)), "{by_state:?}");
     }
 
     #[test]

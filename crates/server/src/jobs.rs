@@ -108,6 +108,11 @@ impl Live {
         lock(&self.snapshot).clone()
     }
 
+    /// The build should stop (cancel, delete or shutdown).
+    pub fn stopping(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
     /// Subscribes, then reads the snapshot: every change after the snapshot is delivered.
     pub fn subscribe(&self) -> (broadcast::Receiver<Event>, Job) {
         let rx = self.tx.subscribe();
@@ -180,6 +185,8 @@ pub struct Jobs {
     pub build_lock: Arc<tokio::sync::RwLock<()>>,
     running: AtomicUsize,
     stopping: AtomicBool,
+    /// Bundle file names being built now (identical jobs wait and share: [`crate::reuse`]).
+    pub inflight: crate::reuse::Inflight,
 }
 
 impl Jobs {
@@ -193,6 +200,7 @@ impl Jobs {
             build_lock: Arc::new(tokio::sync::RwLock::new(())),
             running: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            inflight: crate::reuse::Inflight::default(),
         })
     }
 
@@ -432,11 +440,13 @@ impl Jobs {
             live: Arc::clone(live),
             db: self.db.clone(),
         };
+        // releases the bundle name this job builds when execute returns (its outcome stored)
+        let reuse = crate::reuse::JobReuse::new(self, live, &self.inflight);
         let result = std::fs::create_dir_all(&tmp)
             .map_err(|e| EngineError::new(Kind::Internal, format!("{}: {e}", tmp.display())))
             .and_then(|_| {
                 refresh_indices(&settings, &req, self.cfg.index_max_age, live);
-                opaas_engine::build(&settings, &req, &tmp, format, &progress)
+                opaas_engine::build_reusing(&settings, &req, &tmp, format, &progress, &reuse)
             });
         let mut finished = lock(&live.finished);
         if *finished {
@@ -472,7 +482,11 @@ impl Jobs {
                     Metrics::add(&self.metrics.downloaded_bytes, built.downloaded_bytes);
                     Metrics::add(&self.metrics.downloads, built.downloads as u64);
                     Metrics::add(&self.metrics.cache_hits, built.cache_hits as u64);
-                    Metrics::add(&self.metrics.bundles_written_bytes, built.size);
+                    if built.reused {
+                        Metrics::add(&self.metrics.bundles_reused, 1);
+                    } else {
+                        Metrics::add(&self.metrics.bundles_written_bytes, built.size);
+                    }
                     live.log(&format!(
                         "done: {} ({} bytes, {} packages; downloaded {} bytes in {} files, {} from the cache)",
                         built.file_name, built.size, built.package_count, built.downloaded_bytes, built.downloads, built.cache_hits

@@ -26,12 +26,14 @@ pub mod db;
 pub mod error;
 pub mod files;
 pub mod guard;
+pub mod health;
 pub mod janitor;
 pub mod jobs;
 pub mod metrics;
 pub mod model;
 pub mod presets;
 pub mod request;
+pub mod reuse;
 mod ui;
 pub mod universes;
 pub mod uploads;
@@ -85,6 +87,8 @@ impl Service {
                 .context("recovering jobs")?;
         }
         let (stop_tx, stop_rx) = watch::channel(false);
+        let health = Arc::new(health::Health::default());
+        health.probe(&db).await;
         let state = Arc::new(api::Inner {
             universes: Arc::new(universes::Universes::new(cfg.engine_settings(), 4)),
             presets: presets::Presets::builtin()?,
@@ -97,8 +101,14 @@ impl Service {
             db: db.clone(),
             jobs: Arc::clone(&jobs),
             metrics: Arc::clone(&metrics),
+            health: Arc::clone(&health),
         });
         let mut workers = jobs.start_workers(cfg.workers, stop_rx.clone());
+        {
+            let db = db.clone();
+            let stop = stop_rx.clone();
+            workers.push(tokio::spawn(async move { health.run(db, stop).await }));
+        }
         // uploads no job refers to any more, and vacuum (stops with the workers)
         workers.push(tokio::spawn(uploads::upkeep(
             Arc::clone(&cfg),

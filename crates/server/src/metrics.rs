@@ -26,6 +26,8 @@ pub struct Metrics {
     pub downloads: AtomicU64,
     pub cache_hits: AtomicU64,
     pub bundles_written_bytes: AtomicU64,
+    /// Jobs that shared an identical finished bundle instead of packing one.
+    pub bundles_reused: AtomicU64,
     pub jobs_submitted: AtomicU64,
     pub jobs_rejected: AtomicU64,
     pub jobs_recovered: AtomicU64,
@@ -103,7 +105,7 @@ impl Metrics {
                 );
             }
         }
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 11] = [
             (
                 "opaas_downloaded_bytes_total",
                 "Bytes of .debs downloaded from mirrors.",
@@ -123,6 +125,11 @@ impl Metrics {
                 "opaas_bundle_bytes_total",
                 "Bytes of bundles written.",
                 &self.bundles_written_bytes,
+            ),
+            (
+                "opaas_bundles_reused_total",
+                "Jobs that shared the file of an identical finished bundle (nothing downloaded or packed).",
+                &self.bundles_reused,
             ),
             (
                 "opaas_jobs_submitted_total",

@@ -797,3 +797,172 @@ async fn graceful_shutdown_requeues_and_the_next_start_finishes() {
     );
     app.svc.shutdown().await;
 }
+
+/// Every bundle tarball under `<data>/bundles` as (job, file, inode, link count).
+fn bundle_files(data: &std::path::Path) -> Vec<(String, String, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for f in files(&data.join("bundles")) {
+        if f.ends_with("manifest.json") {
+            continue;
+        }
+        let m = std::fs::metadata(data.join("bundles").join(&f)).expect("stat");
+        let (job, name) = f.split_once('/').expect("job/file");
+        out.push((job.to_string(), name.to_string(), m.ino(), m.nlink()));
+    }
+    out
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+async fn submit(app: &App, v: &Value) -> String {
+    let r = app.post("/api/jobs", v).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    r.json()["id"].as_str().expect("id").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_jobs_share_one_bundle_file_until_the_last_is_gone() {
+    let (fx, data, app) = started(|_| {}).await;
+    let req = json!({"distro":"debian-12","packages":["tool-a","tool-b"],"baseline":"none"});
+    let a = submit(&app, &req).await;
+    let ja = app.wait(&a).await;
+    assert_eq!(ja["state"], "done", "{ja}");
+    let pool = fx.server.requests("/pool/");
+    let b = submit(&app, &req).await;
+    let jb = app.wait(&b).await;
+    assert_eq!(jb["state"], "done", "{jb}");
+    // its own record, the same bundle, nothing fetched or packed
+    assert_ne!(a, b);
+    assert_eq!(jb["bundle"]["file_name"], ja["bundle"]["file_name"]);
+    assert_eq!(jb["bundle"]["sha256"], ja["bundle"]["sha256"]);
+    assert_eq!(
+        fx.server.requests("/pool/"),
+        pool,
+        "the second job downloaded"
+    );
+    let file = ja["bundle"]["file_name"]
+        .as_str()
+        .expect("file")
+        .to_string();
+    let log = app.get(&format!("/api/jobs/{b}/log")).await.text();
+    assert!(
+        log.contains(&format!("job {a} has the same bundle: sharing {file}")),
+        "{log}"
+    );
+    assert!(log.contains(&format!("reusing {file}, verified")), "{log}");
+    assert!(!log.contains("wrote "), "the second job packed: {log}");
+    let log_a = app.get(&format!("/api/jobs/{a}/log")).await.text();
+    assert!(log_a.contains(&format!("wrote {file}")), "{log_a}");
+    // one file on disk, two names for it
+    let on_disk = bundle_files(data.path());
+    assert_eq!(on_disk.len(), 2, "{on_disk:?}");
+    assert_eq!(on_disk[0].2, on_disk[1].2, "not the same file: {on_disk:?}");
+    assert!(on_disk.iter().all(|f| f.3 == 2), "{on_disk:?}");
+    // both downloadable, byte for byte the recorded digest
+    let sha = ja["bundle"]["sha256"].as_str().expect("sha").to_string();
+    for id in [&a, &b] {
+        let r = app.get(&format!("/api/jobs/{id}/bundle")).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(sha256_hex(&r.body), sha, "job {id}");
+    }
+    let m = app.get("/metrics").await.text();
+    assert!(m.contains("opaas_bundles_reused_total 1"), "{m}");
+    // deleting the first keeps the second's download
+    let r = app
+        .call(Method::DELETE, &format!("/api/jobs/{a}"), None)
+        .await;
+    assert_eq!(r.status, 204);
+    let on_disk = bundle_files(data.path());
+    assert_eq!(on_disk.len(), 1, "{on_disk:?}");
+    assert_eq!((on_disk[0].0.as_str(), on_disk[0].3), (b.as_str(), 1));
+    let r = app.get(&format!("/api/jobs/{b}/bundle")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(sha256_hex(&r.body), sha);
+    // a third identical job shares the survivor's file
+    let c = submit(&app, &req).await;
+    assert_eq!(app.wait(&c).await["state"], "done");
+    let log = app.get(&format!("/api/jobs/{c}/log")).await.text();
+    assert!(
+        log.contains(&format!("job {b} has the same bundle")),
+        "{log}"
+    );
+    // retention counts references: the expired job's name goes, the other stays
+    let conn = rusqlite::Connection::open(data.path().join("jobs.sqlite")).expect("db");
+    conn.execute("UPDATE jobs SET expires_at = 1 WHERE id = ?1", [&b])
+        .expect("expire b");
+    drop(conn);
+    assert_eq!(app.svc.janitor().expire().await.expect("expire"), 1);
+    app.get(&format!("/api/jobs/{b}/bundle"))
+        .await
+        .error(410, "gone");
+    let r = app.get(&format!("/api/jobs/{c}/bundle")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(sha256_hex(&r.body), sha);
+    // deleting the last removes the file
+    for id in [&b, &c] {
+        let r = app
+            .call(Method::DELETE, &format!("/api/jobs/{id}"), None)
+            .await;
+        assert_eq!(r.status, 204);
+    }
+    assert!(bundle_files(data.path()).is_empty());
+    app.svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_identical_jobs_packs_one_bundle_file() {
+    let fx = common::fixture();
+    // slow downloads (1 s per .deb; only the first job downloads): the jobs the other workers
+    // take at once reach the bundle's name while the first one is still building
+    fx.server.fail_always(
+        "/pool/",
+        opaas_testkit::Fault::Delay(Duration::from_secs(1)),
+    );
+    let data = tempfile::tempdir().expect("data");
+    let mut cfg = common::config(&fx, data.path());
+    cfg.workers = 3;
+    let app = App::start(cfg).await;
+    let req = json!({"distro":"debian-12","packages":["tool-c","tool-d"],"baseline":"none"});
+    const N: usize = 12;
+    let mut ids = Vec::new();
+    for _ in 0..N {
+        ids.push(submit(&app, &req).await);
+    }
+    let mut waited = 0;
+    let mut packed = 0;
+    let mut sha = None;
+    for id in &ids {
+        let j = app.wait(id).await;
+        assert_eq!(j["state"], "done", "{j}");
+        let s = j["bundle"]["sha256"].as_str().expect("sha").to_string();
+        assert_eq!(sha.get_or_insert_with(|| s.clone()), &s);
+        let log = app.get(&format!("/api/jobs/{id}/log")).await.text();
+        if log.contains("is building the same bundle: waiting for it") {
+            waited += 1;
+        }
+        if log.contains("wrote offline_pkg_") {
+            packed += 1;
+        } else {
+            assert!(log.contains(", verified"), "{log}");
+        }
+    }
+    assert_eq!(packed, 1, "packed {packed} times");
+    assert!(waited >= 1, "no job waited for the running identical build");
+    // each .deb of the closure (tool-c, tool-d, libshared1, libshared2) fetched once
+    assert_eq!(fx.server.requests("/pool/"), 4);
+    let on_disk = bundle_files(data.path());
+    assert_eq!(on_disk.len(), N);
+    let inodes: std::collections::BTreeSet<u64> = on_disk.iter().map(|f| f.2).collect();
+    assert_eq!(inodes.len(), 1, "{on_disk:?}");
+    assert_eq!(on_disk[0].3, N as u64);
+    let m = app.get("/metrics").await.text();
+    assert!(
+        m.contains(&format!("opaas_bundles_reused_total {}", N - 1)),
+        "{m}"
+    );
+    app.svc.shutdown().await;
+}
