@@ -50,21 +50,37 @@ impl Baseline {
         Baseline::default()
     }
 
-    /// Parses a dpkg status file's text.
+    /// Parses a dpkg status file's text (one pass over each stanza's fields).
     pub fn from_status(text: &str, native_arch: &str) -> Baseline {
         let mut packages = BTreeMap::new();
-        let mut refs = HashMap::new();
+        let mut refs: HashMap<String, usize> = HashMap::new();
         let mut reference = |n: &[u8]| {
             if let Ok(n) = std::str::from_utf8(n) {
-                let k = refs.len();
-                refs.entry(n.to_string()).or_insert(k);
+                if !refs.contains_key(n) {
+                    let k = refs.len();
+                    refs.insert(n.to_string(), k);
+                }
             }
         };
         for p in paragraphs(text) {
-            if let Some(n) = p.get("Package") {
+            let (mut name, mut status, mut version, mut arch) = (None, "", None, None);
+            let mut rel: [Option<&str>; REF_FIELDS.len()] = [None; REF_FIELDS.len()];
+            for (f, v) in p.fields() {
+                if f.eq_ignore_ascii_case("Package") {
+                    name = Some(v);
+                } else if f.eq_ignore_ascii_case("Status") {
+                    status = v;
+                } else if f.eq_ignore_ascii_case("Version") {
+                    version = Some(v);
+                } else if f.eq_ignore_ascii_case("Architecture") {
+                    arch = Some(v);
+                } else if let Some(k) = REF_FIELDS.iter().position(|r| r.eq_ignore_ascii_case(f)) {
+                    rel[k] = Some(v);
+                }
+            }
+            if let Some(n) = name {
                 reference(n.as_bytes());
             }
-            let status = p.get("Status").unwrap_or("");
             let w: Vec<&str> = status.split_whitespace().collect();
             if w.len() != 3
                 || w[1] != "ok"
@@ -73,15 +89,15 @@ impl Baseline {
             {
                 continue;
             }
-            let (Some(name), Some(version)) = (p.get("Package"), p.get("Version")) else {
+            let (Some(name), Some(version)) = (name, version) else {
                 continue;
             };
-            for (k, f) in REF_FIELDS.iter().enumerate() {
-                if let Some(v) = p.get(f) {
+            for (k, v) in rel.iter().enumerate() {
+                if let Some(v) = v {
                     relation_names(v.as_bytes(), k == REF_FIELDS.len() - 1, &mut reference);
                 }
             }
-            let arch = match p.get("Architecture").unwrap_or("all") {
+            let arch = match arch.unwrap_or("all") {
                 "all" => native_arch,
                 a => a,
             };

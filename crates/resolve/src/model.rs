@@ -183,8 +183,53 @@ fn priority_num(p: Option<&str>) -> u8 {
     }
 }
 
-fn multi_arch(p: &Paragraph) -> MultiArch {
-    match p.get("Multi-Arch") {
+/// The fields of a stanza the cache needs, read in one pass (a paragraph's `get` scans it
+/// every time; a version reads a dozen fields).
+#[derive(Default)]
+struct VerFields<'a> {
+    package: Option<&'a str>,
+    source: Option<&'a str>,
+    multi_arch: Option<&'a str>,
+    priority: Option<&'a str>,
+    essential: bool,
+    important: bool,
+    deps: [Option<&'a str>; 6],
+}
+
+const DEP_KINDS: [DepKind; 6] = [
+    DepKind::PreDepends,
+    DepKind::Depends,
+    DepKind::Conflicts,
+    DepKind::Breaks,
+    DepKind::Recommends,
+    DepKind::Suggests,
+];
+
+fn ver_fields<'a>(p: &Paragraph<'a>) -> VerFields<'a> {
+    let mut f = VerFields::default();
+    for (name, v) in p.fields() {
+        let is = |x: &str| name.eq_ignore_ascii_case(x);
+        if is("Package") {
+            f.package = Some(v);
+        } else if is("Source") {
+            f.source = Some(v);
+        } else if is("Multi-Arch") {
+            f.multi_arch = Some(v);
+        } else if is("Priority") {
+            f.priority = Some(v);
+        } else if is("Essential") {
+            f.essential = v == "yes";
+        } else if is("Important") || is("Protected") {
+            f.important |= v == "yes";
+        } else if let Some(k) = DEP_KINDS.iter().position(|k| is(k.field())) {
+            f.deps[k] = Some(v);
+        }
+    }
+    f
+}
+
+fn multi_arch_of(v: Option<&str>) -> MultiArch {
+    match v {
         Some("same") => MultiArch::Same,
         Some("foreign") => MultiArch::Foreign,
         Some("allowed") => MultiArch::Allowed,
@@ -193,17 +238,10 @@ fn multi_arch(p: &Paragraph) -> MultiArch {
 }
 
 /// pkgCacheGenerator::NewDepends for every dependency field, in stored order.
-fn parse_groups(p: &Paragraph, native: &str) -> Vec<DepGroup> {
+fn parse_groups(f: &VerFields<'_>, native: &str) -> Vec<DepGroup> {
     let mut out = Vec::new();
-    for kind in [
-        DepKind::PreDepends,
-        DepKind::Depends,
-        DepKind::Conflicts,
-        DepKind::Breaks,
-        DepKind::Recommends,
-        DepKind::Suggests,
-    ] {
-        let Some(v) = p.get(kind.field()) else {
+    for (k, kind) in DEP_KINDS.into_iter().enumerate() {
+        let Some(v) = f.deps[k] else {
             continue;
         };
         let Ok(groups) = parse_relations(v) else {
@@ -251,9 +289,9 @@ pub(crate) fn parse_provides(p: &Paragraph) -> Vec<Provide> {
         .collect()
 }
 
-fn source_of(p: &Paragraph, version: &str) -> (String, String) {
-    let name = p.get("Package").unwrap_or("");
-    match p.get("Source") {
+fn source_of(f: &VerFields<'_>, version: &str) -> (String, String) {
+    let name = f.package.unwrap_or("");
+    match f.source {
         None => (name.to_string(), version.to_string()),
         Some(s) => match s.split_once('(') {
             Some((n, v)) => (
@@ -280,19 +318,20 @@ impl DepCache<'_> {
             (None, Some(s)) => Paragraph::new(s),
             (None, None) => Paragraph::new(""),
         };
+        let f = ver_fields(&para);
         let v = Ver {
             pkg,
             version: version.to_string(),
             pref,
-            multi_arch: multi_arch(&para),
-            prio: priority_num(para.get("Priority")),
-            deps: parse_groups(&para, &self.native),
-            source: source_of(&para, version),
+            multi_arch: multi_arch_of(f.multi_arch),
+            prio: priority_num(f.priority),
+            deps: parse_groups(&f, &self.native),
+            source: source_of(&f, version),
         };
-        if para.get("Essential") == Some("yes") {
+        if f.essential {
             self.pkgs[pkg].essential = true;
         }
-        if para.get("Important") == Some("yes") || para.get("Protected") == Some("yes") {
+        if f.important {
             self.pkgs[pkg].important = true;
         }
         self.vers.push(v);
