@@ -26,6 +26,10 @@ pub struct BuildArgs {
     /// Parallel downloads
     #[arg(long, short = 'j', default_value_t = 8)]
     pub jobs: usize,
+    /// A flat repository that apt on the target trusts as it is, instead of the distribution's
+    /// signed archive (for mirrors without a signature)
+    #[arg(long)]
+    pub unsigned: bool,
 }
 
 /// Progress bars on a terminal; a few plain lines otherwise; nothing with --quiet.
@@ -88,6 +92,7 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode> {
     });
     let mut settings = a.r.t.settings();
     settings.jobs = a.jobs.max(1);
+    settings.unsigned = a.unsigned;
     let built = opaas_engine::build(
         &settings,
         &a.r.request(),
@@ -127,8 +132,8 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn verify(path: &Path, json: bool) -> Result<ExitCode> {
-    let rep = opaas_bundle::verify(path).map_err(opaas_engine::EngineError::from)?;
+pub fn verify(path: &Path, keyrings: &[PathBuf], json: bool) -> Result<ExitCode> {
+    let rep = opaas_engine::verify_bundle(path, keyrings)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rep)?);
     } else {
@@ -140,6 +145,19 @@ pub fn verify(path: &Path, json: bool) -> Result<ExitCode> {
             rep.packages,
             human(rep.bytes)
         );
+        if rep.signed {
+            for s in &rep.suites {
+                println!(
+                    "suite    {}: signed by {}; {} index file(s), {} .deb(s) checked against it",
+                    s.suite,
+                    s.signed_by.as_deref().unwrap_or("(no good signature)"),
+                    s.indices,
+                    s.debs
+                );
+            }
+        } else {
+            println!("unsigned bundle (built with --unsigned): only SHA256SUMS and the manifest vouch for it");
+        }
         for p in &rep.problems {
             println!("PROBLEM  {p}");
         }

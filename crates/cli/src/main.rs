@@ -67,10 +67,15 @@ enum Cmd {
     Build(cmd_build::BuildArgs),
     /// Run the HTTP service: API, job queue, web UI (see docs/API.md).
     Serve(Box<cmd_serve::ServeArgs>),
-    /// Check a bundle's structure, hashes and repository index (tarball or unpacked directory).
+    /// Check a bundle offline: structure, hashes and, in a signed bundle, the distribution's
+    /// chain signature → index → .deb (tarball or unpacked directory).
     Verify {
         /// The bundle: its .tar.gz/.tar.zst, or the offline_pkg_… directory it unpacked to
         bundle: std::path::PathBuf,
+        /// OpenPGP keyring(s) to check the signatures with, instead of the built-in Debian and
+        /// Ubuntu archive keyrings
+        #[arg(long)]
+        keyring: Vec<std::path::PathBuf>,
         /// Machine-readable output
         #[arg(long)]
         json: bool,
@@ -102,7 +107,11 @@ fn main() -> ExitCode {
         Cmd::Resolve(a) => cmd_resolve::resolve(&a),
         Cmd::Baseline(t) => cmd_resolve::baseline(&t),
         Cmd::Build(a) => cmd_build::build(&a),
-        Cmd::Verify { bundle, json } => cmd_build::verify(&bundle, json),
+        Cmd::Verify {
+            bundle,
+            keyring,
+            json,
+        } => cmd_build::verify(&bundle, &keyring, json),
         Cmd::Serve(a) => cmd_serve::serve(&a),
     };
     match r {

@@ -11,6 +11,7 @@ mod error;
 mod pipeline;
 mod search;
 mod session;
+mod signed;
 
 pub use error::{EngineError, Kind};
 pub use opaas_bundle::{Manifest, PackageInfo};
@@ -20,3 +21,4 @@ pub use pipeline::{
 };
 pub use search::{search, search_counted, Hit, Hits};
 pub use session::{mirror_trace, open, Session, Settings};
+pub use signed::{signed_archive, verify_bundle};

@@ -404,6 +404,7 @@ pub fn build(
             info,
             stanza: p.as_str().to_string(),
             path: PathBuf::new(),
+            pool_path: pool_path.to_string(),
         });
     }
     let total: u64 = items.iter().map(|i| i.size).sum();
@@ -454,6 +455,20 @@ pub fn build(
         opaas_repo::catalog::Family::Debian => "debian",
         _ => "ubuntu",
     };
+    let archive = if settings.unsigned {
+        None
+    } else {
+        let a = crate::signed::signed_archive(&session, &u, &result.install)?;
+        for s in &a.suites {
+            log.push_str(&format!(
+                "signed suite {} ({}): signed by {}\n",
+                s.suite,
+                s.components.join(" "),
+                s.signed_by
+            ));
+        }
+        Some(a)
+    };
     let mut input = BundleInput {
         distro: BundleDistro {
             id: session.distro.id.clone(),
@@ -476,6 +491,7 @@ pub fn build(
         created_rfc2822: opaas_repo::release::format_rfc2822(newest),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         build_log: log,
+        archive,
     };
     // the same resolution and format give the same file: reuse it once it verifies
     let existing = out_dir.join(opaas_bundle::bundle_file_name(&input, format));
