@@ -6,6 +6,8 @@
 //!   install.sh      templates/install.sh.j2, rendered (preflight, apt from repo/ only, services)
 //!   README.txt      templates/README.txt.j2, rendered (zh-CN and en)
 //!   manifest.json   request, distro, arch, options, tool version, creation time, every package
+//!   sbom.cdx.json   CycloneDX 1.6 SBOM: a component per .deb (purl, SHA-256, source), the
+//!                   dependency edges of the resolution
 //!   SHA256SUMS      every other file of the bundle
 //!   archive/        (signed bundles, the default) the distribution's own archive, unmodified:
 //!                   dists/<suite>/InRelease (or Release + Release.gpg), the compressed
@@ -29,6 +31,7 @@
 
 mod read;
 mod render;
+mod sbom;
 mod verify;
 mod write;
 
@@ -37,6 +40,7 @@ pub use read::{
     ManifestSuite,
 };
 pub use render::{render_install_sh, render_readme};
+pub use sbom::{purl, sbom_json};
 pub use verify::{verify, verify_with, SignatureChecker, SuiteCheck, VerifyReport};
 pub use write::{bundle_file_name, bundle_id, write_bundle, Format, Written};
 

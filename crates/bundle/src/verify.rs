@@ -47,11 +47,15 @@ pub struct VerifyReport {
     /// again).
     #[serde(skip)]
     pub manifest_json: Option<Vec<u8>>,
+    /// `sbom.cdx.json` as the bundle holds it (bundles before it was written have none).
+    #[serde(skip)]
+    pub sbom_json: Option<Vec<u8>>,
 }
 
-const KEEP: [&str; 4] = [
+const KEEP: [&str; 5] = [
     "SHA256SUMS",
     "manifest.json",
+    "sbom.cdx.json",
     "repo/Packages",
     "repo/Release",
 ];
@@ -263,6 +267,7 @@ impl Walk {
         if manifest.is_some() {
             rep.manifest_json = kept.get("manifest.json").cloned();
         }
+        rep.sbom_json = kept.get("sbom.cdx.json").cloned();
         if let Some(m) = &manifest {
             rep.id = m.id.clone();
             rep.distro = m.distro.id.clone();

@@ -122,6 +122,8 @@ pub struct Written {
     pub manifest: Manifest,
     /// `manifest.json` exactly as it is in the tarball.
     pub manifest_json: Vec<u8>,
+    /// `sbom.cdx.json` exactly as it is in the tarball.
+    pub sbom_json: Vec<u8>,
 }
 
 /// `offline_pkg_<distro>_<arch>_<id>.<ext>`: the file [`write_bundle`] writes for `input`.
@@ -166,6 +168,7 @@ pub fn write_bundle(
         tool: format!("opaas {}", input.tool_version),
     };
     let manifest_json = manifest.to_json()?;
+    let sbom = crate::sbom_json(input, &id, &pkgs, None)?;
     let install_sh = render_install_sh(input, &id)?;
     let readme = render_readme(input, &id)?;
 
@@ -174,6 +177,7 @@ pub fn write_bundle(
         Entry::mem("README.txt", 0o644, readme.into_bytes()),
         Entry::mem("manifest.json", 0o644, manifest_json.clone()),
         Entry::mem("build.log", 0o644, input.build_log.clone().into_bytes()),
+        Entry::mem("sbom.cdx.json", 0o644, sbom.clone()),
     ];
     match &input.archive {
         Some(a) => signed_entries(a, &pkgs, &mut entries)?,
@@ -228,6 +232,7 @@ pub fn write_bundle(
         sha256,
         manifest,
         manifest_json,
+        sbom_json: sbom,
     })
 }
 

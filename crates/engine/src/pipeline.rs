@@ -304,6 +304,10 @@ pub struct Built {
     /// `manifest.json` exactly as it is in the tarball.
     #[serde(skip)]
     pub manifest_json: Vec<u8>,
+    /// `sbom.cdx.json` (CycloneDX 1.6) exactly as it is in the tarball; empty for a reused
+    /// bundle written before SBOMs were.
+    #[serde(skip)]
+    pub sbom_json: Vec<u8>,
     pub package_count: usize,
     pub total_size: u64,
     pub downloaded_bytes: u64,
@@ -318,7 +322,8 @@ pub struct Built {
 #[allow(clippy::type_complexity)]
 fn reusable(
     path: &Path,
-) -> Result<Result<(String, u64, Manifest, Vec<u8>), Vec<String>>, opaas_bundle::BundleError> {
+) -> Result<Result<(String, u64, Manifest, Vec<u8>, Vec<u8>), Vec<String>>, opaas_bundle::BundleError>
+{
     let rep = opaas_bundle::verify(path)?;
     if !rep.problems.is_empty() {
         return Ok(Err(rep.problems));
@@ -331,7 +336,13 @@ fn reusable(
         Err(e) => return Ok(Err(vec![format!("manifest.json: {e}")])),
     };
     let (sha256, size) = opaas_bundle::sha256_file(path)?;
-    Ok(Ok((sha256, size, manifest, json)))
+    Ok(Ok((
+        sha256,
+        size,
+        manifest,
+        json,
+        rep.sbom_json.unwrap_or_default(),
+    )))
 }
 
 fn check_cancel(p: &dyn BuildProgress) -> Result<(), EngineError> {
@@ -501,7 +512,7 @@ pub fn build(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         match reusable(&existing) {
-            Ok(Ok((sha256, size, manifest, manifest_json))) => {
+            Ok(Ok((sha256, size, manifest, manifest_json, sbom_json))) => {
                 progress.log(&format!("reusing {name}, verified"));
                 return Ok(Built {
                     path: existing,
@@ -510,6 +521,7 @@ pub fn build(
                     sha256,
                     manifest,
                     manifest_json,
+                    sbom_json,
                     package_count: input.packages.len(),
                     total_size: total,
                     downloaded_bytes: 0,
@@ -560,6 +572,7 @@ pub fn build(
         sha256: w.sha256,
         manifest: w.manifest,
         manifest_json: w.manifest_json,
+        sbom_json: w.sbom_json,
         package_count: input.packages.len(),
         total_size: total,
         downloaded_bytes: fetched.downloaded_bytes,
