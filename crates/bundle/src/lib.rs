@@ -164,6 +164,9 @@ pub struct BundleInput {
     /// `Some`: a signed bundle (the archive's own signed files); `None`: the flat, unsigned
     /// repository of earlier versions (`--unsigned`).
     pub archive: Option<SignedArchive>,
+    /// SHA256 of the `opaas.lock` a locked build was made from (recorded in the manifest and
+    /// the SBOM).
+    pub lock_sha256: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -30,6 +30,9 @@ pub struct Manifest {
     pub id: String,
     /// Sum of the packages' Installed-Size, KiB.
     pub installed_size_kb: u64,
+    /// SHA256 of the `opaas.lock` of a locked build (`opaas build --locked`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_sha256: Option<String>,
     pub options: ManifestOptions,
     pub package_count: usize,
     pub packages: Vec<PackageInfo>,

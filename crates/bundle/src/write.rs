@@ -61,6 +61,9 @@ pub fn bundle_id(input: &BundleInput) -> String {
         // (unsigned bundles keep the ids they always had)
         line("signed");
     }
+    if let Some(l) = &input.lock_sha256 {
+        line(&format!("lock {l}"));
+    }
     let mut pk: Vec<_> = input
         .packages
         .iter()
@@ -158,6 +161,7 @@ pub fn write_bundle(
         format: 1,
         id: id.clone(),
         installed_size_kb: pkgs.iter().map(|p| p.installed_size_kb).sum(),
+        lock_sha256: input.lock_sha256.clone(),
         options: ManifestOptions {
             baseline: input.baseline.clone(),
             recommends: input.recommends,
@@ -168,7 +172,7 @@ pub fn write_bundle(
         tool: format!("opaas {}", input.tool_version),
     };
     let manifest_json = manifest.to_json()?;
-    let sbom = crate::sbom_json(input, &id, &pkgs, None)?;
+    let sbom = crate::sbom_json(input, &id, &pkgs, input.lock_sha256.as_deref())?;
     let install_sh = render_install_sh(input, &id)?;
     let readme = render_readme(input, &id)?;
 

@@ -65,6 +65,7 @@ fn input(dir: &Path) -> BundleInput {
         tool_version: "0.1.0".into(),
         build_log: "test build\n".into(),
         archive: None,
+        lock_sha256: None,
     }
 }
 

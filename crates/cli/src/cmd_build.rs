@@ -30,6 +30,67 @@ pub struct BuildArgs {
     /// signed archive (for mirrors without a signature)
     #[arg(long)]
     pub unsigned: bool,
+    /// Rebuild the bundle of an opaas.lock (`opaas lock`) byte for byte, without resolving:
+    /// target, request and options come from the lock; fails naming every locked version the
+    /// mirror no longer has
+    #[arg(long, value_name = "FILE")]
+    pub locked: Option<PathBuf>,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub r: ResolveArgs,
+    /// Where to write the lockfile
+    #[arg(short = 'o', long, default_value = "opaas.lock")]
+    pub output: PathBuf,
+    /// Lock an unsigned bundle (see `build --unsigned`)
+    #[arg(long)]
+    pub unsigned: bool,
+}
+
+/// `opaas lock`: resolves and writes opaas.lock (temp file + rename).
+pub fn lock(a: &LockArgs) -> Result<ExitCode> {
+    let mut settings = a.r.t.settings();
+    settings.unsigned = a.unsigned;
+    let text = opaas_engine::lock(
+        &settings,
+        &a.r.request(),
+        &Bars {
+            bar: None,
+            quiet: true,
+        },
+    )?;
+    let dir = a
+        .output
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".opaas.lock.tmp{}", std::process::id()));
+    std::fs::write(&tmp, &text)
+        .and_then(|_| std::fs::rename(&tmp, &a.output))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            anyhow::anyhow!("{}: {e}", a.output.display())
+        })?;
+    if !a.r.t.quiet {
+        let lock = opaas_engine::parse_lock(&text)?;
+        eprintln!(
+            "locked {} packages for {} {} ({} bundle, indices as of {}) in {}",
+            lock.packages.len(),
+            lock.target.distro,
+            lock.target.arch,
+            if lock.options.signed {
+                "signed"
+            } else {
+                "unsigned"
+            },
+            lock.options.created,
+            a.output.display()
+        );
+    }
+    println!("{}", a.output.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Progress bars on a terminal; a few plain lines otherwise; nothing with --quiet.
@@ -93,13 +154,20 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode> {
     let mut settings = a.r.t.settings();
     settings.jobs = a.jobs.max(1);
     settings.unsigned = a.unsigned;
-    let built = opaas_engine::build(
-        &settings,
-        &a.r.request(),
-        &a.output,
-        format,
-        &Bars { bar, quiet },
-    )?;
+    let built = match &a.locked {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| user_err(Kind::BadInput, format!("--locked {}: {e}", f.display())))?;
+            opaas_engine::build_locked(&settings, &text, &a.output, format, &Bars { bar, quiet })?
+        }
+        None => opaas_engine::build(
+            &settings,
+            &a.r.request(),
+            &a.output,
+            format,
+            &Bars { bar, quiet },
+        )?,
+    };
     if built.reused && !quiet {
         eprintln!(
             "reusing {}, verified ({} packages, {}; nothing downloaded or packed) in {:.1} s",

@@ -490,3 +490,125 @@ fn every_bundle_has_a_cyclonedx_sbom_that_the_official_schema_accepts() {
     assert!(v.status.success(), "{out}");
     assert_eq!(out.matches("VALID ").count(), 2, "{out}");
 }
+
+#[test]
+fn a_lock_rebuilds_the_byte_identical_bundle_later_and_names_what_the_mirror_lost() {
+    let fx = fixture();
+    let (url, k) = (fx.url.clone(), fx.keyring());
+    let lock = fx.out.path().join("opaas.lock");
+    let l = lock.display().to_string();
+    let mirror = [
+        "--mirror",
+        url.as_str(),
+        "--security-mirror",
+        url.as_str(),
+        "--keyring",
+        k.as_str(),
+    ];
+    let mut args = vec![
+        "lock",
+        "-q",
+        "-d",
+        "debian-12",
+        "--baseline",
+        "none",
+        "-o",
+        &l,
+    ];
+    args.extend_from_slice(&mirror);
+    args.push("hello");
+    let o = opaas(&args, fx.cache.path());
+    assert!(o.status.success(), "lock: {}", text(&o));
+    let lock_text = std::fs::read_to_string(&lock).expect("opaas.lock");
+    for want in [
+        "[target]\ndistro = \"debian-12\"",
+        "name = \"hello\"",
+        "version = \"1.0+deb12u1\"",
+        "filename = \"pool/main/h/hello/hello_1.0+deb12u1_amd64.deb\"",
+        "suite = \"bookworm-security\"",
+        "path = \"InRelease\"",
+    ] {
+        assert!(
+            lock_text.contains(want),
+            "the lock lacks {want:?}:\n{lock_text}"
+        );
+    }
+    let digest = hex::encode(Sha256::digest(lock_text.as_bytes()));
+    let build_locked = |out: &Path| {
+        let o_s = out.display().to_string();
+        let mut args = vec![
+            "build",
+            "-q",
+            "--max-index-age",
+            "0",
+            "--locked",
+            &l,
+            "-o",
+            &o_s,
+        ];
+        args.extend_from_slice(&mirror);
+        opaas(&args, fx.cache.path())
+    };
+    let out1 = tempfile::tempdir().expect("out1");
+    let b1 = build_locked(out1.path());
+    assert!(b1.status.success(), "build --locked: {}", text(&b1));
+    let path1 = PathBuf::from(String::from_utf8_lossy(&b1.stdout).trim());
+    let bytes1 = std::fs::read(&path1).expect("tarball");
+    // the manifest and the SBOM carry the lock's digest; the bundle verifies
+    let tmp = tempfile::tempdir().expect("tmp");
+    let b = unpack(&path1, tmp.path());
+    let manifest = std::fs::read_to_string(b.join("manifest.json")).expect("manifest");
+    assert!(
+        manifest.contains(&format!("\"lock_sha256\": \"{digest}\"")),
+        "{manifest}"
+    );
+    let sbom = std::fs::read_to_string(b.join("sbom.cdx.json")).expect("sbom");
+    assert!(
+        sbom.contains("\"opaas:lock-sha256\"") && sbom.contains(&digest),
+        "{sbom}"
+    );
+    assert!(fx.verify(&path1, true).status.success());
+    // "a day later": the archive publishes something new and re-signs every suite
+    let mut suites = opaas_testkit::fixtures::debian12_hello();
+    suites[2] = suites[2].clone().package(
+        "main",
+        opaas_testkit::Package::new("newcomer", "1.0", "amd64").with_deb(),
+    );
+    for s in suites.iter_mut() {
+        *s = s.clone().date(std::time::SystemTime::now());
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    fx.repo.publish_all(&suites).expect("republish");
+    let out2 = tempfile::tempdir().expect("out2");
+    let b2 = build_locked(out2.path());
+    assert!(b2.status.success(), "build --locked later: {}", text(&b2));
+    let path2 = PathBuf::from(String::from_utf8_lossy(&b2.stdout).trim());
+    assert_eq!(path1.file_name(), path2.file_name());
+    assert!(
+        std::fs::read(&path2).expect("tarball 2") == bytes1,
+        "the locked rebuild is not byte-identical"
+    );
+    // the archive drops two locked versions: both are named, nothing is written
+    let mut suites = opaas_testkit::fixtures::debian12_hello();
+    suites[1] = opaas_testkit::Suite::new("bookworm-updates").package(
+        "main",
+        opaas_testkit::Package::new("libhello1", "1.2", "amd64").with_deb(),
+    );
+    suites[2] = opaas_testkit::Suite::new("bookworm-security").package(
+        "main",
+        opaas_testkit::Package::new("hello", "1.0+deb12u2", "amd64")
+            .depends("libhello1 (>= 1.1)")
+            .with_deb(),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    fx.repo.publish_all(&suites).expect("republish");
+    let out3 = tempfile::tempdir().expect("out3");
+    let b3 = build_locked(out3.path());
+    let msg = text(&b3);
+    assert_eq!(b3.status.code(), Some(3), "{msg}");
+    assert!(
+        msg.contains("hello 1.0+deb12u1 (amd64)") && msg.contains("libhello1 1.1 (amd64)"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::read_dir(out3.path()).expect("out3").count(), 0);
+}

@@ -8,12 +8,14 @@
 //! statuses.
 
 mod error;
+mod lock;
 mod pipeline;
 mod search;
 mod session;
 mod signed;
 
 pub use error::{EngineError, Kind};
+pub use lock::{build_locked, lock, parse_lock, Lock};
 pub use opaas_bundle::{Manifest, PackageInfo};
 pub use pipeline::{
     build, check_names, package_info, resolve, why, Baseline, BuildProgress, Built,

@@ -362,14 +362,35 @@ pub fn build(
     progress: &dyn BuildProgress,
 ) -> Result<Built, EngineError> {
     progress.phase(Phase::Resolving);
+    let resolved = resolve(settings, req)?;
+    let (input, items) = assemble(settings, req, &resolved, progress)?;
+    finish(
+        settings,
+        &resolved.session,
+        input,
+        &items,
+        out_dir,
+        format,
+        progress,
+    )
+}
+
+/// A resolution turned into what a bundle is made of (the .debs not fetched yet: their paths are
+/// empty) and the downloads it needs.
+pub(crate) fn assemble(
+    settings: &Settings,
+    req: &Request,
+    resolved: &Resolved,
+    progress: &dyn BuildProgress,
+) -> Result<(BundleInput, Vec<Item>), EngineError> {
     let Resolved {
         session,
         universe: u,
         requests,
         result,
         warnings,
-    } = resolve(settings, req)?;
-    for w in &warnings {
+    } = resolved;
+    for w in warnings {
         progress.log(&format!("W: {w}"));
     }
     if !result.remove.is_empty() {
@@ -393,7 +414,7 @@ pub fn build(
             .package(c.name.clone())
         })?;
         let p = u.paragraph(r);
-        let info = package_info(&u, c);
+        let info = package_info(u, c);
         let pool_path = p.get("Filename").unwrap_or("");
         if pool_path.is_empty() || info.sha256.len() != 64 || info.size == 0 {
             return Err(EngineError::new(
@@ -456,12 +477,7 @@ pub fn build(
         pkgs.len(),
         total
     );
-    for p in &pkgs {
-        log.push_str(&format!(
-            "  {} {} {} [{}] <- {}\n",
-            p.name, p.version, p.arch, p.pocket, p.why
-        ));
-    }
+    log.push_str(&package_lines(&pkgs));
     let os_id = match session.distro.family {
         opaas_repo::catalog::Family::Debian => "debian",
         _ => "ubuntu",
@@ -469,18 +485,11 @@ pub fn build(
     let archive = if settings.unsigned {
         None
     } else {
-        let a = crate::signed::signed_archive(&session, &u, &result.install)?;
-        for s in &a.suites {
-            log.push_str(&format!(
-                "signed suite {} ({}): signed by {}\n",
-                s.suite,
-                s.components.join(" "),
-                s.signed_by
-            ));
-        }
+        let a = crate::signed::signed_archive(session, u, &result.install)?;
+        log.push_str(&suite_lines(&a.suites));
         Some(a)
     };
-    let mut input = BundleInput {
+    let input = BundleInput {
         distro: BundleDistro {
             id: session.distro.id.clone(),
             os_id: os_id.into(),
@@ -503,7 +512,49 @@ pub fn build(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         build_log: log,
         archive,
+        lock_sha256: None,
     };
+    Ok((input, items))
+}
+
+/// build.log's line per package.
+pub(crate) fn package_lines(pkgs: &[BundlePackage]) -> String {
+    pkgs.iter()
+        .map(|p| {
+            format!(
+                "  {} {} {} [{}] <- {}\n",
+                p.name, p.version, p.arch, p.pocket, p.why
+            )
+        })
+        .collect()
+}
+
+/// build.log's line per signed suite.
+pub(crate) fn suite_lines(suites: &[opaas_bundle::ArchiveSuite]) -> String {
+    suites
+        .iter()
+        .map(|s| {
+            format!(
+                "signed suite {} ({}): signed by {}\n",
+                s.suite,
+                s.components.join(" "),
+                s.signed_by
+            )
+        })
+        .collect()
+}
+
+/// Downloads what `input` needs (reusing an identical bundle already in `out_dir`) and writes it.
+pub(crate) fn finish(
+    settings: &Settings,
+    session: &Session,
+    mut input: BundleInput,
+    items: &[Item],
+    out_dir: &Path,
+    format: Format,
+    progress: &dyn BuildProgress,
+) -> Result<Built, EngineError> {
+    let total: u64 = items.iter().map(|i| i.size).sum();
     // the same resolution and format give the same file: reuse it once it verifies
     let existing = out_dir.join(opaas_bundle::bundle_file_name(&input, format));
     if existing.is_file() {
@@ -555,7 +606,7 @@ pub fn build(
         files: AtomicUsize::new(0),
         bytes: AtomicU64::new(0),
     };
-    let fetched = opaas_fetch::fetch_all(&cas, &items, &opts, &adapter);
+    let fetched = opaas_fetch::fetch_all(&cas, items, &opts, &adapter);
     // a cancelled fetch stops within a fraction of a second; say so rather than "failed"
     check_cancel(progress)?;
     let fetched = fetched?;
