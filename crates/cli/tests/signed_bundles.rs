@@ -414,6 +414,40 @@ fn install_sh_has_apt_check_the_signatures_and_refuses_each_alteration() {
 }
 
 #[test]
+fn install_sh_says_when_the_targets_keyring_lacks_the_suites_key() {
+    if !have("gpgv") {
+        eprintln!(
+            "SKIP install_sh_says_when_the_targets_keyring_lacks_the_suites_key: gpgv missing"
+        );
+        return;
+    }
+    let fx = fixture();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let good = unpack(&fx.build(&[]), tmp.path());
+    // the keyring apt is given holds another key only (an old keyring package, in effect)
+    let other = FixtureRepo::temp().expect("another key");
+    let other_key = std::fs::read(other.keyring_path()).expect("keyring");
+    let b = altered_copy(&good, &tmp.path().join("oldkeyring"), &|b: &Path| {
+        std::fs::write(
+            b.join("keyring/1-opaas-test-archive-keyring.gpg"),
+            &other_key,
+        )
+        .expect("write");
+    });
+    let r = dry_run(&b);
+    let out = text(&r);
+    assert_eq!(r.status.code(), Some(3), "{out}");
+    let fpr = fx.repo.keyring().expect("keyring").keys()[0]
+        .fingerprint
+        .clone();
+    assert!(
+        out.contains("lacks the key that signed suite bookworm (") && out.contains(&fpr),
+        "{out}"
+    );
+    assert!(!out.contains("\nGet:"), "apt ran: {out}");
+}
+
+#[test]
 fn every_bundle_has_a_cyclonedx_sbom_that_the_official_schema_accepts() {
     let fx = fixture();
     let tmp = tempfile::tempdir().expect("tmp");
