@@ -499,6 +499,23 @@ fn write_tar<W: TarSink>(
     for e in entries {
         let path = format!("{top}/{}", e.path);
         match &e.data {
+            EntryData::Mem(data) if e.path.starts_with("archive/") => {
+                // the archive's compressed indices: stored, like the .debs (deflating xz is
+                // wasted time)
+                let size = data.len() as u64;
+                let mut h = header(&path, size, e.mode, mtime, tar::EntryType::Regular);
+                b.append_data(&mut h, &path, io::empty())
+                    .map_err(tar_err(tmp))?;
+                let sink = b.get_mut();
+                if e.path.ends_with(".xz") || e.path.ends_with(".gz") {
+                    sink.write_opaque(&mut data.as_slice(), size)
+                } else {
+                    sink.write_all(data)
+                }
+                .map_err(tar_err(tmp))?;
+                let pad = (512 - (size % 512) as usize) % 512;
+                sink.write_all(&[0u8; 512][..pad]).map_err(tar_err(tmp))?;
+            }
             EntryData::Mem(data) => {
                 let mut h = header(
                     &path,
