@@ -18,9 +18,12 @@ struct Fx {
 }
 
 fn fixture() -> Fx {
+    fixture_with(opaas_testkit::fixtures::debian12_hello())
+}
+
+fn fixture_with(suites: Vec<opaas_testkit::Suite>) -> Fx {
     let repo = FixtureRepo::temp().expect("repo");
-    repo.publish_all(&opaas_testkit::fixtures::debian12_hello())
-        .expect("publish");
+    repo.publish_all(&suites).expect("publish");
     let server = Server::start(repo.root()).expect("server");
     Fx {
         url: server.url(),
@@ -306,6 +309,50 @@ fn a_signed_bundle_carries_the_archives_own_files_and_verify_names_the_signer() 
         "{}",
         text(&v)
     );
+}
+
+#[test]
+fn a_suite_without_inrelease_ships_release_and_release_gpg() {
+    let mut suites = opaas_testkit::fixtures::debian12_hello();
+    suites[1] = suites[1].clone().inrelease(false);
+    let fx = fixture_with(suites);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let b = unpack(&fx.build(&[]), tmp.path());
+    let d = b.join("archive/dists/bookworm-updates");
+    assert!(!d.join("InRelease").exists());
+    for f in ["Release", "Release.gpg"] {
+        assert_eq!(
+            std::fs::read(d.join(f)).expect(f),
+            std::fs::read(fx.repo.path(&format!("dists/bookworm-updates/{f}"))).expect("published"),
+            "{f}"
+        );
+    }
+    let v = fx.verify(&b, true);
+    assert!(v.status.success(), "{}", text(&v));
+    assert!(
+        text(&v).contains("suite    bookworm-updates: signed by"),
+        "{}",
+        text(&v)
+    );
+    // an altered Release fails its detached signature, named
+    let bad = altered_copy(&b, &tmp.path().join("bad"), &|b: &Path| {
+        let p = b.join("archive/dists/bookworm-updates/Release");
+        let t = std::fs::read_to_string(&p).expect("Release");
+        std::fs::write(&p, t.replacen("Suite: ", "Suite:  ", 1)).expect("write");
+    });
+    let v = fx.verify(&bad, true);
+    assert_eq!(v.status.code(), Some(4), "{}", text(&v));
+    assert!(
+        text(&v).contains("archive/dists/bookworm-updates/Release: signature check failed"),
+        "{}",
+        text(&v)
+    );
+    if have("apt-get") && have("gpgv") {
+        let r = dry_run(&b);
+        assert!(r.status.success(), "install.sh --dry-run: {}", text(&r));
+        let r = dry_run(&bad);
+        assert_eq!(r.status.code(), Some(4), "{}", text(&r));
+    }
 }
 
 #[test]
