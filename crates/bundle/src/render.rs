@@ -70,6 +70,7 @@ fn render(
         suite_valid_until => words(suites.iter().map(|s| s.valid_until.as_deref().unwrap_or(""))),
         apt_arches => apt_arches.join(","),
         keyrings => words(&keyrings),
+        keyrings_plain => keyrings.join(", "),
         keyring_package => keyring_package,
     })
     .map_err(err)
