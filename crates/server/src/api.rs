@@ -153,8 +153,8 @@ async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response 
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|t| same(t.trim().as_bytes(), token.as_bytes()));
     let path = req.uri().path();
-    let query_allowed =
-        path.starts_with("/api/jobs/") && (path.ends_with("/events") || path.ends_with("/bundle"));
+    let query_allowed = path.starts_with("/api/jobs/")
+        && (path.ends_with("/events") || path.ends_with("/bundle") || path.ends_with("/sbom"));
     let query_ok = query_allowed
         && query_param(req.uri(), "token").is_some_and(|t| same(t.as_bytes(), token.as_bytes()));
     if header_ok || query_ok {
