@@ -36,12 +36,6 @@ fn render(
     let t = env.get_template(name).map_err(err)?;
     let download: u64 = input.packages.iter().map(|p| p.size).sum();
     let suites = input.archive.as_ref().map_or(&[][..], |a| &a.suites[..]);
-    let mut apt_arches: Vec<&str> = suites
-        .iter()
-        .flat_map(|s| s.arches.iter().map(String::as_str))
-        .collect();
-    apt_arches.sort_unstable();
-    apt_arches.dedup();
     let (keyrings, keyring_package) = match input.archive.as_ref().map(|a| &a.keyring) {
         None => (Vec::new(), String::new()),
         Some(k @ KeyringSource::Target { package, .. }) => (keyring_paths(k), package.clone()),
@@ -68,7 +62,7 @@ fn render(
         suite_components => words(suites.iter().map(|s| s.components.join(" "))),
         suite_signers => words(suites.iter().map(|s| s.signed_by.as_str())),
         suite_valid_until => words(suites.iter().map(|s| s.valid_until.as_deref().unwrap_or(""))),
-        apt_arches => apt_arches.join(","),
+        suite_arches => words(suites.iter().map(|s| s.arches.join(","))),
         keyrings => words(&keyrings),
         keyrings_plain => keyrings.join(", "),
         keyring_package => keyring_package,

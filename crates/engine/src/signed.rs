@@ -72,6 +72,29 @@ pub fn signed_archive(
             None => used.push((key, BTreeSet::from([entry]))),
         }
     }
+    // apt on the target reads every component × architecture a sources line names: ship the
+    // whole cross product of what each suite's packages use (the resolution loaded them all)
+    for ((mirror, suite), set) in used.iter_mut() {
+        let comps: BTreeSet<String> = set.iter().map(|e| e.0.clone()).collect();
+        let arches: BTreeSet<String> = set.iter().map(|e| e.1.clone()).collect();
+        if set.is_empty() {
+            continue;
+        }
+        for src in &u.sources {
+            if &src.mirror == mirror
+                && &src.suite == suite
+                && comps.contains(&src.component)
+                && arches.contains(&src.arch)
+                && !src.index_id.is_empty()
+            {
+                set.insert((
+                    src.component.clone(),
+                    src.arch.clone(),
+                    src.index_id.clone(),
+                ));
+            }
+        }
+    }
     let mut suites = Vec::new();
     for ((mirror, suite), set) in used.into_iter().filter(|(_, s)| !s.is_empty()) {
         let wanted: Vec<WantedIndex> = set
