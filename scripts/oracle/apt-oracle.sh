@@ -7,8 +7,9 @@
 #   TARGET      SUITE-ARCH: bookworm-amd64, bullseye-amd64, trixie-arm64, noble-amd64, jammy-amd64, ...
 #   --status F  the target's dpkg status (default: status/TARGET.status beside this script)
 #   --no-recommends   APT::Install-Recommends=false (apt's default is true)
-#   --cmd C     install (default), upgrade or dist-upgrade (the last two take no PKG)
+#   --cmd C     install (default), upgrade or dist-upgrade (PKG… installed in the same run)
 #   --with-arch print pkg:arch=version
+#   -o OPT      pass an apt option (e.g. APT::Get::Never-Include-Phased-Updates=true), repeatable
 #   --update    refresh the private root's indices
 # The mirrors are the ones opaas itself would use for that target (`opaas mirrors --json`: flag,
 # env, config file, the host's APT sources, preset), so both sides read the same archive; the
@@ -21,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 work=${ORACLE_WORK:-${TMPDIR:-/tmp}/opaas-oracle}
 
-update=0 recommends=true statusfile="" witharch=0 cmd=install
+update=0 recommends=true statusfile="" witharch=0 cmd=install aptopts=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --update) update=1; shift;;
@@ -29,6 +30,7 @@ while [ $# -gt 0 ]; do
     --status) statusfile=$2; shift 2;;
     --with-arch) witharch=1; shift;;
     --cmd) cmd=$2; shift 2;;
+    -o) aptopts+=(-o "$2"); shift 2;;
     -h|--help) sed -n '2,19p' "$0"; exit 0;;
     --) shift; break;;
     -*) echo "apt-oracle: unknown option $1" >&2; exit 2;;
@@ -94,7 +96,7 @@ if [ "$update" = 1 ] || [ -z "$(find "$root/var/lib/apt/lists" -maxdepth 1 -name
 fi
 [ $# -ge 1 ] || [ "$cmd" != install ] || exit 0
 
-out=$(apt-get -s -o APT::Install-Recommends=$recommends "$cmd" "$@" 2>&1) || { echo "$out" >&2; exit 100; }
+out=$(apt-get -s -o APT::Install-Recommends=$recommends "${aptopts[@]}" "$cmd" "$@" 2>&1) || { echo "$out" >&2; exit 100; }
 echo "$out" | grep '^Remv ' >&2 || true
 if [ $witharch = 1 ]; then
   echo "$out" | sed -n 's/^Inst \([^ ]*\) \(\[[^]]*\] \)\?(\([^ ]*\) .*\[\([^]]*\)\].*/\1:\4=\3/p' | LC_ALL=C sort

@@ -153,6 +153,15 @@ pub struct BundleInput {
     pub recommends: bool,
     pub baseline: String,
     pub packages: Vec<BundlePackage>,
+    /// Installed packages apt's plan removes (apt's answer on the target's status).
+    pub remove: Vec<String>,
+    /// `install` (a first install), `upgrade` or `full-upgrade` (apt-get upgrade /
+    /// dist-upgrade of a collected system: install.sh runs that instead of install).
+    pub mode: String,
+    /// Upgrade bundles: `name:arch=version` of every package the plan assumes installed.
+    pub assumed: Vec<String>,
+    /// Upgrade bundles: the host name of the collected system (empty otherwise).
+    pub host: String,
     /// RFC 3339 UTC time recorded in the bundle (the newest Release date used).
     pub created: String,
     /// The same time as seconds since the epoch (tar headers).

@@ -36,6 +36,18 @@ pub struct Manifest {
     pub options: ManifestOptions,
     pub package_count: usize,
     pub packages: Vec<PackageInfo>,
+    /// Installed packages apt's plan removes (install.sh shows them and needs --force).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+    /// `install`, `upgrade` or `full-upgrade`.
+    #[serde(default = "install_mode", skip_serializing_if = "is_install")]
+    pub mode: String,
+    /// Upgrade bundles: `name:arch=version` the plan assumes installed (drift check).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assumed: Vec<String>,
+    /// Upgrade bundles: the collected host.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
     /// The request as given (`pkg`, `pkg:ARCH`).
     pub request: Vec<String>,
     /// `opaas <version>`
@@ -62,6 +74,14 @@ pub struct ManifestSuite {
     /// `Valid-Until` of the signed Release (RFC 2822); install.sh tells apt not to check it
     /// (docs/SECURITY.md).
     pub valid_until: Option<String>,
+}
+
+fn install_mode() -> String {
+    "install".into()
+}
+
+fn is_install(m: &String) -> bool {
+    m == "install"
 }
 
 /// The options a bundle was resolved with.

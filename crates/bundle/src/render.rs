@@ -51,6 +51,19 @@ fn render(
         requested => words(&input.request),
         requested_plain => input.request.join(" "),
         packages => words(input.packages.iter().map(|p| p.name.as_str())),
+        removals => words(&input.remove),
+        mode => if input.mode.is_empty() { "install" } else { input.mode.as_str() },
+        assumed => words(&input.assumed),
+        pkgvers => words(
+            input
+                .packages
+                .iter()
+                .map(|p| {
+                    let arch = if p.arch == "all" { &input.arch } else { &p.arch };
+                    format!("{}:{arch}={}", p.name, p.version)
+                }),
+        ),
+        host => sh_quote(&input.host),
         recommends => if input.recommends { "true" } else { "false" },
         installed_size_kb => installed,
         download_size => download,

@@ -64,6 +64,15 @@ pub fn bundle_id(input: &BundleInput) -> String {
     if let Some(l) = &input.lock_sha256 {
         line(&format!("lock {l}"));
     }
+    if !input.remove.is_empty() {
+        line(&format!("remove {}", input.remove.join(" ")));
+    }
+    if input.mode != "install" && !input.mode.is_empty() {
+        line(&format!("mode {} host {}", input.mode, input.host));
+        for a in &input.assumed {
+            line(a);
+        }
+    }
     let mut pk: Vec<_> = input
         .packages
         .iter()
@@ -168,6 +177,14 @@ pub fn write_bundle(
         },
         package_count: pkgs.len(),
         packages: pkgs.iter().map(|p| p.info.clone()).collect(),
+        remove: input.remove.clone(),
+        mode: if input.mode.is_empty() {
+            "install".into()
+        } else {
+            input.mode.clone()
+        },
+        assumed: input.assumed.clone(),
+        host: input.host.clone(),
         request: input.request.clone(),
         tool: format!("opaas {}", input.tool_version),
     };

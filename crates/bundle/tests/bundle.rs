@@ -63,6 +63,10 @@ fn input(dir: &Path) -> BundleInput {
         created_epoch: 1_783_764_997,
         created_rfc2822: "Sat, 11 Jul 2026 10:16:37 UTC".into(),
         tool_version: "0.1.0".into(),
+        remove: Vec::new(),
+        mode: "install".into(),
+        assumed: Vec::new(),
+        host: String::new(),
         build_log: "test build\n".into(),
         archive: None,
         lock_sha256: None,
@@ -116,6 +120,25 @@ fn a_different_resolution_is_a_different_bundle() {
     let id1 = bundle_id(&inp);
     inp.recommends = false;
     assert_ne!(id1, bundle_id(&inp));
+}
+
+/// Where apt's answer removes installed packages, the bundle says so: another id, the
+/// manifest's `remove`, and install.sh's REMOVALS (shown, and refused without --force).
+#[test]
+fn removals_are_recorded_in_the_manifest_and_install_sh() {
+    let d = tempfile::tempdir().expect("tmp");
+    let mut inp = input(d.path());
+    let plain = bundle_id(&inp);
+    inp.remove = vec!["oldpkg".into()];
+    assert_ne!(plain, bundle_id(&inp));
+    let w = write_bundle(&inp, &d.path().join("out"), Format::TarGz).expect("bundle");
+    assert_eq!(w.manifest.remove, ["oldpkg"]);
+    assert_eq!(read_manifest(&w.path).expect("manifest").remove, ["oldpkg"]);
+    let sh = render_install_sh(&inp, "1a2b3c4d").expect("render");
+    assert!(sh.contains("REMOVALS=('oldpkg')"), "REMOVALS not rendered");
+    assert!(sh.contains("run again with --force to allow it"));
+    let none = render_install_sh(&input(d.path()), "1a2b3c4d").expect("render");
+    assert!(none.contains("REMOVALS=()"));
 }
 
 #[test]

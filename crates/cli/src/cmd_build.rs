@@ -133,6 +133,11 @@ impl BuildProgress for Bars {
 }
 
 pub fn build(a: &BuildArgs) -> Result<ExitCode> {
+    build_request(a, &a.r.request())
+}
+
+/// `build` of an engine request made elsewhere (`upgrade --from` makes its own).
+pub fn build_request(a: &BuildArgs, req: &opaas_engine::Request) -> Result<ExitCode> {
     let t0 = Instant::now();
     let format = Format::parse(&a.format).ok_or_else(|| {
         user_err(
@@ -160,13 +165,7 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode> {
                 .map_err(|e| user_err(Kind::BadInput, format!("--locked {}: {e}", f.display())))?;
             opaas_engine::build_locked(&settings, &text, &a.output, format, &Bars { bar, quiet })?
         }
-        None => opaas_engine::build(
-            &settings,
-            &a.r.request(),
-            &a.output,
-            format,
-            &Bars { bar, quiet },
-        )?,
+        None => opaas_engine::build(&settings, req, &a.output, format, &Bars { bar, quiet })?,
     };
     if built.reused && !quiet {
         eprintln!(

@@ -25,9 +25,31 @@ pub struct ResolveArgs {
     /// Machine-readable output
     #[arg(long)]
     pub json: bool,
-    /// Packages: pkg, pkg=VERSION, pkg/SUITE, pkg:ARCH
-    #[arg(required = true)]
+    /// apt-get upgrade of the --baseline status file: upgrades only, nothing new, nothing
+    /// removed; what would need that is kept back (listed with --explain and in --json)
+    #[arg(long, conflicts_with = "full_upgrade")]
+    pub upgrade: bool,
+    /// apt-get dist-upgrade (full-upgrade) of the --baseline status file: new packages and
+    /// removals allowed
+    #[arg(long)]
+    pub full_upgrade: bool,
+    /// With --upgrade/--full-upgrade: only the security pocket is a source (as a sources list
+    /// holding only -security)
+    #[arg(long)]
+    pub security_only: bool,
+    /// Ubuntu phased updates: include (default; install.sh passes
+    /// APT::Get::Always-Include-Phased-Updates) or exclude (keep back updates still phasing)
+    #[arg(long, value_enum, default_value = "include")]
+    pub phased: PhasedArg,
+    /// Packages: pkg, pkg=VERSION, pkg/SUITE, pkg:ARCH (optional with --upgrade/--full-upgrade)
+    #[arg(required_unless_present_any = ["upgrade", "full_upgrade"])]
     pub requests: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PhasedArg {
+    Include,
+    Exclude,
 }
 
 impl ResolveArgs {
@@ -38,6 +60,19 @@ impl ResolveArgs {
             packages: self.requests.clone(),
             recommends: !self.no_recommends,
             baseline: Baseline::parse(&self.baseline),
+            upgrade: if self.full_upgrade {
+                Some(opaas_resolve::UpgradeMode::FullUpgrade)
+            } else if self.upgrade {
+                Some(opaas_resolve::UpgradeMode::Upgrade)
+            } else {
+                None
+            },
+            phased: match self.phased {
+                PhasedArg::Include => opaas_resolve::Phased::Include,
+                PhasedArg::Exclude => opaas_resolve::Phased::Exclude,
+            },
+            security_only: self.security_only,
+            host: None,
         }
     }
 }
@@ -84,7 +119,7 @@ pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
             item["reason"] = serde_json::to_value(&c.reason)?;
             items.push(item);
         }
-        let doc = serde_json::json!({"distro": session.distro.id, "arch": a.t.arch, "packages": items, "remove": res.remove, "total_size": total});
+        let doc = serde_json::json!({"distro": session.distro.id, "arch": a.t.arch, "packages": items, "remove": res.remove, "kept_back": res.kept_back, "total_size": total});
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         for c in &res.install {
@@ -111,6 +146,12 @@ pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
                 .map(|f| format!(" (upgrade from {f})"))
                 .unwrap_or_default();
             eprintln!("{} {}{up} <- {}", c.name, c.version, why(c));
+        }
+        for k in &res.kept_back {
+            eprintln!(
+                "{} {} kept back (candidate {}): apt-get upgrade would need new packages or removals",
+                k.name, k.installed, k.candidate
+            );
         }
     }
     for r in &res.remove {

@@ -5,6 +5,7 @@ mod cmd_build;
 mod cmd_repo;
 mod cmd_resolve;
 mod cmd_serve;
+mod cmd_upgrade;
 mod common;
 
 use clap::parser::ValueSource;
@@ -69,6 +70,10 @@ enum Cmd {
     /// Resolve and write opaas.lock (target, request, options, every package with its version,
     /// SHA-256 and filename, the signed Release dates): `build --locked` rebuilds it byte for byte.
     Lock(cmd_build::LockArgs),
+    /// Print the collect script to run on an offline server (`sh collect.sh > HOST.opaas`).
+    CollectScript,
+    /// Plan (and with -o build) an upgrade bundle for a server from its collected file.
+    Upgrade(Box<cmd_upgrade::UpgradeArgs>),
     /// Run the HTTP service: API, job queue, web UI (see docs/API.md).
     Serve(Box<cmd_serve::ServeArgs>),
     /// Check a bundle offline: structure, hashes and, in a signed bundle, the distribution's
@@ -118,7 +123,8 @@ fn main() -> ExitCode {
         Cmd::Resolve(a) => Some(a.t.clone()),
         Cmd::Build(a) => Some(a.r.t.clone()),
         Cmd::Lock(a) => Some(a.r.t.clone()),
-        Cmd::Distros | Cmd::Serve(_) | Cmd::Verify { .. } => None,
+        Cmd::Distros | Cmd::Serve(_) | Cmd::Verify { .. } | Cmd::CollectScript => None,
+        Cmd::Upgrade(_) => None,
     };
     let r = match cli.cmd {
         Cmd::Distros => cmd_repo::distros(),
@@ -130,6 +136,8 @@ fn main() -> ExitCode {
         Cmd::Baseline(t) => cmd_resolve::baseline(&t),
         Cmd::Build(a) => cmd_build::build(&a),
         Cmd::Lock(a) => cmd_build::lock(&a),
+        Cmd::CollectScript => cmd_upgrade::collect_script(),
+        Cmd::Upgrade(a) => cmd_upgrade::upgrade(&a),
         Cmd::Verify {
             bundle,
             keyring,

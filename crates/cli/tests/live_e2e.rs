@@ -151,3 +151,53 @@ fn live_e2e_ubuntu2404_amd64_nginx_htop_jq() {
     let b = build("ubuntu-24.04", out.path(), &["nginx", "htop", "jq"]);
     install_test(&b, "noble-amd64", &["cmd:jq --version", "http:80", "rerun"]);
 }
+
+fn upgrade_test(args: &[&str]) {
+    let o = Command::new("bash")
+        .arg(repo_root().join("scripts/e2e/chroot-upgrade-test.sh"))
+        .args(args)
+        .env("OPAAS", env!("CARGO_BIN_EXE_opaas"))
+        .output()
+        .expect("chroot-upgrade-test runs");
+    let out = String::from_utf8_lossy(&o.stdout);
+    for l in out
+        .lines()
+        .filter(|l| l.starts_with("PASS") || l.starts_with("FAIL") || l.starts_with("RESULT"))
+    {
+        eprintln!("  {l}");
+    }
+    assert!(
+        o.status.success(),
+        "upgrade bundle test {args:?} failed:\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Issue 10: an older debian-12 system (release pocket only, with openssh-server nginx curl
+/// sudo) collected, planned (equal to apt-get -s upgrade), upgraded offline from the bundle;
+/// then apt has nothing left to upgrade, a second run changes nothing, drift is refused.
+#[test]
+#[ignore = "live: the real mirror, root and mmdebstrap; run with cargo test -- --include-ignored"]
+fn live_e2e_debian12_upgrade() {
+    if !can_run("debian-12 upgrade bundle", "debian-12") {
+        return;
+    }
+    upgrade_test(&["bookworm-amd64", "openssh-server", "nginx", "curl", "sudo"]);
+}
+
+/// The same older system with --full (apt-get dist-upgrade).
+#[test]
+#[ignore = "live: the real mirror, root and mmdebstrap; run with cargo test -- --include-ignored"]
+fn live_e2e_debian12_full_upgrade() {
+    if !can_run("debian-12 full-upgrade bundle", "debian-12") {
+        return;
+    }
+    upgrade_test(&[
+        "--full",
+        "bookworm-amd64",
+        "openssh-server",
+        "nginx",
+        "curl",
+        "sudo",
+    ]);
+}

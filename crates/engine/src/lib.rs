@@ -7,6 +7,7 @@
 //! [`BuildProgress`]; errors carry a [`Kind`] that each front end maps to exit codes or HTTP
 //! statuses.
 
+pub mod collect;
 mod error;
 mod lock;
 mod pipeline;

@@ -72,6 +72,9 @@ pub struct LockOptions {
     pub keyring_package: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keyring_files: Vec<LockFile>,
+    /// Installed packages apt's plan removes (recorded in the manifest as a build records them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -188,6 +191,9 @@ pub fn lock(
     req: &Request,
     progress: &dyn BuildProgress,
 ) -> Result<String, EngineError> {
+    if req.upgrade.is_some() {
+        return Err(bad("opaas lock writes install plans; an upgrade plan is made from a collected file with opaas upgrade"));
+    }
     progress.phase(Phase::Resolving);
     let resolved = resolve(settings, req)?;
     let (input, _) = assemble(settings, req, &resolved, progress)?;
@@ -201,6 +207,7 @@ pub fn lock(
         keyring_path: None,
         keyring_package: None,
         keyring_files: Vec::new(),
+        remove: input.remove.clone(),
     };
     let mut suites = Vec::new();
     if let Some(a) = &input.archive {
@@ -435,6 +442,10 @@ pub fn build_locked(
         recommends: lock.options.recommends,
         baseline: lock.options.baseline.clone(),
         packages,
+        remove: lock.options.remove.clone(),
+        mode: "install".into(),
+        assumed: Vec::new(),
+        host: String::new(),
         created: opaas_repo::release::format_rfc3339(when),
         created_epoch: lock.options.created_epoch,
         created_rfc2822: opaas_repo::release::format_rfc2822(when),

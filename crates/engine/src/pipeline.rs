@@ -50,6 +50,16 @@ pub struct Request {
     pub packages: Vec<String>,
     pub recommends: bool,
     pub baseline: Baseline,
+    /// `apt-get upgrade` / `dist-upgrade` of the baseline (a dpkg status file) instead of a
+    /// plain install; `packages` may then be empty.
+    pub upgrade: Option<opaas_resolve::UpgradeMode>,
+    /// Ubuntu's phased updates in upgrade modes.
+    pub phased: opaas_resolve::Phased,
+    /// Upgrade modes: only the security pocket(s) are sources, as with a sources list that
+    /// holds only -security.
+    pub security_only: bool,
+    /// The host the plan is for (upgrade bundles from a collected file).
+    pub host: Option<String>,
 }
 
 /// A request resolved on its target.
@@ -60,6 +70,9 @@ pub struct Resolved {
     pub result: Resolution,
     /// Things the user should know (e.g. stale indices used after a failed refresh).
     pub warnings: Vec<String>,
+    /// Upgrade modes: `name:arch=version` of every package the baseline has installed (the
+    /// state the plan assumes; install.sh refuses a machine that drifted from it).
+    pub assumed: Vec<String>,
 }
 
 impl Resolved {
@@ -171,8 +184,27 @@ pub fn check_names(
 
 /// Parses and resolves a request as `apt-get install` would on the target.
 pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineError> {
-    if req.packages.is_empty() {
+    if req.packages.is_empty() && req.upgrade.is_none() {
         return Err(EngineError::new(Kind::BadInput, "no packages requested").field("packages"));
+    }
+    if req.upgrade.is_some()
+        && !matches!(
+            req.baseline,
+            Baseline::StatusFile(_) | Baseline::StatusText(_)
+        )
+    {
+        return Err(EngineError::new(
+            Kind::BadInput,
+            "an upgrade needs the target's dpkg status: give --baseline FILE (/var/lib/dpkg/status of the target)",
+        )
+        .field("baseline"));
+    }
+    if req.security_only && req.upgrade.is_none() {
+        return Err(EngineError::new(
+            Kind::BadInput,
+            "--security-only applies to --upgrade and --full-upgrade",
+        )
+        .field("security_only"));
     }
     let mut reqs = Vec::new();
     for (i, r) in req.packages.iter().enumerate() {
@@ -190,14 +222,22 @@ pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineErr
         .and_then(|a| session.refresh_if_stale(a))
         .into_iter()
         .collect();
-    let u = session.universe()?;
+    let u = if req.security_only {
+        session.universe_where(|m| session.target.is_security(&m.suite))?
+    } else {
+        session.universe()?
+    };
     let base = load_baseline(&req.baseline, &u, session.distro)?;
     check_names(&u, &session.distro.id, &req.arch, &reqs)?;
     let opts = Options {
         recommends: req.recommends,
         ..Options::default()
     };
-    let result = opaas_resolve::resolve(&u, &base, &reqs, opts).map_err(|e| {
+    let result = match req.upgrade {
+        None => opaas_resolve::resolve(&u, &base, &reqs, opts),
+        Some(mode) => opaas_resolve::resolve_upgrade(&u, &base, &reqs, opts, mode, req.phased),
+    };
+    let result = result.map_err(|e| {
         let kind = match &e {
             ResolveError::UnknownPackage { .. } | ResolveError::VirtualPackage { .. } => {
                 Kind::UnknownPackage
@@ -226,12 +266,21 @@ pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineErr
         }
         err.with_source(e)
     })?;
+    let assumed = if req.upgrade.is_some() {
+        base.packages
+            .values()
+            .map(|i| format!("{}:{}={}", i.name, i.arch, i.version))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Resolved {
         session,
         universe: u,
         requests: reqs,
         result,
         warnings,
+        assumed,
     })
 }
 
@@ -389,17 +438,15 @@ pub(crate) fn assemble(
         requests,
         result,
         warnings,
+        assumed,
     } = resolved;
     for w in warnings {
         progress.log(&format!("W: {w}"));
     }
     if !result.remove.is_empty() {
-        return Err(EngineError::new(
-            Kind::Unsatisfiable,
-            format!(
-                "apt would have to remove installed packages ({}); a bundle cannot do that",
-                result.remove.join(", ")
-            ),
+        progress.log(&format!(
+            "W: apt's plan removes installed packages: {} (recorded in the manifest; install.sh shows them and needs --force)",
+            result.remove.join(", ")
         ));
     }
     check_cancel(progress)?;
@@ -506,6 +553,15 @@ pub(crate) fn assemble(
         recommends: req.recommends,
         baseline: req.baseline.label().to_string(),
         packages: pkgs,
+        remove: result.remove.clone(),
+        mode: match req.upgrade {
+            None => "install",
+            Some(opaas_resolve::UpgradeMode::Upgrade) => "upgrade",
+            Some(opaas_resolve::UpgradeMode::FullUpgrade) => "full-upgrade",
+        }
+        .to_string(),
+        assumed: assumed.clone(),
+        host: req.host.clone().unwrap_or_default(),
         created: opaas_repo::release::format_rfc3339(newest),
         created_epoch: epoch,
         created_rfc2822: opaas_repo::release::format_rfc2822(newest),

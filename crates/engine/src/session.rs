@@ -234,4 +234,15 @@ impl Session {
         };
         Ok(Universe::new(&self.target.arches[0], loaded))
     }
+
+    /// The universe of only the sources `keep` accepts (e.g. the security pocket).
+    pub fn universe_where(
+        &self,
+        keep: impl Fn(&opaas_repo::store::SourceMeta) -> bool,
+    ) -> Result<Universe, EngineError> {
+        self.universe()?;
+        let mut loaded = store::load_cached(&self.cache, &self.target)?;
+        loaded.retain(|(m, _)| keep(m));
+        Ok(Universe::new(&self.target.arches[0], loaded))
+    }
 }

@@ -8,13 +8,19 @@
 //! stay file-backed (cheap, shared, evictable) instead of living on the heap.
 //!
 //! The `.idx` is built while the text is written ([`ScanWriter`]), in one pass, with memory
-//! bounded by the longest line.
+//! bounded by the longest paragraph's relation fields.
+//!
+//! The table also keeps, for apt's package ID order, every name the file *references* in the
+//! order apt's cache generator would create its package (see [`relation_names`] and
+//! docs/apt-semantics.md §7): for each paragraph its own name, then the names of its
+//! Pre-Depends, Depends, Conflicts, Breaks, Recommends, Suggests, Replaces, Enhances and
+//! Provides, each name once per file, at its first reference.
 
 use memmap2::Mmap;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"OPAASIX2";
+const MAGIC: &[u8; 8] = b"OPAASIX3";
 
 /// One paragraph of a Packages file: byte ranges into the text, except `name`, which is a range
 /// into the table's own name blob (so indexing every name never touches the text's pages).
@@ -42,10 +48,75 @@ pub struct ScanWriter<W: Write> {
     line_start: u64,
     cur: Option<Entry>,
     last_field_provides: bool,
+    /// The relation field the current line continues ([`REF_FIELDS`] index).
+    rel_field: Option<usize>,
+    /// The current paragraph's relation field values, by [`REF_FIELDS`] index.
+    rel: [Vec<u8>; 9],
+    /// Names already referenced in this file.
+    seen: hashbrown::HashSet<Vec<u8>>,
     pub entries: Vec<Entry>,
     pub provides: Vec<Provide>,
-    /// Package and Provides names, concatenated.
+    /// Names in first-reference order (ranges into `names`).
+    pub refs: Vec<(u32, u32)>,
+    /// Package, Provides and referenced names, concatenated.
     pub names: Vec<u8>,
+}
+
+/// The fields whose names make apt's cache generator create packages, in the order
+/// `debListParser::NewVersion` parses them (Provides last, from `ParseProvides`).
+pub const REF_FIELDS: [&str; 9] = [
+    "Pre-Depends",
+    "Depends",
+    "Conflicts",
+    "Breaks",
+    "Recommends",
+    "Suggests",
+    "Replaces",
+    "Enhances",
+    "Provides",
+];
+
+/// The package names that one relation field value makes apt's cache generator create, in
+/// order (pkgCacheListParser::NewDepends / NewProvides with a single configured
+/// architecture): every alternative's name, except `name:any`, which creates only the pseudo
+/// package `name:any`; an arch-qualified `name:arch` counts as `name`. In Provides, an
+/// entry with a relation other than `=` is ignored, as apt ignores it.
+pub fn relation_names(value: &[u8], provides: bool, mut f: impl FnMut(&[u8])) {
+    for item in value.split(|c| *c == b',' || *c == b'|') {
+        let lead = item.iter().take_while(|c| c.is_ascii_whitespace()).count();
+        let item = &item[lead..];
+        let n = item
+            .iter()
+            .take_while(|c| !(c.is_ascii_whitespace() || matches!(**c, b'(' | b':' | b'[' | b'<')))
+            .count();
+        if n == 0 {
+            continue;
+        }
+        let rest = &item[n..];
+        if let Some(q) = rest.strip_prefix(b":") {
+            let qn = q
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-')
+                .count();
+            if &q[..qn] == b"any" {
+                continue;
+            }
+        }
+        if provides {
+            if let Some(open) = rest.iter().position(|c| *c == b'(') {
+                let op: Vec<u8> = rest[open + 1..]
+                    .iter()
+                    .copied()
+                    .skip_while(|c| c.is_ascii_whitespace())
+                    .take_while(|c| matches!(c, b'<' | b'>' | b'='))
+                    .collect();
+                if op != b"=" {
+                    continue;
+                }
+            }
+        }
+        f(&item[..n]);
+    }
 }
 
 impl<W: Write> ScanWriter<W> {
@@ -57,19 +128,44 @@ impl<W: Write> ScanWriter<W> {
             line_start: 0,
             cur: None,
             last_field_provides: false,
+            rel_field: None,
+            rel: Default::default(),
+            seen: hashbrown::HashSet::new(),
             entries: Vec::new(),
             provides: Vec::new(),
+            refs: Vec::new(),
             names: Vec::new(),
         }
     }
 
     fn end_paragraph(&mut self, end: u64) {
+        self.rel_field = None;
         if let Some(mut e) = self.cur.take() {
             e.len = (end - e.off as u64) as u32;
             if e.name.1 > 0 {
                 self.entries.push(e);
+                let own = self.names[e.name.0 as usize..(e.name.0 + e.name.1) as usize].to_vec();
+                self.reference(&own);
+                let rel = std::mem::take(&mut self.rel);
+                for (k, v) in rel.iter().enumerate() {
+                    relation_names(v, k == 8, |n| self.reference(n));
+                }
+                self.rel = rel;
             }
         }
+        for v in &mut self.rel {
+            v.clear();
+        }
+    }
+
+    /// Records `name` as referenced, if this file has not referenced it yet.
+    fn reference(&mut self, name: &[u8]) {
+        if self.seen.contains(name) {
+            return;
+        }
+        self.seen.insert(name.to_vec());
+        self.refs.push((self.names.len() as u32, name.len() as u32));
+        self.names.extend_from_slice(name);
     }
 
     fn on_line(&mut self) {
@@ -104,8 +200,24 @@ impl<W: Write> ScanWriter<W> {
                 if self.last_field_provides {
                     provides_at = Some(0);
                 }
+                if let Some(k) = self.rel_field {
+                    self.rel[k].push(b' ');
+                    self.rel[k].extend_from_slice(content);
+                }
             } else {
                 self.last_field_provides = false;
+                self.rel_field = None;
+                if let Some(colon) = content.iter().position(|c| *c == b':') {
+                    let field = &content[..colon];
+                    if let Some(k) = REF_FIELDS
+                        .iter()
+                        .position(|f| f.as_bytes().eq_ignore_ascii_case(field))
+                    {
+                        self.rel_field = Some(k);
+                        self.rel[k].push(b',');
+                        self.rel[k].extend_from_slice(&content[colon + 1..]);
+                    }
+                }
                 if content.starts_with(b"Package:") {
                     let (o, l) = value(8);
                     let rel = (o as u64 - start) as usize;
@@ -157,6 +269,7 @@ impl<W: Write> ScanWriter<W> {
             Table {
                 entries: self.entries,
                 provides: self.provides,
+                refs: self.refs,
                 names: self.names,
             },
         ))
@@ -201,6 +314,8 @@ impl<W: Write> Write for ScanWriter<W> {
 pub struct Table {
     pub entries: Vec<Entry>,
     pub provides: Vec<Provide>,
+    /// Referenced names in first-reference order (ranges into `names`).
+    pub refs: Vec<(u32, u32)>,
     pub names: Vec<u8>,
 }
 
@@ -212,12 +327,15 @@ pub fn write_idx(
     t: &Table,
 ) -> io::Result<()> {
     let (entries, provides) = (&t.entries, &t.provides);
-    let mut b = Vec::with_capacity(64 + entries.len() * 32 + provides.len() * 12 + t.names.len());
+    let mut b = Vec::with_capacity(
+        64 + entries.len() * 32 + provides.len() * 12 + t.refs.len() * 8 + t.names.len(),
+    );
     b.extend_from_slice(MAGIC);
     b.extend_from_slice(sha256);
     b.extend_from_slice(&text_len.to_le_bytes());
     b.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     b.extend_from_slice(&(provides.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(t.refs.len() as u32).to_le_bytes());
     b.extend_from_slice(&(t.names.len() as u32).to_le_bytes());
     for e in entries {
         for x in [
@@ -238,6 +356,11 @@ pub fn write_idx(
             b.extend_from_slice(&x.to_le_bytes());
         }
     }
+    for r in &t.refs {
+        for x in [r.0, r.1] {
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+    }
     b.extend_from_slice(&t.names);
     w.write_all(&b)
 }
@@ -254,6 +377,8 @@ pub struct IndexFile {
     pub sha256: [u8; 32],
     pub entries: Vec<Entry>,
     pub provides: Vec<Provide>,
+    /// Names in the order this file first references them (apt's package ID order).
+    pub refs: Vec<(u32, u32)>,
     pub names: Vec<u8>,
 }
 
@@ -267,7 +392,7 @@ impl IndexFile {
     pub fn load(text_path: &Path, idx_path: &Path) -> io::Result<IndexFile> {
         let mut raw = Vec::new();
         std::fs::File::open(idx_path)?.read_to_end(&mut raw)?;
-        const HDR: usize = 60;
+        const HDR: usize = 64;
         if raw.len() < HDR || &raw[..8] != MAGIC {
             return Err(bad("index table has a wrong header"));
         }
@@ -279,8 +404,9 @@ impl IndexFile {
         let text_len = u64::from_le_bytes(l);
         let ne = u32_at(48) as usize;
         let np = u32_at(52) as usize;
-        let nb = u32_at(56) as usize;
-        if raw.len() != HDR + ne * 32 + np * 12 + nb {
+        let nr = u32_at(56) as usize;
+        let nb = u32_at(60) as usize;
+        if raw.len() != HDR + ne * 32 + np * 12 + nr * 8 + nb {
             return Err(bad("index table is truncated"));
         }
         let f = std::fs::File::open(text_path)?;
@@ -324,12 +450,22 @@ impl IndexFile {
             }
             provides.push(p);
         }
-        let names = raw[pb + np * 12..].to_vec();
+        let rb = pb + np * 12;
+        let mut refs = Vec::with_capacity(nr);
+        for k in 0..nr {
+            let r = (u32_at(rb + k * 8), u32_at(rb + k * 8 + 4));
+            if r.0 as usize + r.1 as usize > nb {
+                return Err(bad("index table has a bad reference"));
+            }
+            refs.push(r);
+        }
+        let names = raw[rb + nr * 8..].to_vec();
         let file = IndexFile {
             text,
             sha256,
             entries,
             provides,
+            refs,
             names,
         };
         // the text was verified by hash when written; a cheap sanity check of UTF-8 happens
@@ -353,6 +489,7 @@ impl IndexFile {
             sha256: [0; 32],
             entries: table.entries,
             provides: table.provides,
+            refs: table.refs,
             names: table.names,
         }
     }
@@ -394,6 +531,23 @@ impl IndexFile {
 mod tests {
     use super::*;
 
+    /// apt's cache generator creates a paragraph's package, then the targets of its relation
+    /// fields in parse order (not text order), then its Provides; `name:any` creates only a
+    /// pseudo package.
+    #[test]
+    fn references_follow_apt_creation_order() {
+        let text = "Package: p\nProvides: virt, bad (>= 1)\nDepends: d1 | d2:any, d3:amd64\nRecommends: r1,\n r2\nPre-Depends: pre\nReplaces: old\nConflicts: d1, c1\nBreaks: b1\n\nPackage: q\nDepends: d1, p, newdep\nEnhances: en\nSuggests: s1\n\nPackage: r1\n";
+        let ix = IndexFile::from_text(text);
+        let refs: Vec<_> = ix.refs.iter().map(|r| ix.name_at(*r)).collect();
+        assert_eq!(
+            refs,
+            [
+                "p", "pre", "d1", "d3", "c1", "b1", "r1", "r2", "old", "virt", "q", "newdep", "s1",
+                "en"
+            ]
+        );
+    }
+
     #[test]
     fn scan_write_load() {
         let text = "Package: a\nVersion: 1.0\nArchitecture: amd64\nProvides: x (= 1), y:any,\n z\nDescription: d\n more\n\nPackage: b\nArchitecture: all\nVersion: 2\n";
@@ -427,6 +581,9 @@ mod tests {
         assert_eq!(mem.entries, ix.entries);
         assert_eq!(mem.provides, ix.provides);
         assert_eq!(mem.names, ix.names);
+        assert_eq!(mem.refs, ix.refs);
+        let refs: Vec<_> = ix.refs.iter().map(|r| ix.name_at(*r)).collect();
+        assert_eq!(refs, ["a", "x", "z", "b"]);
         assert_eq!(mem.paragraph(0).get("Description"), Some("d\n more"));
     }
 }

@@ -120,8 +120,27 @@ impl Release {
 
 /// Parses the RFC 2822 dates of Release files (`Sat, 11 Jul 2026 10:16:37 UTC`; the archive
 /// tools write `UTC`, which RFC 2822 spells `+0000`).
+///
+/// Ubuntu's archive writes a single-digit hour after two spaces (`Tue, 01 Dec 2026  2:36:54
+/// UTC`), which apt's strptime-based parser accepts: runs of white space count as one and
+/// one-digit day and time fields are padded before parsing.
 pub fn parse_rfc2822(s: &str) -> Option<SystemTime> {
-    let t = s.trim();
+    let words: Vec<String> = s
+        .split_whitespace()
+        .map(|w| {
+            if w.contains(':') {
+                w.split(':')
+                    .map(|x| format!("{x:0>2}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            } else if w.len() == 1 && w.as_bytes()[0].is_ascii_digit() {
+                format!("0{w}")
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    let t = words.join(" ");
     let t = match t.rsplit_once(' ') {
         Some((head, "UTC" | "Z")) => format!("{head} +0000"),
         _ => t.to_string(),
@@ -181,6 +200,15 @@ mod tests {
             Some(SystemTime::UNIX_EPOCH)
         );
         assert_eq!(parse_rfc2822("garbage"), None);
+        // Ubuntu's archive, December 2026: two spaces and a one-digit hour
+        assert_eq!(
+            parse_rfc2822("Sat, 11 Jul 2026  9:16:37 UTC"),
+            Some(t - Duration::from_secs(3600))
+        );
+        assert_eq!(
+            parse_rfc2822("Sat, 1 Jul 2026 10:16:37 UTC"),
+            Some(t - Duration::from_secs(10 * 86400))
+        );
         assert_eq!(
             parse_rfc2822("11 Jul 2026 10:16:37 GMT"),
             Some(t),

@@ -235,7 +235,8 @@ impl Target<'_> {
         })
     }
 
-    fn is_security(&self, suite: &str) -> bool {
+    /// Whether `suite` is one of the distro's security pockets.
+    pub fn is_security(&self, suite: &str) -> bool {
         self.distro
             .pockets
             .iter()
@@ -267,6 +268,42 @@ impl<W: Write> Write for HashingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// Loads the cached index `id` of `dir`; a table of an older format (or a missing one) is
+/// rebuilt from the cached text when that text still has the SHA-256 it is named by, so a
+/// new table format needs neither the network nor a new download.
+fn load_index(dir: &Path, id: &str) -> io::Result<IndexFile> {
+    let (tp, ip) = (
+        dir.join(format!("{id}.Packages")),
+        dir.join(format!("{id}.idx")),
+    );
+    if let Ok(f) = IndexFile::load(&tp, &ip) {
+        return Ok(f);
+    }
+    let mut sw = ScanWriter::new(HashingWriter {
+        inner: io::sink(),
+        hash: Sha256::new(),
+        n: 0,
+    });
+    io::copy(&mut std::fs::File::open(&tp)?, &mut sw)?;
+    let (hw, table) = sw.finish()?;
+    let hash: [u8; 32] = hw.hash.finalize().into();
+    if hex::encode(hash) != id {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "cached Packages text does not match its name",
+        ));
+    }
+    let tmp = TempFile(Some(tmp_name(dir, "idx")));
+    let tmpp = tmp.0.clone().unwrap_or_default();
+    let mut w = io::BufWriter::new(std::fs::File::create(&tmpp)?);
+    write_idx(&mut w, &hash, hw.n, &table)?;
+    w.flush()?;
+    drop(w);
+    tmp.persist(&ip)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    IndexFile::load(&tp, &ip)
 }
 
 fn tmp_name(dir: &Path, what: &str) -> PathBuf {
@@ -466,13 +503,7 @@ fn fetch_index(
     if let Some(id) = &id_known {
         // cached and still readable (a table in an older format is rebuilt), the compressed
         // file too
-        if IndexFile::load(
-            &dir.join(format!("{id}.Packages")),
-            &dir.join(format!("{id}.idx")),
-        )
-        .is_ok()
-            && dir.join(raw.file_name()).is_file()
-        {
+        if load_index(dir, id).is_ok() && dir.join(raw.file_name()).is_file() {
             let size = plain.map_or(0, |e| e.size);
             return Ok((
                 IndexState {
@@ -784,11 +815,7 @@ pub fn load_cached(
                 {
                     return Err(not_cached());
                 }
-                let f = IndexFile::load(
-                    &dir.join(format!("{}.Packages", ix.id)),
-                    &dir.join(format!("{}.idx", ix.id)),
-                )
-                .map_err(|_| not_cached())?;
+                let f = load_index(&dir, &ix.id).map_err(|_| not_cached())?;
                 out.push((
                     SourceMeta {
                         mirror: mirror.to_string(),

@@ -126,6 +126,8 @@ pub struct Universe {
     hasher: hashbrown::DefaultHashBuilder,
     by_name: NameTable,
     provides: NameTable,
+    /// Every referenced name → its references in load order (built on first use).
+    referenced: std::sync::OnceLock<NameTable>,
 }
 
 impl Universe {
@@ -152,6 +154,7 @@ impl Universe {
             hasher,
             by_name,
             provides,
+            referenced: std::sync::OnceLock::new(),
         }
     }
 
@@ -214,6 +217,26 @@ impl Universe {
     pub fn providers(&self, name: &str) -> &[PkgRef] {
         self.provides.get(&self.files, &self.hasher, name)
     }
+    /// apt's package ID order of `name` among the loaded indices: the position of its first
+    /// reference (a paragraph of its own, a relation naming it, a Provides), files in load
+    /// order. `None` when no index mentions it (a name only the dpkg status knows, which apt
+    /// creates after every index). See docs/apt-semantics.md §7.
+    pub fn first_reference(&self, name: &str) -> Option<u64> {
+        let t = self.referenced.get_or_init(|| {
+            let fr = &self.files;
+            let items = fr.iter().enumerate().flat_map(|(s, f)| {
+                f.refs
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, r)| (s as u16, i as u32, *r))
+            });
+            NameTable::build(fr, items, &self.hasher)
+        });
+        t.get(&self.files, &self.hasher, name)
+            .first()
+            .map(|r| ((r.src as u64) << 32) | r.idx as u64)
+    }
+
     /// Every distinct package name.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name

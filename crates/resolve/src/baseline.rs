@@ -9,8 +9,9 @@
 //!   that release can be in, so a bundle carries every upgrade its packages need).
 
 use opaas_deb::{paragraphs, parse_relations, Paragraph};
+use opaas_repo::index::{relation_names, REF_FIELDS};
 use opaas_repo::universe::Universe;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One installed package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,9 @@ pub struct Installed {
 #[derive(Debug, Clone, Default)]
 pub struct Baseline {
     pub packages: BTreeMap<(String, String), Installed>,
+    /// Names in the order the status file first references them (apt creates the packages
+    /// only the status file knows after every index, in this order).
+    refs: HashMap<String, usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +53,17 @@ impl Baseline {
     /// Parses a dpkg status file's text.
     pub fn from_status(text: &str, native_arch: &str) -> Baseline {
         let mut packages = BTreeMap::new();
+        let mut refs = HashMap::new();
+        let mut reference = |n: &[u8]| {
+            if let Ok(n) = std::str::from_utf8(n) {
+                let k = refs.len();
+                refs.entry(n.to_string()).or_insert(k);
+            }
+        };
         for p in paragraphs(text) {
+            if let Some(n) = p.get("Package") {
+                reference(n.as_bytes());
+            }
             let status = p.get("Status").unwrap_or("");
             let w: Vec<&str> = status.split_whitespace().collect();
             if w.len() != 3
@@ -62,6 +76,11 @@ impl Baseline {
             let (Some(name), Some(version)) = (p.get("Package"), p.get("Version")) else {
                 continue;
             };
+            for (k, f) in REF_FIELDS.iter().enumerate() {
+                if let Some(v) = p.get(f) {
+                    relation_names(v.as_bytes(), k == REF_FIELDS.len() - 1, &mut reference);
+                }
+            }
             let arch = match p.get("Architecture").unwrap_or("all") {
                 "all" => native_arch,
                 a => a,
@@ -76,7 +95,12 @@ impl Baseline {
                 },
             );
         }
-        Baseline { packages }
+        Baseline { packages, refs }
+    }
+
+    /// The position of `name`'s first reference in the status file (see [`Baseline::refs`]).
+    pub fn first_reference(&self, name: &str) -> Option<usize> {
+        self.refs.get(name).copied()
     }
 
     pub fn from_status_file(
@@ -188,7 +212,10 @@ impl Baseline {
                 },
             );
         }
-        Ok(Baseline { packages })
+        Ok(Baseline {
+            packages,
+            refs: HashMap::new(),
+        })
     }
 
     /// Renders the baseline as a dpkg status file (for apt in a private root, dose, …).

@@ -33,10 +33,66 @@ pub fn resolve(
     s.install(reqs)
 }
 
+/// `apt-get upgrade` / `apt-get dist-upgrade` of `base` (a real dpkg status), with `reqs`
+/// (possibly none) installed in the same run, as apt-get's UpgradeHelper does: the requests
+/// are marked first, then the upgrade runs over every installed package.
+pub fn resolve_upgrade(
+    u: &Universe,
+    base: &Baseline,
+    reqs: &[Request],
+    opts: Options,
+    mode: crate::upgrade::UpgradeMode,
+    phased: crate::upgrade::Phased,
+) -> Result<Resolution, ResolveError> {
+    let arches: Vec<String> = vec![u.native_arch.clone()];
+    let mut s = DepCache::new(u, base, opts, &arches);
+    let targets = s.mark_requests(reqs)?;
+    if let Err(why) = s.upgrade(mode, phased) {
+        return Err(ResolveError::Internal(why));
+    }
+    s.check_broken(&targets)?;
+    let mut r = s.result();
+    r.kept_back = s
+        .kept_back()
+        .into_iter()
+        .map(|p| {
+            let k = &s.pkgs[p];
+            crate::resolution::KeptBack {
+                name: k.name.clone(),
+                arch: k.arch.clone(),
+                installed: k
+                    .current
+                    .map(|v| s.vers[v].version.clone())
+                    .unwrap_or_default(),
+                candidate: k
+                    .cand
+                    .map(|v| s.vers[v].version.clone())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    Ok(r)
+}
+
 impl DepCache<'_> {
     /// apt-get install: pass 1 marks every request (no dependencies, protected), pass 2
     /// installs their dependencies in command-line order, then what is left broken is reported.
     pub(crate) fn install(&mut self, reqs: &[Request]) -> Result<Resolution, ResolveError> {
+        let targets = self.mark_requests(reqs)?;
+        // Fix->Resolve(true): the problem resolver, with the requests protected
+        if self.broken_count() > 0 {
+            let mut fx = crate::resolver::Fixer::new(self.pkgs.len());
+            for &t in &targets {
+                fx.protect(self, t);
+            }
+            self.resolve_internal(&mut fx, true);
+        }
+        self.check_broken(&targets)?;
+        Ok(self.result())
+    }
+
+    /// Both passes of apt-get's request marking; the requested packages, in order.
+    pub(crate) fn mark_requests(&mut self, reqs: &[Request]) -> Result<Vec<PkgId>, ResolveError> {
         let mut targets = Vec::new();
         for (index, r) in reqs.iter().enumerate() {
             let p = self.request_pkg(index, r)?;
@@ -52,8 +108,7 @@ impl DepCache<'_> {
         for &p in &targets {
             self.mark_install(p, true, 0, true, Some(Reason::Requested));
         }
-        self.check_broken(&targets)?;
-        Ok(self.result())
+        Ok(targets)
     }
 
     /// The package request entry `index` names, with its candidate set as the request asks.

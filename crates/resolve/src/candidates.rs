@@ -30,7 +30,7 @@ impl DepCache<'_> {
 
     /// Target packages an alternative can be satisfied by directly, with whether the
     /// Multi-Arch rule for another architecture applies.
-    fn direct_targets(
+    pub(crate) fn direct_targets(
         &mut self,
         alt: &Alt,
         parent_arch: &str,

@@ -41,6 +41,9 @@ pub enum ResolveError {
     },
     #[error("the request cannot be satisfied:\n{0}")]
     Unsatisfiable(Unsatisfiable),
+    /// apt's own solver gives up (e.g. ResolveByKeep loops); apt fails the same way.
+    #[error("apt's solver gives up: {0}")]
+    Internal(String),
 }
 
 fn render_suites(a: &[(String, Vec<String>)]) -> String {
@@ -60,6 +63,7 @@ impl ResolveError {
             | ResolveError::UnknownVersion { index, .. }
             | ResolveError::UnknownSuite { index, .. } => Some(*index),
             ResolveError::Unsatisfiable(u) => u.problems.iter().find_map(Problem::index),
+            ResolveError::Internal(_) => None,
         }
     }
 
@@ -71,11 +75,12 @@ impl ResolveError {
             | ResolveError::UnknownVersion { name, .. }
             | ResolveError::UnknownSuite { name, .. } => Some(name),
             ResolveError::Unsatisfiable(u) => u.problems.first().map(Problem::package),
+            ResolveError::Internal(_) => None,
         }
     }
 }
 
-/// What is left broken after marking (the problem resolver is not ported, see
+/// What is left broken after marking and apt's problem resolver (see
 /// [`crate::problem`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsatisfiable {

@@ -32,6 +32,8 @@ pub enum Why {
         field: &'static str,
         relation: String,
     },
+    /// apt-get upgrade / dist-upgrade moves an installed package to its candidate.
+    Upgrade,
 }
 
 impl std::fmt::Display for Why {
@@ -39,6 +41,7 @@ impl std::fmt::Display for Why {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Why::Requested => f.write_str("requested"),
+            Why::Upgrade => f.write_str("upgrade"),
             Why::Dependency {
                 parent,
                 field,
@@ -88,6 +91,7 @@ impl DepCache<'_> {
     pub(crate) fn render(&self, r: Reason) -> Why {
         match r {
             Reason::Requested => Why::Requested,
+            Reason::Upgrade => Why::Upgrade,
             Reason::Dependency { dep, choice } => {
                 let g = self.group(dep);
                 Why::Dependency {
@@ -192,6 +196,7 @@ impl DepCache<'_> {
                 break;
             }
             let parent = match r {
+                Reason::Upgrade => break,
                 Reason::Requested => {
                     out.requested = true;
                     out.index = self.requested.iter().position(|&t| t == cur);

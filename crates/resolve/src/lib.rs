@@ -5,7 +5,7 @@
 //! * apt's classic solver, one module per apt function: `model` (the cache,
 //!   pkgcachegen.cc), `depcache` (pkgDepCache and MarkInstall, depcache.cc), `candidates`
 //!   (policy and CompareProviders), `cacheset` (apt-get's request handling), `problem` (the
-//!   broken check, future pkgProblemResolver), [`explain`] (reasons and chains as text).
+//!   broken check), `resolver` (pkgProblemResolver), `upgrade` (apt-get upgrade / dist-upgrade), [`explain`] (reasons and chains as text).
 //!   docs/apt-semantics.md has the apt source references.
 
 pub mod baseline;
@@ -18,13 +18,16 @@ mod model;
 mod problem;
 pub mod request;
 mod resolution;
+mod resolver;
 pub mod suggest;
+mod upgrade;
 
 pub use baseline::Baseline;
-pub use cacheset::resolve;
+pub use cacheset::{resolve, resolve_upgrade};
 pub use depcache::Options;
 pub use error::{ResolveError, Unsatisfiable};
 pub use explain::Why;
 pub use model::DepKind;
 pub use request::Request;
-pub use resolution::{Chosen, Resolution};
+pub use resolution::{Chosen, KeptBack, Resolution};
+pub use upgrade::{Phased, UpgradeMode};

@@ -155,6 +155,8 @@ pub(crate) struct Pkg {
     pub important: bool,
     /// apt's package ID order (the last CompareProviders tie-break).
     pub order: u64,
+    /// dpkg's selection is `hold` (the status file says `hold ok installed`).
+    pub held: bool,
     pub reason: Option<Reason>,
 }
 
@@ -316,6 +318,7 @@ impl DepCache<'_> {
             essential: name == "apt",
             important: false,
             order,
+            held: false,
             reason: None,
         });
         self.pkg_ix.insert((name.to_string(), arch.to_string()), id);
@@ -336,24 +339,30 @@ impl DepCache<'_> {
         }
         let cand =
             self.default_candidate(id, installed.as_ref().map(|i| i.version.as_str()), current);
+        let held = installed.as_ref().is_some_and(|i| {
+            Paragraph::new(&i.stanza)
+                .get("Status")
+                .is_some_and(|s| s.starts_with("hold "))
+        });
         let p = &mut self.pkgs[id];
+        p.held = held;
         p.current = current;
         p.cand = cand;
         p.inst = current;
         id
     }
 
-    /// apt's package ID order: roughly the order in which the cache met the name.
+    /// apt's package ID order (pkgcachegen.cc: `Pkg->ID = PackageCount++` when a name is
+    /// first referenced): the indices in sources order, then the dpkg status file.
     fn package_order(&mut self, name: &str) -> u64 {
-        self.u
-            .named(name)
-            .iter()
-            .map(|r| ((r.src as u64) << 32) | r.idx as u64)
-            .min()
-            .unwrap_or_else(|| {
-                self.next_order += 1;
-                (1u64 << 48) + self.next_order
-            })
+        if let Some(r) = self.u.first_reference(name) {
+            return r;
+        }
+        if let Some(i) = self.base.first_reference(name) {
+            return (1u64 << 48) + i as u64;
+        }
+        self.next_order += 1;
+        (1u64 << 49) + self.next_order
     }
 
     pub(crate) fn ver_of(&self, p: PkgId, w: Which) -> Option<VerId> {

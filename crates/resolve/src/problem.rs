@@ -1,10 +1,9 @@
 //! What is left broken after marking: apt-get's broken check (`pkgDepCache::BrokenCount`
 //! and the "unmet dependencies" report of apt-private/private-output.cc).
 //!
-//! apt would hand a broken cache to `pkgProblemResolver` (apt-pkg/algorithms.cc), the scoring
-//! fixer. It is not ported: on the requests that matter it has nothing to fix, and when
-//! something is left broken we report the conflict instead of guessing what the fixer would
-//! have done. This module is where that port would go.
+//! It runs after `pkgProblemResolver` ([`crate::resolver`]) had its turn: what is still broken
+//! is what apt also leaves broken ("Unable to correct problems"), reported with the chain that
+//! pulled in each side.
 
 use crate::depcache::DepCache;
 use crate::error::{Broken, Problem, ResolveError, Unsatisfiable};

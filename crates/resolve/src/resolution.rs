@@ -18,11 +18,23 @@ pub struct Chosen {
     pub reason: Why,
 }
 
+/// An installed package with a newer candidate that apt-get upgrade keeps at its version.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct KeptBack {
+    pub name: String,
+    pub arch: String,
+    pub installed: String,
+    pub candidate: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Resolution {
     pub install: Vec<Chosen>,
     /// Installed packages apt would remove (a bundle cannot do that; reported, not hidden).
     pub remove: Vec<String>,
+    /// Upgrades apt would hold back (upgrade modes only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_back: Vec<KeptBack>,
     pub notes: Vec<String>,
 }
 
@@ -52,6 +64,7 @@ impl DepCache<'_> {
         Resolution {
             install,
             remove,
+            kept_back: Vec::new(),
             notes: Vec::new(),
         }
     }

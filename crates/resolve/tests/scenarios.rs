@@ -30,7 +30,19 @@ struct Scenario {
     foreign: Vec<String>,
     expect: Option<Vec<String>>,
     expect_error: Option<String>,
+    /// `install` (default), `upgrade` or `dist-upgrade`; the upgrade commands also compare
+    /// removals (`-name` entries)
+    #[serde(default = "install")]
+    command: String,
+    /// `include` (default) or `exclude`: Ubuntu phased updates in upgrade commands (apt is run
+    /// with APT::Get::Never-Include-Phased-Updates for `exclude`)
+    #[serde(default)]
+    phased: String,
     suite: Vec<SuiteSpec>,
+}
+
+fn install() -> String {
+    "install".into()
 }
 
 #[derive(Deserialize)]
@@ -56,7 +68,7 @@ fn status_text(baseline: &str) -> String {
         for line in p.as_str().lines() {
             s.push_str(line);
             s.push('\n');
-            if line.starts_with("Package:") {
+            if line.starts_with("Package:") && p.get("Status").is_none() {
                 s.push_str("Status: install ok installed\n");
             }
         }
@@ -153,16 +165,36 @@ fn ours(sc: &Scenario, u: &Universe, status: &str) -> Result<Vec<String>, String
         .iter()
         .map(|r| Request::parse(r).expect("request"))
         .collect();
-    opaas_resolve::resolve(
-        u,
-        &base,
-        &reqs,
-        Options {
-            recommends: sc.recommends,
-            ..Options::default()
-        },
-    )
-    .map(|r| {
+    let opts = Options {
+        recommends: sc.recommends,
+        ..Options::default()
+    };
+    let phased = if sc.phased == "exclude" {
+        opaas_resolve::Phased::Exclude
+    } else {
+        opaas_resolve::Phased::Include
+    };
+    let r = match sc.command.as_str() {
+        "upgrade" => opaas_resolve::resolve_upgrade(
+            u,
+            &base,
+            &reqs,
+            opts,
+            opaas_resolve::UpgradeMode::Upgrade,
+            phased,
+        ),
+        "dist-upgrade" => opaas_resolve::resolve_upgrade(
+            u,
+            &base,
+            &reqs,
+            opts,
+            opaas_resolve::UpgradeMode::FullUpgrade,
+            phased,
+        ),
+        _ => opaas_resolve::resolve(u, &base, &reqs, opts),
+    };
+    let upgrading = sc.command != "install";
+    r.map(|r| {
         let mut v: Vec<String> = r
             .install
             .iter()
@@ -174,6 +206,9 @@ fn ours(sc: &Scenario, u: &Universe, status: &str) -> Result<Vec<String>, String
                 }
             })
             .collect();
+        if upgrading {
+            v.extend(r.remove.iter().map(|x| format!("-{x}")));
+        }
         v.sort();
         v
     })
@@ -255,7 +290,11 @@ fn apt_oracle(
         String::from_utf8_lossy(&up.stderr)
     );
     let rec = format!("APT::Install-Recommends={}", sc.recommends);
-    let mut args = vec!["-s", "-o", rec.as_str(), "install"];
+    let mut args = vec!["-s", "-o", rec.as_str()];
+    if sc.phased == "exclude" {
+        args.extend(["-o", "APT::Get::Never-Include-Phased-Updates=true"]);
+    }
+    args.push(sc.command.as_str());
     args.extend(sc.request.iter().map(String::as_str));
     let out = apt(&args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -271,6 +310,14 @@ fn apt_oracle(
             Some(format!("{name}={ver}"))
         })
         .collect();
+    if sc.command != "install" {
+        v.extend(
+            text.lines()
+                .filter_map(|l| l.strip_prefix("Remv "))
+                .filter_map(|l| l.split_whitespace().next())
+                .map(|n| format!("-{n}")),
+        );
+    }
     v.sort();
     Ok(v)
 }

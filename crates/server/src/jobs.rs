@@ -422,6 +422,10 @@ impl Jobs {
             packages: job.packages.clone(),
             recommends: job.recommends,
             baseline: job.baseline.engine(status.as_deref()),
+            upgrade: None,
+            phased: Default::default(),
+            security_only: false,
+            host: None,
         };
         let format = job.format.bundle();
         let progress = JobProgress {

@@ -141,6 +141,10 @@ impl JobRequest {
             packages: self.packages.clone(),
             recommends: self.recommends,
             baseline: self.baseline.engine(self.status_text.as_deref()),
+            upgrade: None,
+            phased: Default::default(),
+            security_only: false,
+            host: None,
         }
     }
 }

@@ -37,7 +37,12 @@ impl DepCache<'_> {
         );
         if protect && mode == Mode::Keep && cand.is_some() && cand == cur {
             // only propagating protection
-        } else if !from_user && (depth > 3000 || (protect && mode != Mode::Install)) {
+        } else if !from_user
+            && (depth > 3000
+                || (protect && mode != Mode::Install)
+                || (self.pkgs[p].held && mode != Mode::Install))
+        {
+            // IsModeChangeOk: protected packages and dpkg holds are not the solver's to change
             return false;
         }
         let Some(cv) = cand else { return false };
@@ -510,11 +515,31 @@ impl DepCache<'_> {
     /// or Important packages).
     pub(crate) fn mark_delete(&mut self, p: PkgId, from_user: bool) -> bool {
         let pk = &self.pkgs[p];
-        if !from_user && (pk.protect || pk.essential || pk.important) && pk.mode != Mode::Delete {
+        if !from_user
+            && pk.mode != Mode::Delete
+            && (pk.protect || pk.held || pk.essential || pk.important)
+        {
+            return false;
+        }
+        // already marked for removal, or nothing to remove
+        if pk.mode == Mode::Delete || pk.inst.is_none() {
+            return true;
+        }
+        // IsDeleteOkProtectInstallRequests: the solver does not undo a requested new install
+        if !from_user
+            && pk.current.is_none()
+            && pk.inst.is_some()
+            && pk.reason == Some(Reason::Requested)
+        {
             return false;
         }
         let pk = &mut self.pkgs[p];
-        pk.mode = Mode::Delete;
+        // a package that is not installed goes back to keep
+        pk.mode = if pk.current.is_none() {
+            Mode::Keep
+        } else {
+            Mode::Delete
+        };
         pk.inst = None;
         true
     }

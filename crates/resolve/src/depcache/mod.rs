@@ -42,6 +42,8 @@ pub(crate) enum Reason {
     /// Upgraded because installing `parent` would otherwise break or conflict with it;
     /// `dep` is the relation involved (of `parent`, or of the upgraded package itself).
     ConflictUpgrade { parent: VerId, dep: DepRef },
+    /// An installed package upgraded (or pulled in) by apt-get upgrade / dist-upgrade.
+    Upgrade,
 }
 
 /// The cache and its marking state (apt's pkgCache + pkgDepCache).
