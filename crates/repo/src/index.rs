@@ -20,7 +20,14 @@ use memmap2::Mmap;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"OPAASIX3";
+const MAGIC: &[u8; 8] = b"OPAASIX4";
+
+/// [`IndexFile::marks`] bits: the paragraph says `Essential: yes`.
+pub const MARK_ESSENTIAL: u32 = 1;
+/// `Priority: required`.
+pub const MARK_REQUIRED: u32 = 2;
+/// `Important: yes` or `Protected: yes`.
+pub const MARK_IMPORTANT: u32 = 4;
 
 /// One paragraph of a Packages file: byte ranges into the text, except `name`, which is a range
 /// into the table's own name blob (so indexing every name never touches the text's pages).
@@ -54,6 +61,10 @@ pub struct ScanWriter<W: Write> {
     rel: [Vec<u8>; 9],
     /// Names already referenced in this file.
     seen: hashbrown::HashSet<Vec<u8>>,
+    /// MARK_* bits of the current paragraph.
+    cur_marks: u32,
+    /// (entry, MARK_* bits) of every paragraph with a bit set.
+    pub marks: Vec<(u32, u32)>,
     pub entries: Vec<Entry>,
     pub provides: Vec<Provide>,
     /// Names in first-reference order (ranges into `names`).
@@ -131,6 +142,8 @@ impl<W: Write> ScanWriter<W> {
             rel_field: None,
             rel: Default::default(),
             seen: hashbrown::HashSet::new(),
+            cur_marks: 0,
+            marks: Vec::new(),
             entries: Vec::new(),
             provides: Vec::new(),
             refs: Vec::new(),
@@ -140,9 +153,13 @@ impl<W: Write> ScanWriter<W> {
 
     fn end_paragraph(&mut self, end: u64) {
         self.rel_field = None;
+        let marks = std::mem::take(&mut self.cur_marks);
         if let Some(mut e) = self.cur.take() {
             e.len = (end - e.off as u64) as u32;
             if e.name.1 > 0 {
+                if marks != 0 {
+                    self.marks.push((self.entries.len() as u32, marks));
+                }
                 self.entries.push(e);
                 let own = self.names[e.name.0 as usize..(e.name.0 + e.name.1) as usize].to_vec();
                 self.reference(&own);
@@ -207,6 +224,15 @@ impl<W: Write> ScanWriter<W> {
             } else {
                 self.last_field_provides = false;
                 self.rel_field = None;
+                let v =
+                    |p: &[u8]| -> Option<&[u8]> { content.strip_prefix(p).map(|x| x.trim_ascii()) };
+                if v(b"Essential:") == Some(b"yes") {
+                    self.cur_marks |= MARK_ESSENTIAL;
+                } else if v(b"Priority:") == Some(b"required") {
+                    self.cur_marks |= MARK_REQUIRED;
+                } else if v(b"Important:") == Some(b"yes") || v(b"Protected:") == Some(b"yes") {
+                    self.cur_marks |= MARK_IMPORTANT;
+                }
                 if let Some(colon) = content.iter().position(|c| *c == b':') {
                     let field = &content[..colon];
                     if let Some(k) = REF_FIELDS
@@ -270,6 +296,7 @@ impl<W: Write> ScanWriter<W> {
                 entries: self.entries,
                 provides: self.provides,
                 refs: self.refs,
+                marks: self.marks,
                 names: self.names,
             },
         ))
@@ -316,6 +343,8 @@ pub struct Table {
     pub provides: Vec<Provide>,
     /// Referenced names in first-reference order (ranges into `names`).
     pub refs: Vec<(u32, u32)>,
+    /// (entry, MARK_* bits) of the Essential, required and Important paragraphs.
+    pub marks: Vec<(u32, u32)>,
     pub names: Vec<u8>,
 }
 
@@ -328,7 +357,11 @@ pub fn write_idx(
 ) -> io::Result<()> {
     let (entries, provides) = (&t.entries, &t.provides);
     let mut b = Vec::with_capacity(
-        64 + entries.len() * 32 + provides.len() * 12 + t.refs.len() * 8 + t.names.len(),
+        68 + entries.len() * 32
+            + provides.len() * 12
+            + t.refs.len() * 8
+            + t.marks.len() * 8
+            + t.names.len(),
     );
     b.extend_from_slice(MAGIC);
     b.extend_from_slice(sha256);
@@ -336,6 +369,7 @@ pub fn write_idx(
     b.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     b.extend_from_slice(&(provides.len() as u32).to_le_bytes());
     b.extend_from_slice(&(t.refs.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(t.marks.len() as u32).to_le_bytes());
     b.extend_from_slice(&(t.names.len() as u32).to_le_bytes());
     for e in entries {
         for x in [
@@ -356,7 +390,7 @@ pub fn write_idx(
             b.extend_from_slice(&x.to_le_bytes());
         }
     }
-    for r in &t.refs {
+    for r in t.refs.iter().chain(&t.marks) {
         for x in [r.0, r.1] {
             b.extend_from_slice(&x.to_le_bytes());
         }
@@ -379,6 +413,8 @@ pub struct IndexFile {
     pub provides: Vec<Provide>,
     /// Names in the order this file first references them (apt's package ID order).
     pub refs: Vec<(u32, u32)>,
+    /// (entry, MARK_* bits) of the Essential, required and Important paragraphs.
+    pub marks: Vec<(u32, u32)>,
     pub names: Vec<u8>,
 }
 
@@ -392,7 +428,7 @@ impl IndexFile {
     pub fn load(text_path: &Path, idx_path: &Path) -> io::Result<IndexFile> {
         let mut raw = Vec::new();
         std::fs::File::open(idx_path)?.read_to_end(&mut raw)?;
-        const HDR: usize = 64;
+        const HDR: usize = 68;
         if raw.len() < HDR || &raw[..8] != MAGIC {
             return Err(bad("index table has a wrong header"));
         }
@@ -405,8 +441,9 @@ impl IndexFile {
         let ne = u32_at(48) as usize;
         let np = u32_at(52) as usize;
         let nr = u32_at(56) as usize;
-        let nb = u32_at(60) as usize;
-        if raw.len() != HDR + ne * 32 + np * 12 + nr * 8 + nb {
+        let nm = u32_at(60) as usize;
+        let nb = u32_at(64) as usize;
+        if raw.len() != HDR + ne * 32 + np * 12 + nr * 8 + nm * 8 + nb {
             return Err(bad("index table is truncated"));
         }
         let f = std::fs::File::open(text_path)?;
@@ -459,13 +496,23 @@ impl IndexFile {
             }
             refs.push(r);
         }
-        let names = raw[rb + nr * 8..].to_vec();
+        let mb = rb + nr * 8;
+        let mut marks = Vec::with_capacity(nm);
+        for k in 0..nm {
+            let m = (u32_at(mb + k * 8), u32_at(mb + k * 8 + 4));
+            if m.0 as usize >= ne {
+                return Err(bad("index table has a bad mark"));
+            }
+            marks.push(m);
+        }
+        let names = raw[mb + nm * 8..].to_vec();
         let file = IndexFile {
             text,
             sha256,
             entries,
             provides,
             refs,
+            marks,
             names,
         };
         // the text was verified by hash when written; a cheap sanity check of UTF-8 happens
@@ -490,6 +537,7 @@ impl IndexFile {
             entries: table.entries,
             provides: table.provides,
             refs: table.refs,
+            marks: table.marks,
             names: table.names,
         }
     }
@@ -549,6 +597,20 @@ mod tests {
     }
 
     #[test]
+    fn essential_required_and_important_paragraphs_are_marked() {
+        let text = "Package: a\nEssential: yes\nPriority: required\n\nPackage: b\nPriority: optional\n\nPackage: c\nPriority: required\n\nPackage: d\nProtected: yes\n";
+        let ix = IndexFile::from_text(text);
+        assert_eq!(
+            ix.marks,
+            [
+                (0, MARK_ESSENTIAL | MARK_REQUIRED),
+                (2, MARK_REQUIRED),
+                (3, MARK_IMPORTANT)
+            ]
+        );
+    }
+
+    #[test]
     fn scan_write_load() {
         let text = "Package: a\nVersion: 1.0\nArchitecture: amd64\nProvides: x (= 1), y:any,\n z\nDescription: d\n more\n\nPackage: b\nArchitecture: all\nVersion: 2\n";
         let mut sw = ScanWriter::new(Vec::new());
@@ -584,6 +646,7 @@ mod tests {
         assert_eq!(mem.refs, ix.refs);
         let refs: Vec<_> = ix.refs.iter().map(|r| ix.name_at(*r)).collect();
         assert_eq!(refs, ["a", "x", "z", "b"]);
+        assert_eq!(mem.marks, ix.marks);
         assert_eq!(mem.paragraph(0).get("Description"), Some("d\n more"));
     }
 }

@@ -237,6 +237,18 @@ impl Universe {
             .map(|r| ((r.src as u64) << 32) | r.idx as u64)
     }
 
+    /// Every paragraph whose MARK_* bits (`Essential: yes`, `Priority: required`, `Important` /
+    /// `Protected: yes`; see [`crate::index`]) intersect `mask`, recorded when the index was
+    /// written: no paragraph is parsed to find them.
+    pub fn marked(&self, mask: u32) -> impl Iterator<Item = PkgRef> + '_ {
+        self.files.iter().enumerate().flat_map(move |(s, f)| {
+            f.marks
+                .iter()
+                .filter(move |(_, bits)| bits & mask != 0)
+                .map(move |&(idx, _)| PkgRef { src: s as u16, idx })
+        })
+    }
+
     /// Every distinct package name.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name

@@ -9,7 +9,7 @@
 //!   that release can be in, so a bundle carries every upgrade its packages need).
 
 use opaas_deb::{paragraphs, parse_relations, Paragraph};
-use opaas_repo::index::{relation_names, REF_FIELDS};
+use opaas_repo::index::{relation_names, MARK_ESSENTIAL, MARK_REQUIRED, REF_FIELDS};
 use opaas_repo::universe::Universe;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -141,16 +141,11 @@ impl Baseline {
         }
         let mut todo: Vec<String> = Vec::new();
         let mut seen = HashSet::new();
-        for r in u.all_refs() {
+        for r in u.marked(MARK_ESSENTIAL | MARK_REQUIRED) {
             if u.source(r).suite != suite || u.arch(r) != arch {
                 continue;
             }
-            let p = u.paragraph(r);
-            let essential = p.get("Essential") == Some("yes");
-            let required = p.get("Priority") == Some("required");
-            if essential || required {
-                todo.push(u.name(r).to_string());
-            }
+            todo.push(u.name(r).to_string());
         }
         todo.push("apt".to_string());
         todo.extend(extra.iter().cloned());

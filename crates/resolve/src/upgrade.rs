@@ -433,21 +433,19 @@ impl DepCache<'_> {
     /// pkgDistUpgrade: each Essential package not installed and not to be installed.
     fn install_missing_essentials(&mut self) {
         let mut names: Vec<String> = Vec::new();
-        for name in self.u.names() {
-            if self
-                .pkg_ix
-                .contains_key(&(name.to_string(), self.native.clone()))
+        for r in self.u.marked(opaas_repo::index::MARK_ESSENTIAL) {
+            let name = self.u.name(r);
+            if self.u.arch(r) != self.native
+                || self
+                    .pkg_ix
+                    .contains_key(&(name.to_string(), self.native.clone()))
             {
                 continue;
             }
-            let essential = self.u.named(name).iter().any(|r| {
-                self.u.paragraph(*r).get("Essential") == Some("yes")
-                    && self.u.arch(*r) == self.native
-            });
-            if essential {
-                names.push(name.to_string());
-            }
+            names.push(name.to_string());
         }
+        names.sort();
+        names.dedup();
         let native = self.native.clone();
         let mut ps: Vec<PkgId> = names.iter().map(|n| self.pkg(n, &native)).collect();
         // in group (hash) order
