@@ -495,6 +495,30 @@ fn install_sh_says_when_the_targets_keyring_lacks_the_suites_key() {
 }
 
 #[test]
+fn a_bundle_whose_security_index_expired_since_still_installs_and_says_so() {
+    if !have("apt-get") || !have("gpgv") {
+        eprintln!("SKIP a_bundle_whose_security_index_expired_since_still_installs_and_says_so: apt-get or gpgv missing");
+        return;
+    }
+    // Valid-Until a few seconds ahead: valid when built, expired when installed
+    let mut suites = opaas_testkit::fixtures::debian12_hello();
+    let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(4);
+    suites[2] = suites[2].clone().valid_until(soon);
+    let fx = fixture_with(suites);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let b = unpack(&fx.build(&[]), tmp.path());
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let r = dry_run(&b);
+    let out = text(&r);
+    assert!(r.status.success(), "apt refused the expired suite: {out}");
+    assert!(
+        out.contains("note: its signed index expired on") && out.contains("(Valid-Until)"),
+        "{out}"
+    );
+    assert!(out.contains("Inst hello (1.0+deb12u1"), "{out}");
+}
+
+#[test]
 fn every_bundle_has_a_cyclonedx_sbom_that_the_official_schema_accepts() {
     let fx = fixture();
     let tmp = tempfile::tempdir().expect("tmp");
