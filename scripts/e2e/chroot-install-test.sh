@@ -5,7 +5,9 @@
 # usage: scripts/e2e/chroot-install-test.sh BUNDLE_DIR_OR_TARBALL TARGET [CHECK...]
 #   TARGET  SUITE-ARCH (bookworm-amd64, bullseye-amd64, noble-amd64, ...), native arch only
 # always checked: install.sh exits 0; every requested package is `ii`; `dpkg --audit` is empty;
-#   no trace: /etc/apt and apt's lists/caches unchanged, no temp dir left, the log exists.
+#   no trace: /etc/apt and apt's lists/caches unchanged, no temp dir left, the log exists; a
+#   signed bundle was read by apt as a signed source (signed-by= the target's keyring, no
+#   trusted=yes).
 # optional CHECKs (each one argument):
 #   cmd:COMMAND     COMMAND (run with bash -c inside the chroot) exits 0, e.g. 'cmd:jq --version'
 #   http:PORT       something answers HTTP on 127.0.0.1:PORT (e.g. nginx started by install.sh)
@@ -18,6 +20,10 @@
 #   refusals        before installing: a corrupt copy (exit 4), a held dpkg lock (exit 5, fcntl
 #                   lock as apt takes it), --only with an unknown package (exit 2) and a non-root
 #                   user (exit 3) are refused and change nothing
+#   tamper          (signed bundles) before installing: copies with one flipped byte in a .deb
+#                   and with an edited Packages.xz (SHA256SUMS made to match, as an attacker
+#                   would) are refused by install.sh with exit 4, naming the file, before dpkg
+#                   runs (dpkg status and /var/log/dpkg.log unchanged)
 #   systemd-stub    after installing: with a fake /run/systemd/system and a stub systemctl,
 #                   install.sh takes its systemd path (systemctl enable --now UNIT)
 # The minimal chroot (mmdebstrap --variant=minbase, merged-usr hook for bookworm, like the
@@ -45,7 +51,7 @@ for c in mmdebstrap unshare chroot mount sha256sum; do
 done
 [ "$(dpkg --print-architecture)" = "$arch" ] || { echo "only native-arch targets are supported here ($arch != $(dpkg --print-architecture)); see the oracle's binfmt-userns.sh" >&2; exit 2; }
 for c in "${checks[@]}"; do
-  case $c in cmd:?*|http:[0-9]*|rerun|wrong-target|dry-run|no-start|refusals|systemd-stub) ;;
+  case $c in cmd:?*|http:[0-9]*|rerun|wrong-target|dry-run|no-start|refusals|tamper|systemd-stub) ;;
     *) echo "unknown check '$c'" >&2; exit 2 ;; esac
 done
 
@@ -120,6 +126,13 @@ logdir=$CACHE/logs/$(date +%Y%m%d-%H%M%S)-$name
 mkdir -p "$logdir" "$R/opaas-e2e"
 printf '%s\n' "${checks[@]}" > "$R/opaas-e2e/checks"
 
+# SHA256SUMS of bundle directory $1 made to match its files again (what an attacker does too)
+resum() {
+  local sums
+  sums=$(cd "$1" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum)
+  rm -f "$1/SHA256SUMS"; printf '%s\n' "$sums" > "$1/SHA256SUMS"
+}
+
 # wrong-target variants: the same bundle, install.sh re-rendered for another codename / arch
 if printf '%s\n' "${checks[@]}" | grep -qx wrong-target; then
   case $suite in bookworm) other_suite=trixie other_distro=debian-13 ;; *) other_suite=bookworm other_distro=debian-12 ;; esac
@@ -131,10 +144,31 @@ if printf '%s\n' "${checks[@]}" | grep -qx wrong-target; then
     if [ $v = codename ]; then
       sed -i -e "s/^CODENAME='[^']*'\$/CODENAME='$other_suite'/" -e "s/^DISTRO_ID='[^']*'\$/DISTRO_ID='$other_distro'/" "$d/install.sh"
     else sed -i "s/^ARCH='[^']*'\$/ARCH='$other_arch'/" "$d/install.sh"; fi
-    sums=$(cd "$d" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum)
-    rm -f "$d/SHA256SUMS"; printf '%s\n' "$sums" > "$d/SHA256SUMS"
+    resum "$d"
   done
   echo "$other_suite $other_arch" > "$R/opaas-e2e/wrong-target"
+fi
+# tampered copies of a signed bundle (made here, with the host's tools)
+if printf '%s\n' "${checks[@]}" | grep -qx tamper; then
+  [ -d "$R$B/archive" ] || { echo "tamper: $name is not a signed bundle (no archive/)" >&2; exit 2; }
+  : > "$R/opaas-e2e/tamper"
+  for v in deb index; do
+    d=$R/root/e2e-tamper-$v/$name
+    mkdir -p "$(dirname "$d")"
+    cp -a "$R$B" "$d"
+    case $v in
+      deb)   # one flipped bit in the middle of the first .deb
+        f=$(cd "$d" && find archive/pool -name '*.deb' | LC_ALL=C sort | head -n 1)
+        perl -e 'open(my $h, "+<", $ARGV[0]) or die $!; my $at = int((-s $h) / 2); seek($h, $at, 0); read($h, my $c, 1);
+                 seek($h, $at, 0); print $h chr(ord($c) ^ 1); close($h) or die $!' "$d/$f" ;;
+      index) # one edited field in the first index, recompressed
+        f=$(cd "$d" && find archive/dists -name 'Packages.xz' | LC_ALL=C sort | head -n 1)
+        xz -dc "$d/$f" | sed '0,/^Priority: optional/s//Priority: required/' | xz -c > "$d/$f.new"
+        mv "$d/$f.new" "$d/$f" ;;
+    esac
+    resum "$d"
+    echo "$v $f" >> "$R/opaas-e2e/tamper"
+  done
 fi
 T2=$(ts)
 echo "overlay + bundle copy: $(dt "$T1" "$T2") s ($(du -sh "$R$B" | cut -f1) bundle at $B)"
@@ -178,7 +212,7 @@ fi
 if has refusals; then  # before installing: each refusal must leave the system untouched
   s0=$(status_sum)
   C=/tmp/e2e-corrupt/${B##*/}; mkdir -p /tmp/e2e-corrupt; cp -a "$B" "$C"
-  debs=("$C"/repo/*.deb); printf 'X' >> "${debs[0]}"          # one byte more: a damaged copy
+  deb=$(find "$C" -name '*.deb' | LC_ALL=C sort | head -n 1); printf 'X' >> "$deb"   # one byte more: a damaged copy
   run_install corrupt "$C/install.sh"
   ok=1; [ "$RC" = 4 ] && grep -q '^错误：离线包已损坏' $E/corrupt.out && [ "$(status_sum)" = "$s0" ] && ok=0
   check "refuse a corrupt bundle (exit 4)" $ok "exit $RC: $(grep -m1 '^error:' $E/corrupt.out)"
@@ -209,6 +243,17 @@ if has refusals; then  # before installing: each refusal must leave the system u
   rm -rf /tmp/e2e-user
 fi
 
+if has tamper; then  # before installing: refused before dpkg runs, the file named
+  s0=$(status_sum); l0=$(stat -c %s /var/log/dpkg.log 2>/dev/null || echo 0)
+  while read -r v f; do
+    run_install "tamper-$v" "/root/e2e-tamper-$v/${B##*/}/install.sh"
+    ok=1; [ "$RC" = 4 ] && grep -q -F -- "$f" "$E/tamper-$v.out" && [ "$(status_sum)" = "$s0" ] \
+      && [ "$(stat -c %s /var/log/dpkg.log 2>/dev/null || echo 0)" = "$l0" ] && ok=0
+    check "tamper ($v: $f) refused before dpkg runs (exit 4, file named)" $ok \
+      "exit $RC: $(grep -m1 '^error:' "$E/tamper-$v.out" | cut -c1-100); $(grep -F -m1 -- "$f" "$E/tamper-$v.out" | sed 's/^ *//' | cut -c1-160)"
+  done < $E/tamper
+fi
+
 if has no-start; then
   run_install no-start "$B/install.sh" --no-start
   running=$(for p in /proc/[0-9]*; do cat "$p/comm" 2>/dev/null; done | grep -v -x -e bash -e inner.sh -e cat -e grep -e sort -e tr | sort -u | tr '\n' ' ')
@@ -229,6 +274,11 @@ for p in $requested; do
   [ "$s" = "ii " ] || bad="$bad $p(${s:-absent})"
 done
 check "requested packages are ii" "$([ -z "$bad" ] && echo 0 || echo 1)" "${bad:-$requested}"
+if [ -d "$B/archive" ]; then  # a signed bundle: apt read it as a signed source
+  src=$(grep -m1 '^source / 软件源:' $E/install.out)
+  ok=1; case $src in *signed-by=/usr/share/keyrings/*) grep -q 'trusted=yes' $E/install.out || ok=0 ;; esac
+  check "apt checked the distribution's signature (signed-by the target's keyring, no trusted=yes)" $ok "$(echo "$src" | sed 's/.*signed-by=/signed-by=/')"
+fi
 audit=$(dpkg --audit 2>&1)
 check "dpkg --audit is empty" "$([ -z "$audit" ] && echo 0 || echo 1)" "$(echo "${audit:-(empty)}" | awk 'NR <= 3' | tr '\n' ' ')"
 nt=""; [ "$(trace)" = "$t0" ] || nt="sources.list*, apt lists/caches, /tmp or policy-rc.d changed"
@@ -290,7 +340,7 @@ STUB
       check systemd-stub $ok "exit $RC, systemctl calls: $(grep -e '^enable' -e '^start' /opaas-e2e/systemctl.calls 2>/dev/null | paste -sd';' -)"
       rm -rf /run/systemd/system /usr/local/sbin/systemctl ;;
   esac
-done < <(grep -v -x -e dry-run -e no-start -e refusals $E/checks)
+done < <(grep -v -x -e dry-run -e no-start -e refusals -e tamper $E/checks)
 exit 0
 INNER
 chmod 755 "$R/opaas-e2e/inner.sh"

@@ -226,7 +226,15 @@ function makeBundle(job, resolution) {
   // the mock always writes gzip; a tar.zst request only changes the name
   const data = zlib.gzipSync(tar, { level: 6 })
   const ext = job.format === 'tar.zst' ? 'tar.zst' : 'tar.gz'
-  return { data, manifest, file_name: `${dir}.${ext}`, sha256: crypto.createHash('sha256').update(data).digest('hex') }
+  // the SBOM's shape (docs/API.md): a CycloneDX 1.6 document, one component per package
+  const purl = (p) => `pkg:deb/${job.distro.split('-')[0]}/${p.name}@${encodeURIComponent(p.version)}?arch=${p.arch}&distro=${job.distro}`
+  const sbom = {
+    bomFormat: 'CycloneDX', specVersion: '1.6', version: 1,
+    metadata: { timestamp: job.finished_at, component: { type: 'application', 'bom-ref': dir, name: dir, version: hash } },
+    components: resolution.packages.map((p) => ({ type: 'library', 'bom-ref': purl(p), name: p.name, version: p.version, purl: purl(p), hashes: [{ alg: 'SHA-256', content: p.sha256 }] })),
+    dependencies: [{ ref: dir, dependsOn: resolution.packages.map(purl) }],
+  }
+  return { data, manifest, sbom, file_name: `${dir}.${ext}`, sha256: crypto.createHash('sha256').update(data).digest('hex') }
 }
 
 // ---------------------------------------------------------------- jobs
@@ -294,6 +302,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     const b = makeBundle(rec.job, resolution)
     rec.bundleData = b.data
     rec.manifest = b.manifest
+    rec.sbom = b.sbom
     rec.job.bundle = { file_name: b.file_name, size: b.data.length, sha256: b.sha256, package_count: resolution.count, expires_at: iso(at + ttlHours * 3600e3), expired: false }
     logLine(rec, `Wrote ${b.file_name} (${b.data.length} bytes, ${resolution.count} packages)`)
     setState(rec, 'done')
@@ -384,6 +393,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
       const b = makeBundle(j, resolution)
       rec.bundleData = b.data
       rec.manifest = b.manifest
+      rec.sbom = b.sbom
       j.bundle = { file_name: b.file_name, size: b.data.length, sha256: b.sha256, package_count: resolution.count, expires_at: iso(endAt + ttlHours * 3600e3), expired: false }
       j.state = 'done'
       rec.log.push(`Wrote ${b.file_name}`)
@@ -448,7 +458,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
 
     let m
     const jobPath = (suffix) => (m = new RegExp(`^/api/jobs/([0-9a-f]+)${suffix}$`).exec(p)) && jobs.get(m[1])
-    const queryAllowed = /^\/api\/jobs\/[0-9a-f]+\/(events|bundle)$/.test(p)
+    const queryAllowed = /^\/api\/jobs\/[0-9a-f]+\/(events|bundle|sbom)$/.test(p)
     if (!authorized(req, url, queryAllowed)) throw new HttpError(401, 'unauthorized', 'a valid token is required (Authorization: Bearer <token>)')
 
     if (method === 'GET' && p === '/api/distros') return json(res, 200, DISTROS)
@@ -499,6 +509,11 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     if (method === 'GET' && (rec = jobPath('/manifest'))) {
       if (rec.job.state !== 'done') throw new HttpError(404, 'not_found', 'the manifest exists once the job is done')
       return json(res, 200, rec.manifest)
+    }
+    if (method === 'GET' && (rec = jobPath('/sbom'))) {
+      if (rec.job.state !== 'done') throw new HttpError(404, 'not_found', 'the SBOM exists once the job is done')
+      res.writeHead(200, { 'Content-Type': 'application/vnd.cyclonedx+json; version=1.6', 'Cache-Control': 'no-store' })
+      return res.end(JSON.stringify(rec.sbom, null, 2) + '\n')
     }
     if (method === 'GET' && (rec = jobPath('/bundle'))) {
       if (rec.job.state !== 'done') throw new HttpError(404, 'not_found', 'the bundle exists once the job is done')

@@ -103,6 +103,7 @@ export const api = {
   remove: (id) => request('DELETE', `api/jobs/${enc(id)}`),
   eventsUrl: (id) => withToken(`api/jobs/${enc(id)}/events`),
   bundleUrl: (id) => withToken(`api/jobs/${enc(id)}/bundle`),
+  sbomUrl: (id) => withToken(`api/jobs/${enc(id)}/sbom`),
 }
 
 /** The request body of a job, for re-running it (null when it cannot be re-sent as is). */

@@ -368,6 +368,14 @@ test('build a bundle through the UI, watch it and download it', async ({ o }) =>
     const tar = zlib.gunzipSync(data)
     assert(tar.subarray(0, 512).toString('latin1').startsWith(fileName.replace(/\.tar\.gz$/, '/')), 'the tarball holds the bundle directory')
   }
+  // the SBOM download: CycloneDX 1.6 JSON, one component per package of the bundle
+  const [sb] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=sbom]')])
+  eq(sb.suggestedFilename(), fileName.replace(/\.tar\.(gz|zst)$/, '.cdx.json'), 'SBOM file name')
+  const sbomSaved = path.join(OUT, sb.suggestedFilename())
+  await sb.saveAs(sbomSaved)
+  const sbom = JSON.parse(fs.readFileSync(sbomSaved, 'utf8'))
+  eq(sbom.specVersion, '1.6', 'SBOM specVersion')
+  eq(sbom.components.length, job.bundle.package_count, 'SBOM components = packages')
   // the commands, and copying them
   const dir = fileName.replace(/\.tar\.(gz|zst)$/, '')
   const cmds = await page.$$eval('[data-testid=command]', (els) => els.map((e) => e.textContent))
@@ -511,6 +519,8 @@ test('access token: asked once on 401, sent as Bearer and ?token=', async ({ o }
   eq(await page.getAttribute('[data-testid=stepper] li:last-child', 'data-status'), 'done', 'job done through the token-protected stream')
   const href = await page.getAttribute('[data-testid=download]', 'href')
   assert(href.includes(`token=${tok}`), `download link carries ?token=: ${href}`)
+  const sbomHref = await page.getAttribute('[data-testid=sbom]', 'href')
+  assert(sbomHref.includes(`token=${tok}`), `SBOM link carries ?token=: ${sbomHref}`)
   const ev = auths.find((a) => a.url.includes('/events'))
   assert(ev && ev.url.includes(`token=${tok}`), 'EventSource URL carries ?token=')
   assert(auths.some((a) => a.h === `Bearer ${tok}`), 'Authorization: Bearer sent')

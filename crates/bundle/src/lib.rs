@@ -6,10 +6,20 @@
 //!   install.sh      templates/install.sh.j2, rendered (preflight, apt from repo/ only, services)
 //!   README.txt      templates/README.txt.j2, rendered (zh-CN and en)
 //!   manifest.json   request, distro, arch, options, tool version, creation time, every package
+//!   sbom.cdx.json   CycloneDX 1.6 SBOM: a component per .deb (purl, SHA-256, source), the
+//!                   dependency edges of the resolution
 //!   SHA256SUMS      every other file of the bundle
-//!   repo/           flat APT repository: the .debs, Packages, Packages.gz, Release
+//!   archive/        (signed bundles, the default) the distribution's own archive, unmodified:
+//!                   dists/<suite>/InRelease (or Release + Release.gpg), the compressed
+//!                   Packages indices it lists, and the .debs at their pool/ paths
+//!   keyring/        (signed bundles of a mirror given with --keyring) that keyring
+//!   repo/           (unsigned bundles) flat APT repository: the .debs, Packages, Packages.gz, Release
 //!   build.log       what was resolved and why
 //! ```
+//!
+//! A signed bundle lets the target's own apt check the distribution's signature chain
+//! (InRelease → Packages → .deb) with the target's own archive keyring: nobody has to trust
+//! OPaaS, the mirror or the transfer (docs/SECURITY.md).
 //!
 //! Determinism: the same resolution gives a byte-identical tarball. The id is a hash of the
 //! resolution (distro, arch, request, options, every package's name/version/sha256); the time
@@ -21,12 +31,17 @@
 
 mod read;
 mod render;
+mod sbom;
 mod verify;
 mod write;
 
-pub use read::{open_archive, read_manifest, sha256_file, Archive, Manifest, ManifestOptions};
+pub use read::{
+    open_archive, read_manifest, sha256_file, Archive, Manifest, ManifestArchive, ManifestOptions,
+    ManifestSuite,
+};
 pub use render::{render_install_sh, render_readme};
-pub use verify::{verify, VerifyReport};
+pub use sbom::{purl, sbom_json};
+pub use verify::{verify, verify_with, SignatureChecker, SuiteCheck, VerifyReport};
 pub use write::{bundle_file_name, bundle_id, write_bundle, Format, Written};
 
 use serde::{Deserialize, Serialize};
@@ -67,6 +82,48 @@ pub struct BundlePackage {
     pub stanza: String,
     /// The verified .deb in the cache.
     pub path: PathBuf,
+    /// Its `Filename` in the archive (`pool/main/h/hello/hello_1.0_amd64.deb`): where a signed
+    /// bundle keeps it, under `archive/`.
+    pub pool_path: String,
+}
+
+/// The distribution's own signed archive, as a signed bundle ships it (unmodified).
+#[derive(Debug, Clone)]
+pub struct SignedArchive {
+    /// Every suite a package comes from, in the catalog's order.
+    pub suites: Vec<ArchiveSuite>,
+    /// The keyring apt on the target checks the signatures with.
+    pub keyring: KeyringSource,
+}
+
+/// Which keyring the target's apt is given (`signed-by=`).
+#[derive(Debug, Clone)]
+pub enum KeyringSource {
+    /// The target's own archive keyring file (`/usr/share/keyrings/debian-archive-keyring.gpg`)
+    /// and the package that installs it.
+    Target { path: String, package: String },
+    /// Keyring files shipped in the bundle under `keyring/` (a mirror signed by another key,
+    /// given with `--keyring`): (file name, bytes).
+    Shipped(Vec<(String, Vec<u8>)>),
+}
+
+/// One suite of a signed archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveSuite {
+    /// The directory under `dists/` (`bookworm-security`).
+    pub suite: String,
+    /// Components whose indices are shipped (the sources line lists them).
+    pub components: Vec<String>,
+    /// Architectures whose indices are shipped.
+    pub arches: Vec<String>,
+    /// (path under `dists/<suite>/`, bytes): `InRelease` (or `Release` + `Release.gpg`) and
+    /// the compressed indices, exactly as the mirror served them.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The key that signed it: fingerprint, then the user id when known.
+    pub signed_by: String,
+    /// `Date` and `Valid-Until` of the signed Release (RFC 2822), if any.
+    pub date: Option<String>,
+    pub valid_until: Option<String>,
 }
 
 impl std::ops::Deref for BundlePackage {
@@ -113,6 +170,12 @@ pub struct BundleInput {
     pub created_rfc2822: String,
     pub tool_version: String,
     pub build_log: String,
+    /// `Some`: a signed bundle (the archive's own signed files); `None`: the flat, unsigned
+    /// repository of earlier versions (`--unsigned`).
+    pub archive: Option<SignedArchive>,
+    /// SHA256 of the `opaas.lock` a locked build was made from (recorded in the manifest and
+    /// the SBOM).
+    pub lock_sha256: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

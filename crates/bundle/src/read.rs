@@ -15,6 +15,9 @@ const MAX_MANIFEST: u64 = 64 << 20;
 /// what they were when it was written from a JSON map.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// Signed bundles: the suites shipped unmodified and the keyring that checks them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ManifestArchive>,
     /// The bundle's architecture (the target's).
     pub arch: String,
     /// RFC 3339 UTC: the date of the newest package list the bundle was made from.
@@ -27,6 +30,9 @@ pub struct Manifest {
     pub id: String,
     /// Sum of the packages' Installed-Size, KiB.
     pub installed_size_kb: u64,
+    /// SHA256 of the `opaas.lock` of a locked build (`opaas build --locked`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_sha256: Option<String>,
     pub options: ManifestOptions,
     pub package_count: usize,
     pub packages: Vec<PackageInfo>,
@@ -46,6 +52,28 @@ pub struct Manifest {
     pub request: Vec<String>,
     /// `opaas <version>`
     pub tool: String,
+}
+
+/// What a signed bundle's `archive/` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestArchive {
+    /// The keyring install.sh gives apt: a path on the target, or `keyring/…` in the bundle.
+    pub keyring: Vec<String>,
+    pub suites: Vec<ManifestSuite>,
+}
+
+/// One suite of a signed bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestSuite {
+    pub components: Vec<String>,
+    /// `Date` of the signed Release (RFC 2822).
+    pub date: Option<String>,
+    /// The key that signed it when the bundle was built: fingerprint and user id.
+    pub signed_by: String,
+    pub suite: String,
+    /// `Valid-Until` of the signed Release (RFC 2822); install.sh tells apt not to check it
+    /// (docs/SECURITY.md).
+    pub valid_until: Option<String>,
 }
 
 fn install_mode() -> String {

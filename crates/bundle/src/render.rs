@@ -2,7 +2,8 @@
 //! used; list values are rendered as single-quoted bash words (package names are validated by
 //! the resolver: `[a-z0-9][a-z0-9+.-]+`, so no quoting surprise is possible, but we quote anyway).
 
-use crate::{BundleError, BundleInput};
+use crate::write::keyring_paths;
+use crate::{BundleError, BundleInput, KeyringSource};
 use minijinja::{context, Environment};
 
 const INSTALL_SH: &str = include_str!("../templates/install.sh.j2");
@@ -34,6 +35,12 @@ fn render(
     env.add_template(name, tpl).map_err(err)?;
     let t = env.get_template(name).map_err(err)?;
     let download: u64 = input.packages.iter().map(|p| p.size).sum();
+    let suites = input.archive.as_ref().map_or(&[][..], |a| &a.suites[..]);
+    let (keyrings, keyring_package) = match input.archive.as_ref().map(|a| &a.keyring) {
+        None => (Vec::new(), String::new()),
+        Some(k @ KeyringSource::Target { package, .. }) => (keyring_paths(k), package.clone()),
+        Some(k) => (keyring_paths(k), String::new()),
+    };
     let installed: u64 = input.packages.iter().map(|p| p.installed_size_kb).sum();
     t.render(context! {
         bundle_id => id,
@@ -63,6 +70,15 @@ fn render(
         package_count => input.packages.len(),
         tool_version => input.tool_version,
         created => input.created,
+        signed => if input.archive.is_some() { "1" } else { "0" },
+        suites => words(suites.iter().map(|s| s.suite.as_str())),
+        suite_components => words(suites.iter().map(|s| s.components.join(" "))),
+        suite_signers => words(suites.iter().map(|s| s.signed_by.as_str())),
+        suite_valid_until => words(suites.iter().map(|s| s.valid_until.as_deref().unwrap_or(""))),
+        suite_arches => words(suites.iter().map(|s| s.arches.join(","))),
+        keyrings => words(&keyrings),
+        keyrings_plain => keyrings.join(", "),
+        keyring_package => keyring_package,
     })
     .map_err(err)
 }

@@ -1,7 +1,10 @@
 //! Writing a bundle tarball, deterministically.
 
 use crate::render::{render_install_sh, render_readme};
-use crate::{io_err, BundleError, BundleInput, Manifest, ManifestOptions};
+use crate::{
+    io_err, BundleError, BundleInput, BundlePackage, KeyringSource, Manifest, ManifestArchive,
+    ManifestOptions, ManifestSuite, SignedArchive,
+};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -54,6 +57,13 @@ pub fn bundle_id(input: &BundleInput) -> String {
         "no-recommends"
     });
     line(&input.baseline);
+    if input.archive.is_some() {
+        // (unsigned bundles keep the ids they always had)
+        line("signed");
+    }
+    if let Some(l) = &input.lock_sha256 {
+        line(&format!("lock {l}"));
+    }
     if !input.remove.is_empty() {
         line(&format!("remove {}", input.remove.join(" ")));
     }
@@ -97,9 +107,20 @@ struct Entry {
     data: EntryData,
 }
 
+impl Entry {
+    fn mem(path: impl Into<String>, mode: u32, data: Vec<u8>) -> Entry {
+        Entry {
+            path: path.into(),
+            mode,
+            data: EntryData::Mem(data),
+        }
+    }
+}
+
 enum EntryData {
     Mem(Vec<u8>),
-    File(PathBuf, u64),
+    /// A cached .deb: its path, size and (verified) SHA256.
+    File(PathBuf, u64, String),
 }
 
 /// A bundle just written: where, its digest, and its manifest (no need to read it back).
@@ -113,6 +134,8 @@ pub struct Written {
     pub manifest: Manifest,
     /// `manifest.json` exactly as it is in the tarball.
     pub manifest_json: Vec<u8>,
+    /// `sbom.cdx.json` exactly as it is in the tarball.
+    pub sbom_json: Vec<u8>,
 }
 
 /// `offline_pkg_<distro>_<arch>_<id>.<ext>`: the file [`write_bundle`] writes for `input`.
@@ -138,40 +161,8 @@ pub fn write_bundle(
     let top = format!("offline_pkg_{}_{}_{}", input.distro.id, input.arch, id);
     let mut pkgs = input.packages.clone();
     pkgs.sort_by(|a, b| a.name.cmp(&b.name).then(a.arch.cmp(&b.arch)));
-    let mut seen = std::collections::HashSet::new();
-    for p in &pkgs {
-        if !seen.insert(p.filename.clone()) || p.filename.contains('/') || p.filename.is_empty() {
-            return Err(BundleError::Invalid(format!(
-                "bad or duplicate file name '{}' in the bundle",
-                p.filename
-            )));
-        }
-    }
-    // repo/: Packages, Packages.gz, Release
-    let mut packages = String::new();
-    for p in &pkgs {
-        packages.push_str(&flat_stanza(&p.stanza, &format!("./{}", p.filename)));
-        packages.push('\n');
-    }
-    let mut gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), flate2::Compression::best());
-    gz.write_all(packages.as_bytes()).map_err(io_err(out_dir))?;
-    let packages_gz = gz.finish().map_err(io_err(out_dir))?;
-    let sha = |b: &[u8]| hex::encode(Sha256::digest(b));
-    let release = format!(
-        "Origin: OPaaS\nLabel: OPaaS offline bundle {id}\nSuite: opaas-{id}\nCodename: {}\nDate: {}\nArchitectures: {}\nDescription: offline bundle {id} for {} {}\nSHA256:\n {} {} Packages\n {} {} Packages.gz\n",
-        input.distro.codename,
-        input.created_rfc2822,
-        input.arch,
-        input.distro.id,
-        input.arch,
-        sha(packages.as_bytes()),
-        packages.len(),
-        sha(&packages_gz),
-        packages_gz.len()
-    );
     let manifest = Manifest {
+        archive: input.archive.as_ref().map(manifest_archive),
         arch: input.arch.clone(),
         created: input.created.clone(),
         distro: input.distro.clone(),
@@ -179,6 +170,7 @@ pub fn write_bundle(
         format: 1,
         id: id.clone(),
         installed_size_kb: pkgs.iter().map(|p| p.installed_size_kb).sum(),
+        lock_sha256: input.lock_sha256.clone(),
         options: ManifestOptions {
             baseline: input.baseline.clone(),
             recommends: input.recommends,
@@ -197,76 +189,35 @@ pub fn write_bundle(
         tool: format!("opaas {}", input.tool_version),
     };
     let manifest_json = manifest.to_json()?;
+    let sbom = crate::sbom_json(input, &id, &pkgs, input.lock_sha256.as_deref())?;
     let install_sh = render_install_sh(input, &id)?;
     let readme = render_readme(input, &id)?;
 
     let mut entries: Vec<Entry> = vec![
-        Entry {
-            path: "install.sh".into(),
-            mode: 0o755,
-            data: EntryData::Mem(install_sh.into_bytes()),
-        },
-        Entry {
-            path: "README.txt".into(),
-            mode: 0o644,
-            data: EntryData::Mem(readme.into_bytes()),
-        },
-        Entry {
-            path: "manifest.json".into(),
-            mode: 0o644,
-            data: EntryData::Mem(manifest_json.clone()),
-        },
-        Entry {
-            path: "build.log".into(),
-            mode: 0o644,
-            data: EntryData::Mem(input.build_log.clone().into_bytes()),
-        },
-        Entry {
-            path: "repo/Packages".into(),
-            mode: 0o644,
-            data: EntryData::Mem(packages.into_bytes()),
-        },
-        Entry {
-            path: "repo/Packages.gz".into(),
-            mode: 0o644,
-            data: EntryData::Mem(packages_gz),
-        },
-        Entry {
-            path: "repo/Release".into(),
-            mode: 0o644,
-            data: EntryData::Mem(release.into_bytes()),
-        },
+        Entry::mem("install.sh", 0o755, install_sh.into_bytes()),
+        Entry::mem("README.txt", 0o644, readme.into_bytes()),
+        Entry::mem("manifest.json", 0o644, manifest_json.clone()),
+        Entry::mem("build.log", 0o644, input.build_log.clone().into_bytes()),
+        Entry::mem("sbom.cdx.json", 0o644, sbom.clone()),
     ];
-    for p in &pkgs {
-        entries.push(Entry {
-            path: format!("repo/{}", p.filename),
-            mode: 0o644,
-            data: EntryData::File(p.path.clone(), p.size),
-        });
+    match &input.archive {
+        Some(a) => signed_entries(a, &pkgs, &mut entries)?,
+        None => flat_entries(input, &id, &pkgs, &mut entries, out_dir)?,
     }
     // SHA256SUMS: the .debs' sums are known (verified on download); the rest are hashed here
-    let mut sums: Vec<(String, String)> = Vec::new();
-    for e in &entries {
-        let h = match &e.data {
-            EntryData::Mem(b) => sha(b),
-            EntryData::File(..) => pkgs
-                .iter()
-                .find(|p| format!("repo/{}", p.filename) == e.path)
-                .map(|p| p.sha256.clone())
-                .unwrap_or_default(),
-        };
-        sums.push((e.path.clone(), h));
-    }
+    let mut sums: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| {
+            let h = match &e.data {
+                EntryData::Mem(b) => sha(b),
+                EntryData::File(_, _, h) => h.clone(),
+            };
+            (e.path.clone(), h)
+        })
+        .collect();
     sums.sort();
     let sums_text: String = sums.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
-    entries.insert(
-        4,
-        Entry {
-            path: "SHA256SUMS".into(),
-            mode: 0o644,
-            data: EntryData::Mem(sums_text.into_bytes()),
-        },
-    );
+    entries.insert(4, Entry::mem("SHA256SUMS", 0o644, sums_text.into_bytes()));
 
     std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
     let final_path = out_dir.join(format!("{top}.{}", format.ext()));
@@ -311,7 +262,161 @@ pub fn write_bundle(
         sha256,
         manifest,
         manifest_json,
+        sbom_json: sbom,
     })
+}
+
+fn sha(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// The manifest's account of a signed archive.
+fn manifest_archive(a: &SignedArchive) -> ManifestArchive {
+    ManifestArchive {
+        keyring: keyring_paths(&a.keyring),
+        suites: a
+            .suites
+            .iter()
+            .map(|s| ManifestSuite {
+                components: s.components.clone(),
+                date: s.date.clone(),
+                signed_by: s.signed_by.clone(),
+                suite: s.suite.clone(),
+                valid_until: s.valid_until.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The keyring files apt on the target is given: absolute paths on the target, or paths
+/// relative to the bundle (`keyring/…`).
+pub(crate) fn keyring_paths(k: &KeyringSource) -> Vec<String> {
+    match k {
+        KeyringSource::Target { path, .. } => vec![path.clone()],
+        KeyringSource::Shipped(files) => files
+            .iter()
+            .map(|(name, _)| format!("keyring/{name}"))
+            .collect(),
+    }
+}
+
+/// A name that stays one path component and one shell word.
+fn safe_component(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+' | b'~'))
+}
+
+/// A relative path without `..`, empty or odd components.
+fn safe_path(p: &str) -> bool {
+    !p.starts_with('/') && p.split('/').all(safe_component)
+}
+
+/// `archive/`: the signed files of every suite, then the .debs at their pool paths.
+fn signed_entries(
+    a: &SignedArchive,
+    pkgs: &[BundlePackage],
+    entries: &mut Vec<Entry>,
+) -> Result<(), BundleError> {
+    let bad = |what: &str| BundleError::Invalid(format!("unusable path '{what}' in the bundle"));
+    if let KeyringSource::Shipped(files) = &a.keyring {
+        for (name, data) in files {
+            if !safe_component(name) {
+                return Err(bad(name));
+            }
+            entries.push(Entry::mem(format!("keyring/{name}"), 0o644, data.clone()));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for s in &a.suites {
+        if !safe_path(&s.suite) || !seen.insert(s.suite.clone()) {
+            return Err(bad(&s.suite));
+        }
+        for (rel, data) in &s.files {
+            if !safe_path(rel) {
+                return Err(bad(rel));
+            }
+            entries.push(Entry::mem(
+                format!("archive/dists/{}/{rel}", s.suite),
+                0o644,
+                data.clone(),
+            ));
+        }
+    }
+    let mut debs: Vec<&BundlePackage> = pkgs.iter().collect();
+    debs.sort_by(|x, y| x.pool_path.cmp(&y.pool_path));
+    let mut seen = std::collections::HashSet::new();
+    for p in debs {
+        if !safe_path(&p.pool_path) || !p.pool_path.ends_with(".deb") {
+            return Err(bad(&p.pool_path));
+        }
+        if !seen.insert(p.pool_path.clone()) {
+            return Err(BundleError::Invalid(format!(
+                "two packages have the same file {}",
+                p.pool_path
+            )));
+        }
+        entries.push(Entry {
+            path: format!("archive/{}", p.pool_path),
+            mode: 0o644,
+            data: EntryData::File(p.path.clone(), p.size, p.sha256.clone()),
+        });
+    }
+    Ok(())
+}
+
+/// `repo/`: a flat repository of exactly the bundled .debs (unsigned bundles).
+fn flat_entries(
+    input: &BundleInput,
+    id: &str,
+    pkgs: &[BundlePackage],
+    entries: &mut Vec<Entry>,
+    out_dir: &Path,
+) -> Result<(), BundleError> {
+    let mut seen = std::collections::HashSet::new();
+    for p in pkgs {
+        if !seen.insert(p.filename.clone()) || p.filename.contains('/') || p.filename.is_empty() {
+            return Err(BundleError::Invalid(format!(
+                "bad or duplicate file name '{}' in the bundle",
+                p.filename
+            )));
+        }
+    }
+    let mut packages = String::new();
+    for p in pkgs {
+        packages.push_str(&flat_stanza(&p.stanza, &format!("./{}", p.filename)));
+        packages.push('\n');
+    }
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    gz.write_all(packages.as_bytes()).map_err(io_err(out_dir))?;
+    let packages_gz = gz.finish().map_err(io_err(out_dir))?;
+    let release = format!(
+        "Origin: OPaaS\nLabel: OPaaS offline bundle {id}\nSuite: opaas-{id}\nCodename: {}\nDate: {}\nArchitectures: {}\nDescription: offline bundle {id} for {} {}\nSHA256:\n {} {} Packages\n {} {} Packages.gz\n",
+        input.distro.codename,
+        input.created_rfc2822,
+        input.arch,
+        input.distro.id,
+        input.arch,
+        sha(packages.as_bytes()),
+        packages.len(),
+        sha(&packages_gz),
+        packages_gz.len()
+    );
+    entries.push(Entry::mem("repo/Packages", 0o644, packages.into_bytes()));
+    entries.push(Entry::mem("repo/Packages.gz", 0o644, packages_gz));
+    entries.push(Entry::mem("repo/Release", 0o644, release.into_bytes()));
+    for p in pkgs {
+        entries.push(Entry {
+            path: format!("repo/{}", p.filename),
+            mode: 0o644,
+            data: EntryData::File(p.path.clone(), p.size, p.sha256.clone()),
+        });
+    }
+    Ok(())
 }
 
 /// The tarball's file, hashed as it is written (no second pass over it).
@@ -424,7 +529,16 @@ fn write_tar<W: TarSink>(
 ) -> Result<W, BundleError> {
     let mut b = tar::Builder::new(w);
     b.mode(tar::HeaderMode::Deterministic);
-    for dir in [format!("{top}/"), format!("{top}/repo/")] {
+    // every directory first (sorted), so that any tar creates them with the same mode
+    let mut dirs = std::collections::BTreeSet::new();
+    for e in entries {
+        let mut p = e.path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            dirs.insert(format!("{top}/{parent}/"));
+            p = parent;
+        }
+    }
+    for dir in std::iter::once(format!("{top}/")).chain(dirs) {
         let mut h = header(&dir, 0, 0o755, mtime, tar::EntryType::Directory);
         b.append_data(&mut h, &dir, io::empty())
             .map_err(tar_err(tmp))?;
@@ -432,6 +546,23 @@ fn write_tar<W: TarSink>(
     for e in entries {
         let path = format!("{top}/{}", e.path);
         match &e.data {
+            EntryData::Mem(data) if e.path.starts_with("archive/") => {
+                // the archive's compressed indices: stored, like the .debs (deflating xz is
+                // wasted time)
+                let size = data.len() as u64;
+                let mut h = header(&path, size, e.mode, mtime, tar::EntryType::Regular);
+                b.append_data(&mut h, &path, io::empty())
+                    .map_err(tar_err(tmp))?;
+                let sink = b.get_mut();
+                if e.path.ends_with(".xz") || e.path.ends_with(".gz") {
+                    sink.write_opaque(&mut data.as_slice(), size)
+                } else {
+                    sink.write_all(data)
+                }
+                .map_err(tar_err(tmp))?;
+                let pad = (512 - (size % 512) as usize) % 512;
+                sink.write_all(&[0u8; 512][..pad]).map_err(tar_err(tmp))?;
+            }
             EntryData::Mem(data) => {
                 let mut h = header(
                     &path,
@@ -443,7 +574,7 @@ fn write_tar<W: TarSink>(
                 b.append_data(&mut h, &path, data.as_slice())
                     .map_err(tar_err(tmp))?;
             }
-            EntryData::File(src, size) => {
+            EntryData::File(src, size, _) => {
                 let mut f = std::fs::File::open(src).map_err(io_err(src))?;
                 let actual = f.metadata().map_err(io_err(src))?.len();
                 if actual != *size {

@@ -3,7 +3,8 @@
 
 use opaas_bundle::{
     bundle_id, open_archive, read_manifest, render_install_sh, render_readme, sha256_file, verify,
-    write_bundle, BundleDistro, BundleInput, BundlePackage, Format, Manifest, PackageInfo,
+    write_bundle, ArchiveSuite, BundleDistro, BundleInput, BundlePackage, Format, KeyringSource,
+    Manifest, PackageInfo, SignedArchive,
 };
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -44,6 +45,7 @@ fn input(dir: &Path) -> BundleInput {
             },
             stanza,
             path,
+            pool_path: String::new(),
         });
     }
     BundleInput {
@@ -66,6 +68,8 @@ fn input(dir: &Path) -> BundleInput {
         assumed: Vec::new(),
         host: String::new(),
         build_log: "test build\n".into(),
+        archive: None,
+        lock_sha256: None,
     }
 }
 
@@ -199,11 +203,38 @@ fn tampered_bundle_is_detected() {
 #[test]
 fn install_sh_parses_and_passes_shellcheck() {
     let d = tempfile::tempdir().expect("tmp");
-    let inp = input(d.path());
-    let sh = render_install_sh(&inp, "1a2b3c4d").expect("render");
+    let unsigned = input(d.path());
+    let mut signed = input(d.path());
+    signed.archive = Some(SignedArchive {
+        suites: vec![ArchiveSuite {
+            suite: "bookworm-security".into(),
+            components: vec!["main".into(), "contrib".into()],
+            arches: vec!["amd64".into()],
+            files: vec![("InRelease".into(), b"signed".to_vec())],
+            signed_by: "ABCD Debian Security Archive Automatic Signing Key (12/bookworm) <ftpmaster@example.org>".into(),
+            date: Some("Sat, 11 Jul 2026 10:16:37 UTC".into()),
+            valid_until: Some("Sat, 18 Jul 2026 10:16:37 UTC".into()),
+        }],
+        keyring: KeyringSource::Target {
+            path: "/usr/share/keyrings/debian-archive-keyring.gpg".into(),
+            package: "debian-archive-keyring".into(),
+        },
+    });
+    for inp in [unsigned, signed] {
+        install_sh_checks(&inp, d.path());
+    }
+}
+
+fn install_sh_checks(inp: &BundleInput, d: &Path) {
+    let sh = render_install_sh(inp, "1a2b3c4d").expect("render");
+    assert_eq!(
+        sh.contains("SIGNED='1'"),
+        inp.archive.is_some(),
+        "install.sh does not know whether it is signed"
+    );
     assert!(sh.starts_with("#!"), "install.sh must start with a shebang");
     assert!(!sh.contains("{{"), "unrendered template variable left");
-    let p = d.path().join("install.sh");
+    let p = d.join("install.sh");
     std::fs::write(&p, &sh).expect("write");
     let n = Command::new("bash")
         .arg("-n")

@@ -26,6 +26,72 @@ pub struct BuildArgs {
     /// Parallel downloads
     #[arg(long, short = 'j', default_value_t = 8)]
     pub jobs: usize,
+    /// A flat repository that apt on the target trusts as it is, instead of the distribution's
+    /// signed archive (for mirrors without a signature)
+    #[arg(long)]
+    pub unsigned: bool,
+    /// Rebuild the bundle of an opaas.lock (`opaas lock`) byte for byte, without resolving:
+    /// target, request and options come from the lock; fails naming every locked version the
+    /// mirror no longer has
+    #[arg(long, value_name = "FILE")]
+    pub locked: Option<PathBuf>,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub r: ResolveArgs,
+    /// Where to write the lockfile
+    #[arg(short = 'o', long, default_value = "opaas.lock")]
+    pub output: PathBuf,
+    /// Lock an unsigned bundle (see `build --unsigned`)
+    #[arg(long)]
+    pub unsigned: bool,
+}
+
+/// `opaas lock`: resolves and writes opaas.lock (temp file + rename).
+pub fn lock(a: &LockArgs) -> Result<ExitCode> {
+    let mut settings = a.r.t.settings();
+    settings.unsigned = a.unsigned;
+    let text = opaas_engine::lock(
+        &settings,
+        &a.r.request(),
+        &Bars {
+            bar: None,
+            quiet: true,
+            marks: std::sync::Mutex::new(Vec::new()),
+        },
+    )?;
+    let dir = a
+        .output
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".opaas.lock.tmp{}", std::process::id()));
+    std::fs::write(&tmp, &text)
+        .and_then(|_| std::fs::rename(&tmp, &a.output))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            anyhow::anyhow!("{}: {e}", a.output.display())
+        })?;
+    if !a.r.t.quiet {
+        let lock = opaas_engine::parse_lock(&text)?;
+        eprintln!(
+            "locked {} packages for {} {} ({} bundle, indices as of {}) in {}",
+            lock.packages.len(),
+            lock.target.distro,
+            lock.target.arch,
+            if lock.options.signed {
+                "signed"
+            } else {
+                "unsigned"
+            },
+            lock.options.created,
+            a.output.display()
+        );
+    }
+    println!("{}", a.output.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Progress bars on a terminal; a few plain lines otherwise; nothing with --quiet.
@@ -126,7 +192,15 @@ pub fn build_request(a: &BuildArgs, req: &opaas_engine::Request) -> Result<ExitC
         quiet,
         marks: std::sync::Mutex::new(Vec::new()),
     };
-    let built = opaas_engine::build(&settings, req, &a.output, format, &bars)?;
+    settings.unsigned = a.unsigned;
+    let built = match &a.locked {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| user_err(Kind::BadInput, format!("--locked {}: {e}", f.display())))?;
+            opaas_engine::build_locked(&settings, &text, &a.output, format, &bars)?
+        }
+        None => opaas_engine::build(&settings, req, &a.output, format, &bars)?,
+    };
     if built.reused && !quiet {
         eprintln!(
             "reusing {}, verified ({} packages, {}; nothing downloaded or packed) in {:.1} s",
@@ -160,8 +234,8 @@ pub fn build_request(a: &BuildArgs, req: &opaas_engine::Request) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn verify(path: &Path, json: bool) -> Result<ExitCode> {
-    let rep = opaas_bundle::verify(path).map_err(opaas_engine::EngineError::from)?;
+pub fn verify(path: &Path, keyrings: &[PathBuf], json: bool) -> Result<ExitCode> {
+    let rep = opaas_engine::verify_bundle(path, keyrings)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rep)?);
     } else {
@@ -173,6 +247,19 @@ pub fn verify(path: &Path, json: bool) -> Result<ExitCode> {
             rep.packages,
             human(rep.bytes)
         );
+        if rep.signed {
+            for s in &rep.suites {
+                println!(
+                    "suite    {}: signed by {}; {} index file(s), {} .deb(s) checked against it",
+                    s.suite,
+                    s.signed_by.as_deref().unwrap_or("(no good signature)"),
+                    s.indices,
+                    s.debs
+                );
+            }
+        } else {
+            println!("unsigned bundle (built with --unsigned): only SHA256SUMS and the manifest vouch for it");
+        }
         for p in &rep.problems {
             println!("PROBLEM  {p}");
         }

@@ -115,6 +115,11 @@ pub fn upgrade(a: &UpgradeArgs) -> Result<ExitCode> {
                 output: out.clone(),
                 format: a.format.clone(),
                 jobs: a.jobs,
+                // upgrade bundles keep the flat repository for now: with the whole signed
+                // indices, apt on the target would also see upgrades the plan left out
+                // (phased updates are included there), which the bundle does not carry
+                unsigned: true,
+                locked: None,
             };
             build_request(&b, &req)
         }

@@ -64,18 +64,27 @@ enum Cmd {
     Resolve(cmd_resolve::ResolveArgs),
     /// Print the minimal baseline (what a minbase image has installed).
     Baseline(common::TargetArgs),
-    /// Resolve, download and write an offline bundle (offline_pkg_….tar.gz).
+    /// Resolve, download and write an offline bundle (offline_pkg_….tar.gz); with --locked
+    /// FILE, rebuild the bundle of an opaas.lock without resolving.
     Build(cmd_build::BuildArgs),
+    /// Resolve and write opaas.lock (target, request, options, every package with its version,
+    /// SHA-256 and filename, the signed Release dates): `build --locked` rebuilds it byte for byte.
+    Lock(cmd_build::LockArgs),
     /// Print the collect script to run on an offline server (`sh collect.sh > HOST.opaas`).
     CollectScript,
     /// Plan (and with -o build) an upgrade bundle for a server from its collected file.
     Upgrade(Box<cmd_upgrade::UpgradeArgs>),
     /// Run the HTTP service: API, job queue, web UI (see docs/API.md).
     Serve(Box<cmd_serve::ServeArgs>),
-    /// Check a bundle's structure, hashes and repository index (tarball or unpacked directory).
+    /// Check a bundle offline: structure, hashes and, in a signed bundle, the distribution's
+    /// chain signature → index → .deb (tarball or unpacked directory).
     Verify {
         /// The bundle: its .tar.gz/.tar.zst, or the offline_pkg_… directory it unpacked to
         bundle: std::path::PathBuf,
+        /// OpenPGP keyring(s) to check the signatures with, instead of the built-in Debian and
+        /// Ubuntu archive keyrings
+        #[arg(long)]
+        keyring: Vec<std::path::PathBuf>,
         /// Machine-readable output
         #[arg(long)]
         json: bool,
@@ -83,7 +92,15 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    // `build --locked FILE` takes the target and the request from the lock
+    let matches = Cli::command()
+        .mut_subcommand("build", |c| {
+            c.mut_arg("distro", |a| a.required(false).default_value(""))
+                .mut_arg("requests", |a| {
+                    a.required(false).required_unless_present("locked")
+                })
+        })
+        .get_matches();
     if let Some((_, sub)) = matches.subcommand() {
         note_default_arch(sub);
     }
@@ -91,11 +108,21 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    if let Cmd::Build(a) = &cli.cmd {
+        if a.locked.is_none() && a.r.t.distro.is_empty() {
+            clap::Error::raw(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "the following required arguments were not provided:\n  --distro <DISTRO> (or --locked FILE)\n",
+            )
+            .exit();
+        }
+    }
     let target = match &cli.cmd {
         Cmd::Mirrors { t, .. } | Cmd::Update(t) | Cmd::Baseline(t) => Some(t.clone()),
         Cmd::Show { t, .. } | Cmd::Search { t, .. } => Some(t.clone()),
         Cmd::Resolve(a) => Some(a.t.clone()),
         Cmd::Build(a) => Some(a.r.t.clone()),
+        Cmd::Lock(a) => Some(a.r.t.clone()),
         Cmd::Distros | Cmd::Serve(_) | Cmd::Verify { .. } | Cmd::CollectScript => None,
         Cmd::Upgrade(_) => None,
     };
@@ -108,9 +135,14 @@ fn main() -> ExitCode {
         Cmd::Resolve(a) => cmd_resolve::resolve(&a),
         Cmd::Baseline(t) => cmd_resolve::baseline(&t),
         Cmd::Build(a) => cmd_build::build(&a),
+        Cmd::Lock(a) => cmd_build::lock(&a),
         Cmd::CollectScript => cmd_upgrade::collect_script(),
         Cmd::Upgrade(a) => cmd_upgrade::upgrade(&a),
-        Cmd::Verify { bundle, json } => cmd_build::verify(&bundle, json),
+        Cmd::Verify {
+            bundle,
+            keyring,
+            json,
+        } => cmd_build::verify(&bundle, &keyring, json),
         Cmd::Serve(a) => cmd_serve::serve(&a),
     };
     match r {

@@ -111,6 +111,9 @@ fn live_e2e_debian12_amd64_nginx_htop_jq() {
             "http:80",
             "rerun",
             "wrong-target",
+            // the default signed bundle: apt checks Debian's signature with the target's own
+            // keyring; a flipped byte in a .deb and an edited index are refused before dpkg runs
+            "tamper",
         ],
     );
 }

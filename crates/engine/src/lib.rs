@@ -9,11 +9,14 @@
 
 pub mod collect;
 mod error;
+mod lock;
 mod pipeline;
 mod search;
 mod session;
+mod signed;
 
 pub use error::{EngineError, Kind};
+pub use lock::{build_locked, lock, parse_lock, Lock};
 pub use opaas_bundle::{Manifest, PackageInfo};
 pub use pipeline::{
     build, build_reusing, check_names, package_info, resolve, why, Baseline, BuildProgress, Built,
@@ -21,3 +24,4 @@ pub use pipeline::{
 };
 pub use search::{search, search_counted, Hit, Hits};
 pub use session::{mirror_trace, open, Session, Settings};
+pub use signed::{signed_archive, verify_bundle};

@@ -370,6 +370,10 @@ pub struct Built {
     /// `manifest.json` exactly as it is in the tarball.
     #[serde(skip)]
     pub manifest_json: Vec<u8>,
+    /// `sbom.cdx.json` (CycloneDX 1.6) exactly as it is in the tarball; empty for a reused
+    /// bundle written before SBOMs were.
+    #[serde(skip)]
+    pub sbom_json: Vec<u8>,
     pub package_count: usize,
     pub total_size: u64,
     pub downloaded_bytes: u64,
@@ -386,7 +390,8 @@ pub struct Built {
 fn reusable(
     path: &Path,
     input: &BundleInput,
-) -> Result<Result<(String, u64, Manifest, Vec<u8>), Vec<String>>, opaas_bundle::BundleError> {
+) -> Result<Result<(String, u64, Manifest, Vec<u8>, Vec<u8>), Vec<String>>, opaas_bundle::BundleError>
+{
     let rep = opaas_bundle::verify(path)?;
     if !rep.problems.is_empty() {
         return Ok(Err(rep.problems));
@@ -427,7 +432,13 @@ fn reusable(
         Some(h) => h,
         None => opaas_bundle::sha256_file(path)?,
     };
-    Ok(Ok((sha256, size, manifest, json)))
+    Ok(Ok((
+        sha256,
+        size,
+        manifest,
+        json,
+        rep.sbom_json.unwrap_or_default(),
+    )))
 }
 
 fn check_cancel(p: &dyn BuildProgress) -> Result<(), EngineError> {
@@ -460,6 +471,28 @@ pub fn build_reusing(
     reuse: &dyn Reuse,
 ) -> Result<Built, EngineError> {
     progress.phase(Phase::Resolving);
+    let resolved = resolve(settings, req)?;
+    let (input, items) = assemble(settings, req, &resolved, progress)?;
+    finish(
+        settings,
+        &resolved.session,
+        input,
+        &items,
+        out_dir,
+        format,
+        progress,
+        reuse,
+    )
+}
+
+/// A resolution turned into what a bundle is made of (the .debs not fetched yet: their paths are
+/// empty) and the downloads it needs.
+pub(crate) fn assemble(
+    settings: &Settings,
+    req: &Request,
+    resolved: &Resolved,
+    progress: &dyn BuildProgress,
+) -> Result<(BundleInput, Vec<Item>), EngineError> {
     let Resolved {
         session,
         universe: u,
@@ -467,8 +500,8 @@ pub fn build_reusing(
         result,
         warnings,
         assumed,
-    } = resolve(settings, req)?;
-    for w in &warnings {
+    } = resolved;
+    for w in warnings {
         progress.log(&format!("W: {w}"));
     }
     if !result.remove.is_empty() {
@@ -489,7 +522,7 @@ pub fn build_reusing(
             .package(c.name.clone())
         })?;
         let p = u.paragraph(r);
-        let info = package_info(&u, c);
+        let info = package_info(u, c);
         let pool_path = p.get("Filename").unwrap_or("");
         if pool_path.is_empty() || info.sha256.len() != 64 || info.size == 0 {
             return Err(EngineError::new(
@@ -511,6 +544,7 @@ pub fn build_reusing(
             info,
             stanza: p.as_str().to_string(),
             path: PathBuf::new(),
+            pool_path: pool_path.to_string(),
         });
     }
     let total: u64 = items.iter().map(|i| i.size).sum();
@@ -551,17 +585,19 @@ pub fn build_reusing(
         pkgs.len(),
         total
     );
-    for p in &pkgs {
-        log.push_str(&format!(
-            "  {} {} {} [{}] <- {}\n",
-            p.name, p.version, p.arch, p.pocket, p.why
-        ));
-    }
+    log.push_str(&package_lines(&pkgs));
     let os_id = match session.distro.family {
         opaas_repo::catalog::Family::Debian => "debian",
         _ => "ubuntu",
     };
-    let mut input = BundleInput {
+    let archive = if settings.unsigned {
+        None
+    } else {
+        let a = crate::signed::signed_archive(session, u, &result.install)?;
+        log.push_str(&suite_lines(&a.suites));
+        Some(a)
+    };
+    let input = BundleInput {
         distro: BundleDistro {
             id: session.distro.id.clone(),
             os_id: os_id.into(),
@@ -585,14 +621,60 @@ pub fn build_reusing(
             Some(opaas_resolve::UpgradeMode::FullUpgrade) => "full-upgrade",
         }
         .to_string(),
-        assumed,
+        assumed: assumed.clone(),
         host: req.host.clone().unwrap_or_default(),
         created: opaas_repo::release::format_rfc3339(newest),
         created_epoch: epoch,
         created_rfc2822: opaas_repo::release::format_rfc2822(newest),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         build_log: log,
+        archive,
+        lock_sha256: None,
     };
+    Ok((input, items))
+}
+
+/// build.log's line per package.
+pub(crate) fn package_lines(pkgs: &[BundlePackage]) -> String {
+    pkgs.iter()
+        .map(|p| {
+            format!(
+                "  {} {} {} [{}] <- {}\n",
+                p.name, p.version, p.arch, p.pocket, p.why
+            )
+        })
+        .collect()
+}
+
+/// build.log's line per signed suite.
+pub(crate) fn suite_lines(suites: &[opaas_bundle::ArchiveSuite]) -> String {
+    suites
+        .iter()
+        .map(|s| {
+            format!(
+                "signed suite {} ({}): signed by {}\n",
+                s.suite,
+                s.components.join(" "),
+                s.signed_by
+            )
+        })
+        .collect()
+}
+
+/// Downloads what `input` needs (reusing an identical bundle already in `out_dir`, or one
+/// `reuse` places there) and writes it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish(
+    settings: &Settings,
+    session: &Session,
+    mut input: BundleInput,
+    items: &[Item],
+    out_dir: &Path,
+    format: Format,
+    progress: &dyn BuildProgress,
+    reuse: &dyn Reuse,
+) -> Result<Built, EngineError> {
+    let total: u64 = items.iter().map(|i| i.size).sum();
     // the same resolution and format give the same file: reuse it once it verifies
     let file_name = opaas_bundle::bundle_file_name(&input, format);
     let existing = out_dir.join(&file_name);
@@ -606,7 +688,7 @@ pub fn build_reusing(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         match reusable(&existing, &input) {
-            Ok(Ok((sha256, size, manifest, manifest_json))) => {
+            Ok(Ok((sha256, size, manifest, manifest_json, sbom_json))) => {
                 progress.log(&format!("reusing {name}, verified"));
                 return Ok(Built {
                     path: existing,
@@ -615,6 +697,7 @@ pub fn build_reusing(
                     sha256,
                     manifest,
                     manifest_json,
+                    sbom_json,
                     package_count: input.packages.len(),
                     total_size: total,
                     downloaded_bytes: 0,
@@ -648,7 +731,7 @@ pub fn build_reusing(
         files: AtomicUsize::new(0),
         bytes: AtomicU64::new(0),
     };
-    let fetched = opaas_fetch::fetch_all(&cas, &items, &opts, &adapter);
+    let fetched = opaas_fetch::fetch_all(&cas, items, &opts, &adapter);
     // a cancelled fetch stops within a fraction of a second; say so rather than "failed"
     check_cancel(progress)?;
     let fetched = fetched?;
@@ -665,6 +748,7 @@ pub fn build_reusing(
         sha256: w.sha256,
         manifest: w.manifest,
         manifest_json: w.manifest_json,
+        sbom_json: w.sbom_json,
         package_count: input.packages.len(),
         total_size: total,
         downloaded_bytes: fetched.downloaded_bytes,

@@ -24,6 +24,9 @@ pub struct Settings {
     pub offline: bool,
     /// Parallel downloads (0 = default).
     pub jobs: usize,
+    /// Bundles with a flat repository of their own (apt on the target trusts it blindly)
+    /// instead of the distribution's signed archive: for mirrors without a signature.
+    pub unsigned: bool,
     /// Cached indices older than this are refreshed before resolving (not offline; `None`:
     /// only missing indices are fetched). A refresh that fails falls back to the cache with a
     /// warning.
@@ -39,6 +42,9 @@ pub struct Session {
     pub target: Target<'static>,
     pub http: Http,
     pub offline: bool,
+    /// The keyring files given (flag or config) instead of the distribution's own; empty: the
+    /// built-in keyrings.
+    pub keyring_files: Vec<PathBuf>,
 }
 
 /// Every place [`open`] looks for `distro`'s mirrors on `arch`, and what each holds — what
@@ -120,15 +126,14 @@ pub fn open(
         .get(&distro.keyring)
         .map(|p| vec![p.as_path()])
         .unwrap_or_default();
-    let keyring = opaas_repo::keyrings::for_distro(
-        &distro.keyring,
-        if explicit.is_empty() {
-            &from_config
-        } else {
-            &explicit
-        },
-    )
-    .map_err(|e| EngineError::from(RepoError::Keyring(e)))?;
+    let keyring_files: Vec<&Path> = if explicit.is_empty() {
+        from_config
+    } else {
+        explicit
+    };
+    let keyring = opaas_repo::keyrings::for_distro(&distro.keyring, &keyring_files)
+        .map_err(|e| EngineError::from(RepoError::Keyring(e)))?;
+    let keyring_files: Vec<PathBuf> = keyring_files.iter().map(|p| p.to_path_buf()).collect();
     let cache_root = s
         .cache_dir
         .clone()
@@ -155,6 +160,7 @@ pub fn open(
         // a busy mirror failing several requests in a row is waited out, not fatal
         http: Http::new().with_patience(std::time::Duration::from_secs(10)),
         offline: s.offline,
+        keyring_files,
     })
 }
 

@@ -5,9 +5,13 @@
 //! ```text
 //! <cache>/indices-v2/lock                      exclusive lock held by `update`
 //! <cache>/indices-v2/<mirror-slug>/<suite>/
-//!     InRelease                                the verified signed file as fetched
+//!     InRelease                                the verified signed file as fetched (or
+//!     Release + Release.gpg                    when the mirror has no InRelease)
 //!     state.json                               what is current: Release fields + index ids
 //!     <sha256>.Packages  <sha256>.idx          decompressed, verified text and its table
+//!     <sha256>.Packages.xz (or .gz)            the compressed index exactly as the signed
+//!                                              Release lists it, named by its own SHA256: what
+//!                                              a signed bundle ships (see [`signed_suite`])
 //! ```
 //!
 //! Every file is written to a temp name and renamed; `state.json` is renamed last, so a crash
@@ -104,6 +108,31 @@ pub struct IndexState {
     /// SHA256 of the decompressed text (the cache file name).
     pub id: String,
     pub size: u64,
+    /// The file as downloaded (compressed), kept for signed bundles. Absent in caches written
+    /// before it was kept: such an index counts as not cached and is fetched again once.
+    #[serde(default)]
+    pub raw: Option<RawState>,
+}
+
+/// The compressed index file as the signed Release lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RawState {
+    /// Path under `dists/<suite>/`, e.g. `main/binary-amd64/Packages.xz`.
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl RawState {
+    /// The cache file name: `<sha256>.<base name>` (`….Packages` for an uncompressed index,
+    /// the same file as the decompressed text).
+    fn file_name(&self) -> String {
+        raw_file_name(&self.sha256, &self.path)
+    }
+}
+
+fn raw_file_name(sha256: &str, path: &str) -> String {
+    format!("{sha256}.{}", path.rsplit('/').next().unwrap_or(path))
 }
 
 /// The cached state of one suite.
@@ -318,12 +347,19 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RepoError> {
 /// Fetches and verifies the signed Release of a suite: InRelease, else Release + Release.gpg.
 /// A signature that does not verify is fetched again twice: a mirror that cuts responses
 /// short hands out truncated signed files (a forged one fails every time).
+/// A suite's signed Release as fetched: `InRelease`, or `Release` and its detached signature.
+struct SignedRelease {
+    raw: Vec<u8>,
+    detached: Option<Vec<u8>>,
+    release: Release,
+}
+
 fn fetch_release(
     http: &Http,
     keyring: &Keyring,
     mirror: &str,
     suite: &str,
-) -> Result<(Vec<u8>, Release, String), RepoError> {
+) -> Result<SignedRelease, RepoError> {
     let mut tries = 0;
     loop {
         match fetch_release_once(http, keyring, mirror, suite) {
@@ -338,17 +374,17 @@ fn fetch_release_once(
     keyring: &Keyring,
     mirror: &str,
     suite: &str,
-) -> Result<(Vec<u8>, Release, String), RepoError> {
+) -> Result<SignedRelease, RepoError> {
     let base = format!("{mirror}/dists/{suite}");
     let url = format!("{base}/InRelease");
-    let (raw, text) = match http.get_bytes(&url) {
+    let (raw, detached, text) = match http.get_bytes(&url) {
         Ok(raw) => {
             let v =
                 sig::verify_cleartext(keyring, &raw).map_err(|source| RepoError::Signature {
                     url: url.clone(),
                     source,
                 })?;
-            (raw, v.signed_text)
+            (raw, None, v.signed_text)
         }
         Err(HttpError::NotFound { .. }) => {
             let rurl = format!("{base}/Release");
@@ -370,7 +406,7 @@ fn fetch_release_once(
                     source,
                 }
             })?;
-            (rel.clone(), rel)
+            (rel.clone(), Some(sig_bytes), rel)
         }
         Err(e) => return Err(e.into()),
     };
@@ -403,7 +439,11 @@ fn fetch_release_once(
             want: suite.to_string(),
         });
     }
-    Ok((raw, release, url))
+    Ok(SignedRelease {
+        raw,
+        detached,
+        release,
+    })
 }
 
 /// The compressed variant to download: (path in Release, entry, compression).
@@ -455,9 +495,15 @@ fn fetch_index(
     // the identity of the decompressed text: listed in the Release for every archive we know
     let plain = rel.files.get(&base);
     let id_known = plain.map(|e| e.sha256.clone());
+    let raw = RawState {
+        path: path.clone(),
+        sha256: entry.sha256.clone(),
+        size: entry.size,
+    };
     if let Some(id) = &id_known {
-        // cached and still readable (a table in an older format is rebuilt)
-        if load_index(dir, id).is_ok() {
+        // cached and still readable (a table in an older format is rebuilt), the compressed
+        // file too
+        if load_index(dir, id).is_ok() && dir.join(raw.file_name()).is_file() {
             let size = plain.map_or(0, |e| e.size);
             return Ok((
                 IndexState {
@@ -465,6 +511,7 @@ fn fetch_index(
                     arch: arch.into(),
                     id: id.clone(),
                     size,
+                    raw: Some(raw),
                 },
                 0,
                 false,
@@ -561,12 +608,17 @@ fn fetch_index(
     w.flush().map_err(io_err(&ixp))?;
     tx.persist(&dir.join(format!("{id}.Packages")))?;
     ix.persist(&dir.join(format!("{id}.idx")))?;
+    if !ext.is_empty() {
+        // verified above: kept as the signed Release lists it, for signed bundles
+        dl.persist(&dir.join(raw.file_name()))?;
+    }
     Ok((
         IndexState {
             component: component.into(),
             arch: arch.into(),
             id,
             size: text_len,
+            raw: Some(raw),
         },
         n,
         true,
@@ -586,8 +638,9 @@ pub fn update(
     for (mirror, suite) in target.pockets() {
         let dir = cache.suite_dir(mirror, suite);
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let (raw, rel, _url) = fetch_release(http, &target.keyring, mirror, suite)?;
-        progress.file_done(&format!("{suite} InRelease"), raw.len() as u64, true);
+        let signed = fetch_release(http, &target.keyring, mirror, suite)?;
+        let rel = &signed.release;
+        progress.file_done(&format!("{suite} InRelease"), signed.raw.len() as u64, true);
         let jobs: Vec<(String, String)> = target
             .components
             .iter()
@@ -597,7 +650,7 @@ pub fn update(
             let handles: Vec<_> = jobs
                 .iter()
                 .map(|(c, a)| {
-                    let (dir, rel) = (&dir, &rel);
+                    let dir = &dir;
                     s.spawn(move || {
                         // a security archive may lack a component (e.g. no multiverse security updates)
                         fetch_index(http, dir, mirror, suite, rel, c, a)
@@ -645,7 +698,10 @@ pub fn update(
                     .iter()
                     .any(|i: &IndexState| i.component == old.component && i.arch == old.arch);
                 let path = format!("{}/binary-{}/Packages", old.component, old.arch);
-                let still_valid = rel.files.get(&path).is_some_and(|e| e.sha256 == old.id);
+                let still_valid = rel.files.get(&path).is_some_and(|e| e.sha256 == old.id)
+                    && old.raw.as_ref().is_some_and(|r| {
+                        rel.files.get(&r.path).is_some_and(|e| e.sha256 == r.sha256)
+                    });
                 if !covered && still_valid {
                     indices.push(old);
                 }
@@ -665,7 +721,17 @@ pub fn update(
                 .map_or(0, |d| d.as_secs()),
             indices,
         };
-        write_atomic(&dir.join("InRelease"), &raw)?;
+        match &signed.detached {
+            None => {
+                write_atomic(&dir.join("InRelease"), &signed.raw)?;
+                let _ = std::fs::remove_file(dir.join("Release.gpg"));
+            }
+            Some(sig) => {
+                write_atomic(&dir.join("Release"), &signed.raw)?;
+                write_atomic(&dir.join("Release.gpg"), sig)?;
+                let _ = std::fs::remove_file(dir.join("InRelease"));
+            }
+        }
         let json = serde_json::to_vec_pretty(&state).map_err(|e| RepoError::Io {
             path: dir.clone(),
             source: e.into(),
@@ -683,12 +749,14 @@ fn gc_suite_dir(dir: &Path, state: &SuiteState) {
     };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let keep = name == "InRelease"
-            || name == "state.json"
-            || state
-                .indices
-                .iter()
-                .any(|i| name == format!("{}.Packages", i.id) || name == format!("{}.idx", i.id));
+        let keep = matches!(
+            name.as_str(),
+            "InRelease" | "Release" | "Release.gpg" | "state.json"
+        ) || state.indices.iter().any(|i| {
+            name == format!("{}.Packages", i.id)
+                || name == format!("{}.idx", i.id)
+                || i.raw.as_ref().is_some_and(|r| name == r.file_name())
+        });
         if !keep {
             let _ = std::fs::remove_file(e.path());
         }
@@ -708,6 +776,9 @@ pub struct SourceMeta {
     pub priority: i32,
     /// The signed Release's `Date` (RFC 2822), if it had one.
     pub date: Option<String>,
+    /// SHA256 of the index text (what the signed Release lists for it); empty when the text
+    /// did not come from the cache.
+    pub index_id: String,
 }
 
 /// Opens the cached indices of `target` without touching the network.
@@ -736,6 +807,14 @@ pub fn load_cached(
                     }
                     return Err(not_cached());
                 };
+                // an index cached before the compressed file was kept is fetched again once
+                if !ix
+                    .raw
+                    .as_ref()
+                    .is_some_and(|r| dir.join(r.file_name()).is_file())
+                {
+                    return Err(not_cached());
+                }
                 let f = load_index(&dir, &ix.id).map_err(|_| not_cached())?;
                 out.push((
                     SourceMeta {
@@ -748,6 +827,7 @@ pub fn load_cached(
                         arch: a.clone(),
                         priority: st.priority,
                         date: st.date.clone(),
+                        index_id: ix.id.clone(),
                     },
                     f,
                 ));
@@ -755,4 +835,116 @@ pub fn load_cached(
         }
     }
     Ok(out)
+}
+
+/// One suite's signed files as a signed bundle ships them: the signed Release exactly as the
+/// mirror served it and the compressed indices it lists, all read from the cache and checked
+/// again (signature, then each file's size and SHA256 against the signed Release).
+#[derive(Debug, Clone)]
+pub struct SignedSuite {
+    pub suite: String,
+    /// `InRelease` when the mirror has one (else `None` and `release_gpg` is set).
+    pub inrelease: Option<Vec<u8>>,
+    /// `Release` and `Release.gpg` of a mirror without `InRelease`.
+    pub release_gpg: Option<(Vec<u8>, Vec<u8>)>,
+    /// The key that made the good signature.
+    pub signer: sig::Signer,
+    pub release: Release,
+    /// (path under `dists/<suite>/`, bytes) of each index wanted.
+    pub indices: Vec<(String, Vec<u8>)>,
+}
+
+/// What [`signed_suite`] is to gather: one index, and the id of the text the resolution read
+/// from it (so a cache updated in between is noticed, not shipped).
+pub struct WantedIndex<'a> {
+    pub component: &'a str,
+    pub arch: &'a str,
+    pub index_id: &'a str,
+}
+
+/// The signed files of `suite` from `mirror` for a signed bundle (see [`SignedSuite`]).
+pub fn signed_suite(
+    cache: &Cache,
+    keyring: &Keyring,
+    mirror: &str,
+    suite: &str,
+    wanted: &[WantedIndex],
+) -> Result<SignedSuite, RepoError> {
+    let dir = cache.suite_dir(mirror, suite);
+    let read = |name: &str| std::fs::read(dir.join(name));
+    let (inrelease, release_gpg, verified, url) = match read("InRelease") {
+        Ok(raw) => {
+            let url = dir.join("InRelease").display().to_string();
+            let v =
+                sig::verify_cleartext(keyring, &raw).map_err(|source| RepoError::Signature {
+                    url: url.clone(),
+                    source,
+                })?;
+            (Some(raw), None, v, url)
+        }
+        Err(_) => {
+            let url = dir.join("Release").display().to_string();
+            let rel = read("Release").map_err(io_err(&dir.join("Release")))?;
+            let sig_bytes = read("Release.gpg").map_err(io_err(&dir.join("Release.gpg")))?;
+            let mut v = sig::verify_detached(keyring, &rel, &sig_bytes).map_err(|source| {
+                RepoError::Signature {
+                    url: url.clone(),
+                    source,
+                }
+            })?;
+            v.signed_text = rel.clone();
+            (None, Some((rel, sig_bytes)), v, url)
+        }
+    };
+    let release =
+        Release::parse(&String::from_utf8_lossy(&verified.signed_text)).map_err(|source| {
+            RepoError::Release {
+                url: url.clone(),
+                source,
+            }
+        })?;
+    let state = cache.suite_state(mirror, suite);
+    let mut indices = Vec::new();
+    for w in wanted {
+        let base = format!("{}/binary-{}/Packages", w.component, w.arch);
+        let changed = || RepoError::NotCached {
+            what: format!(
+                "{suite} {}/{} as resolved (the cache was updated meanwhile; build again)",
+                w.component, w.arch
+            ),
+            distro: suite.to_string(),
+            arch: w.arch.to_string(),
+        };
+        if release.files.get(&base).map(|e| e.sha256.as_str()) != Some(w.index_id) {
+            return Err(changed());
+        }
+        let raw = state
+            .as_ref()
+            .and_then(|st| {
+                st.indices
+                    .iter()
+                    .find(|i| i.component == w.component && i.arch == w.arch && i.id == w.index_id)
+            })
+            .and_then(|i| i.raw.clone())
+            .ok_or_else(changed)?;
+        let entry = release.files.get(&raw.path).ok_or_else(changed)?;
+        let p = dir.join(raw.file_name());
+        let data = std::fs::read(&p).map_err(io_err(&p))?;
+        let what = p.display().to_string();
+        check_size_hash(
+            &what,
+            entry,
+            data.len() as u64,
+            Sha256::digest(&data).into(),
+        )?;
+        indices.push((raw.path, data));
+    }
+    Ok(SignedSuite {
+        suite: suite.to_string(),
+        inrelease,
+        release_gpg,
+        signer: verified.signer,
+        release,
+        indices,
+    })
 }

@@ -42,6 +42,7 @@ fn universe() -> Universe {
         arch: "amd64".into(),
         priority: 500,
         date: None,
+        index_id: String::new(),
     };
     Universe::from_texts("amd64", vec![(meta, PACKAGES.to_string())])
 }

@@ -150,6 +150,7 @@ fn universe(sc: &Scenario, suites: &[Suite], arches: &[String]) -> Universe {
                 arch: a.clone(),
                 priority,
                 date: None,
+                index_id: String::new(),
             };
             texts.push((meta, su.index_text("main", a)));
         }

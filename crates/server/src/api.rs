@@ -62,6 +62,7 @@ pub fn router(st: AppState) -> Router {
         .route("/api/jobs/{id}/cancel", post(cancel_job))
         .route("/api/jobs/{id}/log", get(job_log))
         .route("/api/jobs/{id}/manifest", get(job_manifest))
+        .route("/api/jobs/{id}/sbom", get(job_sbom))
         .route("/api/openapi.json", get(openapi))
         .layer(middleware::from_fn_with_state(st.clone(), timeout));
     let streaming = Router::new()
@@ -154,8 +155,8 @@ async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response 
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|t| same(t.trim().as_bytes(), token.as_bytes()));
     let path = req.uri().path();
-    let query_allowed =
-        path.starts_with("/api/jobs/") && (path.ends_with("/events") || path.ends_with("/bundle"));
+    let query_allowed = path.starts_with("/api/jobs/")
+        && (path.ends_with("/events") || path.ends_with("/bundle") || path.ends_with("/sbom"));
     let query_ok = query_allowed
         && query_param(req.uri(), "token").is_some_and(|t| same(t.as_bytes(), token.as_bytes()));
     if header_ok || query_ok {
@@ -639,22 +640,41 @@ async fn job_log(State(st): State<AppState>, JobId(id): JobId) -> Result<Respons
 }
 
 async fn job_manifest(State(st): State<AppState>, JobId(id): JobId) -> Result<Response, ApiError> {
-    let job = load_job(&st, &id).await?;
+    done_job_file(&st, &id, "manifest.json", "manifest", "application/json").await
+}
+
+/// The bundle's CycloneDX 1.6 SBOM (`sbom.cdx.json`).
+async fn job_sbom(State(st): State<AppState>, JobId(id): JobId) -> Result<Response, ApiError> {
+    done_job_file(
+        &st,
+        &id,
+        "sbom.cdx.json",
+        "SBOM",
+        "application/vnd.cyclonedx+json; version=1.6",
+    )
+    .await
+}
+
+/// A file the build of a done job left in `bundles/<id>/` (it stays after the tarball expires).
+async fn done_job_file(
+    st: &AppState,
+    id: &str,
+    name: &str,
+    what: &str,
+    content_type: &'static str,
+) -> Result<Response, ApiError> {
+    let job = load_job(st, id).await?;
     if job.state != crate::model::State::Done {
         return Err(ApiError::not_found(format!(
-            "job {id} is {}: the manifest exists once the job is done",
+            "job {id} is {}: the {what} exists once the job is done",
             job.state.as_str()
         )));
     }
-    let path = st.jobs.bundle_dir(&id).join("manifest.json");
+    let path = st.jobs.bundle_dir(id).join(name);
     let data = tokio::fs::read(&path)
         .await
-        .map_err(|_| ApiError::not_found(format!("job {id} has no manifest")))?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from(data),
-    )
-        .into_response())
+        .map_err(|_| ApiError::not_found(format!("job {id} has no {what}")))?;
+    Ok(([(header::CONTENT_TYPE, content_type)], Body::from(data)).into_response())
 }
 
 async fn job_bundle(

@@ -531,8 +531,8 @@ impl Jobs {
         }
     }
 
-    /// Moves the tarball into `bundles/<id>/`, keeps its manifest beside it (both as the build
-    /// returned them), and marks the cached .debs it used as recently used.
+    /// Moves the tarball into `bundles/<id>/`, keeps its manifest and SBOM beside it (as the
+    /// build returned them), and marks the cached .debs it used as recently used.
     fn publish(
         &self,
         live: &Live,
@@ -555,6 +555,10 @@ impl Jobs {
         })?;
         let mpath = dir.join("manifest.json");
         std::fs::write(&mpath, &built.manifest_json).map_err(io(&mpath))?;
+        if !built.sbom_json.is_empty() {
+            let spath = dir.join("sbom.cdx.json");
+            std::fs::write(&spath, &built.sbom_json).map_err(io(&spath))?;
+        }
         let touched = touch_debs(&self.cfg.cache_dir(), &built.manifest.packages);
         tracing::debug!(job = %job.id, touched, "marked cached .debs as used");
         live.log(&format!("sha256 {}", built.sha256));

@@ -80,6 +80,30 @@ fn job_life_cycle_to_a_verified_bundle() {
     let m = m.json();
     assert_eq!(m["package_count"], 3);
     assert_eq!(m["distro"]["id"], "debian-12");
+    // the SBOM: the bundle's own sbom.cdx.json, byte for byte
+    let s = c.get(&format!("/api/jobs/{id}/sbom"));
+    assert_eq!(s.status, 200);
+    assert_eq!(
+        s.header("content-type"),
+        Some("application/vnd.cyclonedx+json; version=1.6")
+    );
+    let in_bundle = {
+        let mut ar = opaas_bundle::open_archive(&p).expect("open");
+        let mut found = None;
+        for e in ar.entries().expect("entries") {
+            let mut e = e.expect("entry");
+            if e.path().expect("path").ends_with("sbom.cdx.json") {
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut b).expect("read");
+                found = Some(b);
+            }
+        }
+        found.expect("sbom.cdx.json in the bundle")
+    };
+    assert_eq!(s.body, in_bundle);
+    let sb = s.json();
+    assert_eq!(sb["specVersion"], "1.6");
+    assert_eq!(sb["components"].as_array().map(Vec::len), Some(3));
     let log = c.get(&format!("/api/jobs/{id}/log"));
     assert_eq!(
         log.header("content-type"),

@@ -146,6 +146,7 @@ export default {
     finished: 'Finished {date}',
     ready: 'Your bundle is ready',
     download: 'Download',
+    sbom: 'SBOM (CycloneDX 1.6): every package with its purl, SHA-256 and dependencies',
     summary: '1 package · {size} | {n} packages · {size}',
     expires: 'Kept until {date} ({rel}).',
     expired: 'This bundle has expired and was deleted. Run the job again to rebuild it.',

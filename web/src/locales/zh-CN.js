@@ -145,6 +145,7 @@ export default {
     finished: '完成于 {date}',
     ready: '离线包已就绪',
     download: '下载',
+    sbom: '软件物料清单 SBOM（CycloneDX 1.6）：每个软件包的 purl、SHA-256 与依赖关系',
     summary: '{n} 个软件包 · {size}',
     expires: '保留至 {date}（{rel}）。',
     expired: '这个离线包已过期并被删除。重新运行任务即可再次生成。',

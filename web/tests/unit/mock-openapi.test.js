@@ -141,6 +141,7 @@ describe('the mock API against openapi.json', () => {
     await call(mock, 'GET', '/api/jobs?page=1&per_page=5')
     await call(mock, 'GET', `/api/jobs/${id}/log`)
     await call(mock, 'GET', `/api/jobs/${id}/manifest`)
+    await call(mock, 'GET', `/api/jobs/${id}/sbom`)
     const whole = await call(mock, 'GET', `/api/jobs/${id}/bundle`)
     expect(whole.res.status).toBe(200)
     const part = await fetch(`${mock.url}/api/jobs/${id}/bundle`, { headers: { Range: 'bytes=0-9' } })
