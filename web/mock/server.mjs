@@ -96,6 +96,7 @@ function validate(body, { job = false } = {}) {
   if (!distro) throw new HttpError(400, 'unknown_distro', `unknown distro '${body.distro}'`, 'distro', DISTROS.map((d) => d.id))
   const arch = distro.architectures.find((a) => a.name === body.arch)
   if (!arch) throw new HttpError(400, 'unknown_arch', `${distro.name} has no architecture '${body.arch}'`, 'arch', distro.architectures.map((a) => a.name))
+  if (!arch.available) throw new HttpError(502, 'no_mirror', `this server has no mirror for ${distro.id} ${arch.name}; ask the administrator`)
   if (!Array.isArray(body.packages) || body.packages.length === 0) throw new HttpError(400, 'bad_request', 'packages must be a non-empty list', 'packages')
   if (body.packages.length > MAX_PACKAGES) throw new HttpError(400, 'too_many_packages', `at most ${MAX_PACKAGES} packages per request (got ${body.packages.length})`, 'packages')
   let baseline = body.baseline ?? 'minimal'
@@ -391,7 +392,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     }
     past({ distro: 'debian-11', arch: 'arm64', packages: ['docker.io'], recommends: true, baseline: 'minimal' }, 60 * 26, 'done') // expired
     past({ distro: 'debian-12', arch: 'amd64', packages: ['postgresql'], recommends: false, baseline: 'none' }, 60 * 5, 'cancelled')
-    past({ distro: 'ubuntu-24.04', arch: 'arm64', packages: ['legacy-app', 'curl'], recommends: true, baseline: 'minimal' }, 60 * 3, 'failed')
+    past({ distro: 'ubuntu-24.04', arch: 'amd64', packages: ['legacy-app', 'curl'], recommends: true, baseline: 'minimal' }, 60 * 3, 'failed')
     past({ distro: 'debian-12', arch: 'amd64', packages: ['nginx', 'htop', 'jq'], recommends: true, baseline: 'minimal', format: 'tar.gz' }, 90, 'done')
   }
 
@@ -422,13 +423,24 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     const root = path.resolve(dist)
     let file = path.resolve(root, '.' + decodeURIComponent(pathname))
     if (!file.startsWith(root)) file = path.join(root, 'index.html')
-    if (!fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(root, 'index.html')
+    let status = 200
+    if (!fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      // like `opaas serve`: assets under a deeper path, the UI's pages, a 404 page for the rest
+      const asset = pathname.lastIndexOf('/assets/')
+      const alt = asset > 0 ? path.resolve(root, '.' + decodeURIComponent(pathname.slice(asset))) : ''
+      if (alt && alt.startsWith(root) && fs.existsSync(alt)) file = alt
+      else {
+        if (/\/assets\//.test(pathname)) { res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }); return res.end('not found\n') }
+        if (!/^\/(index\.html|history\/?|jobs\/[^/]+\/?)?$/.test(pathname)) status = 404
+        file = path.join(root, 'index.html')
+      }
+    }
     if (!fs.existsSync(file)) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' })
       return res.end('web/dist is missing: run `npm run build` in web/ first\n')
     }
     const hashed = /[.-][A-Za-z0-9_-]{8}\.(js|css|svg|png|woff2)$/.test(file)
-    res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] || 'application/octet-stream', 'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache' })
+    res.writeHead(status, { 'Content-Type': MIME[path.extname(file)] || 'application/octet-stream', 'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache' })
     fs.createReadStream(file).pipe(res)
   }
 

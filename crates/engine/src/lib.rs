@@ -19,4 +19,4 @@ pub use pipeline::{
     NoBuildProgress, Phase, Request, Resolved,
 };
 pub use search::{search, search_counted, Hit, Hits};
-pub use session::{mirror_trace, open, Session, Settings};
+pub use session::{mirror_trace, mirrors_for, open, Session, Settings};

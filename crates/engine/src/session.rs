@@ -54,6 +54,18 @@ pub fn mirror_trace(
     Ok((distro, t))
 }
 
+/// The mirrors `open` would use for `distro` on `arch` (no file or network access beyond the
+/// configuration and the host's APT sources): an error with field `mirror` when this
+/// configuration has none for it.
+pub fn mirrors_for(
+    s: &Settings,
+    distro: &str,
+    arch: &str,
+) -> Result<mirrors::Mirrors, EngineError> {
+    let (distro, config) = distro_and_config(s, distro, arch)?;
+    mirrors::resolve(distro, arch, &mirror_inputs(s, &config)).map_err(|e| bad(&e, "mirror"))
+}
+
 /// A bad-input error about request field `f`.
 fn bad(e: &dyn std::fmt::Display, f: &'static str) -> EngineError {
     EngineError::new(Kind::BadInput, e.to_string()).field(f)

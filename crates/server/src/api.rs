@@ -387,27 +387,33 @@ async fn load_job(st: &AppState, id: &str) -> Result<Job, ApiError> {
 
 // ---------------------------------------------------------------- catalog
 
-async fn distros() -> Json<Value> {
-    let list: Vec<Value> = opaas_repo::catalog::distros()
-        .iter()
-        .map(|d| {
-            let mut arches: Vec<Value> = d
-                .architectures
-                .iter()
-                .map(|a| json!({"name": a, "ports": false}))
-                .collect();
-            arches.extend(
-                d.ports_architectures
-                    .iter()
-                    .map(|a| json!({"name": a, "ports": true})),
-            );
-            json!({
-                "id": d.id, "name": d.name, "codename": d.codename, "family": d.family.key(),
-                "support": d.support, "architectures": arches,
+/// The catalog, and for each architecture whether this server can serve it (a configured
+/// mirror, and the last refresh of its indices worked): `available`, and `unavailable`
+/// (`no_mirror`, `mirror_failing`) when not.
+async fn distros(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let settings = st.cfg.engine_settings();
+    let jobs = Arc::clone(&st.jobs);
+    let list = blocking(move || {
+        let arch = |d: &opaas_repo::catalog::Distro, a: &str, ports: bool| {
+            let s = jobs.targets.status(&settings, &d.id, a);
+            json!({"name": a, "ports": ports, "available": s.available, "unavailable": s.unavailable})
+        };
+        let list: Vec<Value> = opaas_repo::catalog::distros()
+            .iter()
+            .map(|d| {
+                let mut arches: Vec<Value> =
+                    d.architectures.iter().map(|a| arch(d, a, false)).collect();
+                arches.extend(d.ports_architectures.iter().map(|a| arch(d, a, true)));
+                json!({
+                    "id": d.id, "name": d.name, "codename": d.codename, "family": d.family.key(),
+                    "support": d.support, "architectures": arches,
+                })
             })
-        })
-        .collect();
-    Json(Value::Array(list))
+            .collect();
+        Value::Array(list)
+    })
+    .await?;
+    Ok(Json(list))
 }
 
 async fn presets(State(st): State<AppState>, uri: Uri) -> Result<Json<Value>, ApiError> {

@@ -180,6 +180,8 @@ pub struct Jobs {
     pub build_lock: Arc<tokio::sync::RwLock<()>>,
     running: AtomicUsize,
     stopping: AtomicBool,
+    /// What the server can build per (distro, arch): GET /api/distros.
+    pub targets: crate::targets::Targets,
 }
 
 impl Jobs {
@@ -193,6 +195,7 @@ impl Jobs {
             build_lock: Arc::new(tokio::sync::RwLock::new(())),
             running: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            targets: crate::targets::Targets::default(),
         })
     }
 
@@ -431,9 +434,18 @@ impl Jobs {
         let result = std::fs::create_dir_all(&tmp)
             .map_err(|e| EngineError::new(Kind::Internal, format!("{}: {e}", tmp.display())))
             .and_then(|_| {
-                refresh_indices(&settings, &req, self.cfg.index_max_age, live);
+                if let Some(ok) = refresh_indices(&settings, &req, self.cfg.index_max_age, live) {
+                    self.targets.record_refresh(&req.distro, &req.arch, ok);
+                }
                 opaas_engine::build(&settings, &req, &tmp, format, &progress)
             });
+        match &result {
+            Ok(_) => self.targets.record_refresh(&req.distro, &req.arch, true),
+            Err(e) if matches!(e.kind, Kind::Network | Kind::Trust) => {
+                self.targets.record_refresh(&req.distro, &req.arch, false)
+            }
+            Err(_) => {}
+        }
         let mut finished = lock(&live.finished);
         if *finished {
             // cancelled or deleted meanwhile: whatever was built goes away with tmp/
@@ -503,7 +515,7 @@ impl Jobs {
                 // the engine's message already lists its suggestions (suggest::hint)
                 let error = JobError {
                     code: code.to_string(),
-                    message: e.message,
+                    message: crate::error::public_message(&e),
                     index: e.index,
                     package: e.package,
                 };
@@ -613,22 +625,25 @@ fn finish_failed(db: &Db, live: &Live, error: &JobError) {
 }
 
 /// Before a build: indices older than `max_age` are updated (a failure is logged, and the
-/// build goes on with what is cached).
+/// build goes on with what is cached). Whether a refresh worked, when one was tried.
 fn refresh_indices(
     settings: &opaas_engine::Settings,
     req: &opaas_engine::Request,
     max_age: Duration,
     live: &Live,
-) {
+) -> Option<bool> {
     let Ok(session) = opaas_engine::open(settings, &req.distro, &req.arch, &[]) else {
-        return; // the build reports the error
+        return None; // the build reports the error
     };
-    if session.cache_age(max_age) == (true, true) {
+    let stale = session.cache_age(max_age) == (true, true);
+    if stale {
         live.log("refreshing the package indices");
     }
     if let Some(w) = session.refresh_if_stale(max_age) {
         live.log(&format!("W: {w}"));
+        return Some(false);
     }
+    stale.then_some(true)
 }
 
 /// The engine's progress, into the live state, the event stream and (at phase changes and at

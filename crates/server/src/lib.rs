@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod model;
 pub mod presets;
 pub mod request;
+pub mod targets;
 mod ui;
 pub mod universes;
 pub mod uploads;

@@ -1,6 +1,9 @@
 //! The web UI (`web/dist`, built by `npm run build` in `web/` and committed), embedded in the
-//! binary. Unknown non-API paths get `index.html` (the UI routes on the client). Hashed assets
-//! (`assets/name-<hash>.js`) are cached for a year; everything else is revalidated.
+//! binary. The UI routes on the client (`/#/jobs/{id}`); `/jobs/{id}` and `/history` get
+//! `index.html` too (the UI turns them into their `#` address), and any other unknown path gets
+//! `index.html` with status 404 (the UI shows its not-found page; the API it calls does not depend
+//! on the page's path). Hashed assets (`assets/name-<hash>.js`) are cached for a year; everything
+//! else is revalidated.
 //!
 //! Release builds embed the files; debug builds read them from `web/dist` at run time. A
 //! checkout without `web/dist` still builds (`allow_missing`) and serves a short page that
@@ -69,6 +72,19 @@ fn file_response(path: &str, method: &Method) -> Option<Response> {
     Some(r)
 }
 
+/// Whether `path` (without the leading `/`) is an address of a UI page: the root, `index.html`,
+/// `jobs/{id}` or `history`.
+fn is_page(path: &str) -> bool {
+    let p = path.strip_suffix('/').unwrap_or(path);
+    if p.is_empty() || p == "index.html" || p == "history" {
+        return true;
+    }
+    match p.strip_prefix("jobs/") {
+        Some(id) => !id.is_empty() && !id.contains('/'),
+        None => false,
+    }
+}
+
 /// The fallback handler for every path that is not the API.
 pub async fn serve(method: Method, uri: Uri) -> Response {
     if method != Method::GET && method != Method::HEAD {
@@ -89,7 +105,10 @@ pub async fn serve(method: Method, uri: Uri) -> Response {
             return (StatusCode::NOT_FOUND, "not found\n").into_response();
         }
     }
-    if let Some(r) = file_response("index.html", &method) {
+    if let Some(mut r) = file_response("index.html", &method) {
+        if !is_page(path) {
+            *r.status_mut() = StatusCode::NOT_FOUND;
+        }
         return r;
     }
     (
@@ -107,5 +126,24 @@ mod tests {
         assert!(super::is_hashed("assets/index-BqkI_x0Z.css"));
         assert!(!super::is_hashed("assets/favicon.svg"));
         assert!(!super::is_hashed("index.html"));
+    }
+
+    #[test]
+    fn pages() {
+        for p in [
+            "",
+            "index.html",
+            "history",
+            "history/",
+            "jobs/abc",
+            "jobs/abc/",
+        ] {
+            assert!(super::is_page(p), "{p}");
+        }
+        for p in [
+            "foo", "foo/bar", "jobs", "jobs/", "jobs/a/b", "historyx", "api2",
+        ] {
+            assert!(!super::is_page(p), "{p}");
+        }
     }
 }

@@ -621,13 +621,20 @@ async fn health_metrics_and_the_openapi_document() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ui_and_its_assets_with_their_cache_headers() {
     let (_fx, _data, app) = started(|_| {}).await;
-    // the UI: index.html for unknown non-API paths
+    // the UI: index.html for its pages
     for uri in ["/", "/jobs/123", "/history"] {
         let r = app.get(uri).await;
         assert_eq!(r.status, 200);
         let ct = r.headers["content-type"].to_str().expect("ct").to_string();
         assert!(ct.starts_with("text/html"), "{uri}: {ct}");
         assert!(r.text().to_ascii_lowercase().contains("<html"), "{uri}");
+    }
+    // any other path: the UI's page with 404 (it shows its not-found page)
+    for uri in ["/foo/bar", "/jobs", "/jobs/1/2", "/favicon.ico"] {
+        let r = app.get(uri).await;
+        assert_eq!(r.status, 404, "{uri}");
+        let ct = r.headers["content-type"].to_str().expect("ct").to_string();
+        assert!(ct.starts_with("text/html"), "{uri}: {ct}");
     }
     let r = app.get("/assets/does-not-exist-12345678.js").await;
     assert_eq!(r.status, 404);
