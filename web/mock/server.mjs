@@ -439,6 +439,13 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' })
       return res.end('web/dist is missing: run `npm run build` in web/ first\n')
     }
+    const depth = (pathname.replace(/^\/+/, '').match(/\//g) || []).length
+    if (file === path.join(root, 'index.html') && depth > 0) {
+      // like `opaas serve`: a page below the root is based at the root
+      const html = fs.readFileSync(file, 'utf8').replaceAll('="./', `="${'../'.repeat(depth)}`)
+      res.writeHead(status, { 'Content-Type': MIME['.html'], 'Cache-Control': 'no-cache' })
+      return res.end(html)
+    }
     const hashed = /[.-][A-Za-z0-9_-]{8}\.(js|css|svg|png|woff2)$/.test(file)
     res.writeHead(status, { 'Content-Type': MIME[path.extname(file)] || 'application/octet-stream', 'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache' })
     fs.createReadStream(file).pipe(res)

@@ -85,6 +85,25 @@ fn is_page(path: &str) -> bool {
     }
 }
 
+/// `index.html` for the page at `path`. Below the root (`jobs/{id}`, `foo/bar`) its relative
+/// addresses `="./…"` become `="../…"` (one `../` per level), so that they (`assets/…`, and with
+/// them the API root the script derives from its own URL) point at the UI's root whatever the
+/// page's path, also behind a proxy that mounts the service under a prefix. (Not a `<base>`:
+/// the content security policy has `base-uri 'none'`.)
+fn page_response(path: &str, method: &Method) -> Option<Response> {
+    let depth = path.matches('/').count();
+    let mut r = file_response("index.html", method)?;
+    if depth == 0 || method == Method::HEAD {
+        return Some(r);
+    }
+    let f = Assets::get("index.html")?;
+    let html = String::from_utf8_lossy(&f.data);
+    let html = html.replace("=\"./", &format!("=\"{}", "../".repeat(depth)));
+    r.headers_mut().remove(header::ETAG);
+    *r.body_mut() = Body::from(html);
+    Some(r)
+}
+
 /// The fallback handler for every path that is not the API.
 pub async fn serve(method: Method, uri: Uri) -> Response {
     if method != Method::GET && method != Method::HEAD {
@@ -105,7 +124,7 @@ pub async fn serve(method: Method, uri: Uri) -> Response {
             return (StatusCode::NOT_FOUND, "not found\n").into_response();
         }
     }
-    if let Some(mut r) = file_response("index.html", &method) {
+    if let Some(mut r) = page_response(path, &method) {
         if !is_page(path) {
             *r.status_mut() = StatusCode::NOT_FOUND;
         }

@@ -629,6 +629,13 @@ async fn the_ui_and_its_assets_with_their_cache_headers() {
         assert!(ct.starts_with("text/html"), "{uri}: {ct}");
         assert!(r.text().to_ascii_lowercase().contains("<html"), "{uri}");
     }
+    // below the root the page's relative addresses are based at the root
+    let r = app.get("/jobs/123").await;
+    assert!(r.text().contains("src=\"../assets/"), "{}", r.text());
+    assert!(!r.text().contains("=\"./"), "{}", r.text());
+    let r = app.get("/a/b/c").await;
+    assert!(r.text().contains("src=\"../../assets/"), "{}", r.text());
+    assert!(app.get("/").await.text().contains("src=\"./assets/"));
     // any other path: the UI's page with 404 (it shows its not-found page)
     for uri in ["/foo/bar", "/jobs", "/jobs/1/2", "/favicon.ico"] {
         let r = app.get(uri).await;
