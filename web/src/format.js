@@ -82,3 +82,13 @@ export function mergeLogLine(lines, line, n) {
   lines.push(line)
   return true
 }
+
+/** Search hits with the names that start with `term` first (in their order), then the others. */
+export function prefixFirst(items, term) {
+  const q = String(term || '').toLowerCase()
+  if (!q) return items
+  const pre = []
+  const rest = []
+  for (const it of items) (String(it.name).toLowerCase().startsWith(q) ? pre : rest).push(it)
+  return pre.concat(rest)
+}

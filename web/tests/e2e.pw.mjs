@@ -21,6 +21,7 @@ import path from 'node:path'
 import zlib from 'node:zlib'
 import { fileURLToPath } from 'node:url'
 import { test as pwTest, chromium } from '@playwright/test'
+import { AxeBuilder } from '@axe-core/playwright'
 import { startMockServer } from '../mock/server.mjs'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -420,7 +421,11 @@ test('history: list, re-run and delete', async ({ o }) => {
   const row = page.locator(`[data-job="${builtJob}"]`)
   await row.waitFor()
   const text = await row.textContent()
-  assert(text.includes(`${D} / ${ARCH}`) && text.includes(PKG), `row shows target and packages: ${text}`)
+  const dist = (await (await fetch(`${base}/api/distros`)).json()).find((x) => x.id === D)
+  assert(text.includes(`${dist.name} (${dist.codename}) · ${ARCH}`) && text.includes(PKG), `row shows the target by name and the packages: ${text}`)
+  // a finished bundle can be downloaded from the list
+  const [dl] = await Promise.all([page.waitForEvent('download'), row.locator('[data-testid=history-download]').click()])
+  assert(dl.suggestedFilename().startsWith('offline_pkg_'), 'download from History')
   assert(/expires in|expired/.test(text) && /kB|MB|GB| B/.test(text), `row shows size and expiry: ${text}`)
   const before = await page.locator('[data-job]').count()
   await row.locator('[data-testid=rerun]').click()
@@ -662,6 +667,117 @@ test('a big job: no long task over 100 ms, the download drawn with rate and ETA 
     }
     assert(long.every((d) => d <= 100), `${vp.name}: long tasks over 100 ms: ${long}`)
     await page.screenshot({ path: path.join(OUT, `big-job-${vp.name}.png`), fullPage: true })
+  }
+})
+
+// ------------------------------------------------------------- items 7–10, 13, 14 of issue #13
+test('autocomplete: prefix matches first, suggestions only when nothing matches', async ({ o }) => {
+  const { page } = await o()
+  await gotoBuild(page)
+  await page.fill('#pkg-input', PREFIX)
+  await page.locator('#pkg-input-listbox [role=option][data-kind=pkg]').first().waitFor()
+  const names = await page.$$eval('#pkg-input-listbox [role=option][data-kind=pkg]', (els) => els.map((e) => e.dataset.name))
+  const firstOther = names.findIndex((n) => !n.startsWith(PREFIX))
+  assert(firstOther === -1 || names.slice(firstOther).every((n) => !n.startsWith(PREFIX)), `prefix matches first: ${names}`)
+  eq(await page.locator('#pkg-input-listbox [data-kind=suggestion]').count(), 0, 'no suggestions while names match')
+  await page.fill('#pkg-input', TYPO)
+  await page.locator('#pkg-input-listbox [data-kind=suggestion]').first().waitFor()
+  const txt = await page.textContent('#pkg-input-listbox li[role=presentation]')
+  assert(/” Did you mean/.test(txt), `a space before "Did you mean": ${txt}`)
+})
+
+test('preview: a Build button on the preview card', async ({ o }) => {
+  const { page } = await o()
+  await gotoBuild(page)
+  await addTyped(page, PKG)
+  await page.click('[data-testid=preview]')
+  await page.waitForSelector('[data-testid=preview-summary]', { timeout: JOB_TIMEOUT })
+  await page.locator('[data-testid=preview-build]').scrollIntoViewIfNeeded()
+  await page.click('[data-testid=preview-build]')
+  await page.waitForURL(/#\/jobs\//)
+  await waitJobEnd(page)
+  const dist = (await (await fetch(`${base}/api/distros`)).json()).find((x) => x.id === D)
+  eq(await page.textContent('[data-testid=job-target]'), `${dist.name} (${dist.codename}) · ${ARCH}`, 'the target by name on the job page')
+})
+
+test('a failed job offers the fix, not the same run again', async ({ o }) => {
+  const { page } = await o()
+  const id = await buildJob(page, [PKG2, UNSAT]).catch(() => null)
+  test.skip(!id, 'this server refuses the request before it becomes a job')
+  await waitJobEnd(page)
+  await page.waitForSelector('[data-testid=job-failed]')
+  eq(await page.locator('[data-testid=job-failed] [data-testid=rerun]').count(), 0, 'no "Run again" for a request that cannot work')
+  assert(await page.locator('[data-testid=job-failed] [data-testid=edit]').isVisible(), 'Edit the request')
+  // the fix link of an entry: #/?from=ID&replace=I&with=NAME replaces that entry
+  await page.goto(`${base}/#/?from=${id}&replace=1&with=${PKG}`)
+  await page.waitForSelector(`[data-chip="${PKG}"]`)
+  eq(await page.locator(`[data-chip="${UNSAT}"]`).count(), 0, 'the failing entry was replaced')
+  eq(await page.locator(`[data-chip="${PKG2}"]`).count(), 1, 'the others stay')
+})
+
+test('phone: the package input comes before the presets, which are compact', async ({ o }) => {
+  const { page } = await o({ width: 390, height: 844 })
+  await gotoBuild(page)
+  const input = await page.locator('#pkg-input').boundingBox()
+  const presets = page.locator('[data-testid=presets]')
+  if (await presets.count()) {
+    const box = await presets.boundingBox()
+    assert(input.y < box.y, `input (${input.y}) above the presets (${box.y})`)
+    assert(box.height < 400, `presets are compact chips on a phone (${box.height} px)`)
+  }
+  assert(input.y < 1400, `the input is near the top (${input.y} px)`)
+  await noHorizontalScroll(page, 'phone build')
+})
+
+test('keyboard focus is never hidden under the sticky action bar', async ({ o }) => {
+  const { page } = await o({ width: 390, height: 600 })
+  await gotoBuild(page)
+  await page.evaluate(() => window.scrollTo(0, 0))
+  await page.focus('#distro')
+  const hidden = []
+  for (let i = 0; i < 30; i++) {
+    await page.keyboard.press('Tab')
+    const r = await page.evaluate(() => {
+      const a = document.activeElement
+      const bar = document.querySelector('[data-testid=build]').closest('.sticky')
+      if (!a || bar.contains(a)) return null
+      const ra = a.getBoundingClientRect()
+      const rb = bar.getBoundingClientRect()
+      return { what: a.outerHTML.slice(0, 60), bottom: ra.bottom, barTop: rb.top }
+    })
+    if (r && r.bottom > r.barTop + 1) hidden.push(r)
+  }
+  eq(hidden.length, 0, `focused elements under the bar: ${JSON.stringify(hidden.slice(0, 3))}`)
+})
+
+test('axe-core: no violations on the build, job and history pages (en and zh-CN)', async ({ o }) => {
+  const setup = await o()
+  const id = builtJob || await buildJob(setup.page, [PKG])
+  for (const lang of ['en', 'zh-CN']) {
+    const { page } = await o({ locale: lang === 'en' ? 'en-US' : 'zh-CN', storage: { 'opaas.locale': lang } })
+    const check = async (name) => {
+      const r = await new AxeBuilder({ page }).analyze()
+      const v = r.violations.map((x) => `${x.id} (${x.nodes.length}): ${x.nodes.slice(0, 2).map((n) => n.target.join(' ')).join(', ')}`)
+      eq(v.length, 0, `${name} ${lang}: axe violations ${v.join('; ')}`)
+    }
+    await gotoBuild(page)
+    await addTyped(page, PKG)
+    await page.click('[data-testid=preview]')
+    await page.waitForSelector('[data-testid=preview-summary]', { timeout: JOB_TIMEOUT })
+    await check('build')
+    await page.goto(`${base}/#/jobs/${id}`)
+    await waitJobEnd(page)
+    await page.waitForSelector('[data-testid=manifest-table] tbody tr')
+    await check('job')
+    await page.click('#tab-tree')
+    await page.waitForSelector('[data-testid=dep-tree]', { state: 'visible' })
+    await check('job (tree)')
+    await page.goto(`${base}/#/history`)
+    await page.waitForSelector('[data-job]')
+    await check('history')
+    await page.goto(`${base}/nope`)
+    await page.waitForSelector('[data-testid=not-found]')
+    await check('not found')
   }
 })
 

@@ -93,6 +93,7 @@ export default {
     summary: '1 package, {size} to download | {n} packages, {size} to download',
     remove: 'apt would also remove: {list}',
     stale: 'The request changed after this preview. Preview again to update it.',
+    build: 'Build this bundle',
   },
   col: {
     name: 'Package',

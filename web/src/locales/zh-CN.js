@@ -92,6 +92,7 @@ export default {
     summary: '共 {n} 个软件包，需下载 {size}',
     remove: 'apt 还会移除：{list}',
     stale: '预览之后请求已被修改。请重新预览。',
+    build: '构建此离线包',
   },
   col: {
     name: '软件包',

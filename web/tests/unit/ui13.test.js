@@ -1,0 +1,72 @@
+// Issue #13: the log buffer (a window of lines, one flush per frame), autocomplete order, the
+// page-path routes and the target labels.
+import { describe, expect, it } from 'vitest'
+import { createLogBuffer } from '../../src/logbuffer.js'
+import { prefixFirst } from '../../src/format.js'
+import { pathRoute } from '../../src/router.js'
+import { targetLabel } from '../../src/store.js'
+import { appRoot } from '../../src/api.js'
+
+describe('log buffer', () => {
+  it('batches the lines of a frame into one update and keeps only a window', () => {
+    const frames = []
+    const views = []
+    const buf = createLogBuffer((v) => views.push(v), { windowSize: 100, schedule: (f) => frames.push(f) })
+    for (let n = 1; n <= 700; n++) buf.push(`line ${n}`, n)
+    expect(frames.length).toBe(1) // one frame scheduled for 700 lines
+    expect(views.length).toBe(0)
+    frames.shift()()
+    expect(views.length).toBe(1)
+    const v = views[0]
+    expect(v.total).toBe(700)
+    expect(v.hidden).toBe(600)
+    expect(v.lines.length).toBe(100)
+    expect(v.lines[0]).toBe('line 601')
+    expect(v.lines[99]).toBe('line 700')
+  })
+  it('drops lines it already has and lets the full log replace the stream', () => {
+    const frames = []
+    const views = []
+    const buf = createLogBuffer((v) => views.push(v), { windowSize: 10, schedule: (f) => frames.push(f) })
+    buf.push('a', 1); buf.push('b', 2); buf.push('b', 2)
+    frames.shift()()
+    expect(views.at(-1).lines).toEqual(['a', 'b'])
+    buf.replace(['a', 'b', 'c'])
+    expect(views.at(-1).lines).toEqual(['a', 'b', 'c'])
+    buf.replace(['a']) // shorter: ignored
+    expect(buf.length).toBe(3)
+  })
+})
+
+describe('autocomplete order', () => {
+  it('lists the names that start with the term first', () => {
+    const hits = ['cfengine3', 'nginx-common', 'gtk2-engines', 'nginx', 'libnginx-mod-http'].map((name) => ({ name }))
+    expect(prefixFirst(hits, 'ngi').map((h) => h.name)).toEqual(['nginx-common', 'nginx', 'cfengine3', 'gtk2-engines', 'libnginx-mod-http'])
+    expect(prefixFirst(hits, '')).toBe(hits)
+  })
+})
+
+describe('page paths', () => {
+  it('the root uses the hash, jobs/ and history lead to their hash, the rest is not found', () => {
+    expect(pathRoute('/', '/')).toBe(null)
+    expect(pathRoute('/index.html', '/')).toBe(null)
+    expect(pathRoute('/jobs/abc', '/')).toEqual({ hash: '#/jobs/abc' })
+    expect(pathRoute('/history/', '/')).toEqual({ hash: '#/history' })
+    expect(pathRoute('/foo/bar', '/')).toEqual({ notFound: true })
+    expect(pathRoute('/opaas/jobs/x', '/opaas/')).toEqual({ hash: '#/jobs/x' })
+    expect(pathRoute('/other/', '/opaas/')).toEqual({ notFound: true })
+  })
+  it('the API root comes from the script URL, not from the page', () => {
+    expect(appRoot('http://h:1/assets/index-abc.js')).toBe('http://h:1/')
+    expect(appRoot('http://h/prefix/assets/index-abc.js')).toBe('http://h/prefix/')
+    expect(appRoot('http://h:1/src/api.js')).toBe('http://h:1/')
+  })
+})
+
+describe('target labels', () => {
+  it('names the release and codename', () => {
+    const distros = [{ id: 'debian-12', name: 'Debian 12', codename: 'bookworm' }]
+    expect(targetLabel('debian-12', 'amd64', distros)).toBe('Debian 12 (bookworm) · amd64')
+    expect(targetLabel('ubuntu-99', 'arm64', distros)).toBe('ubuntu-99 · arm64')
+  })
+})
