@@ -102,7 +102,15 @@ pub fn router(st: AppState) -> Router {
         crate::guard::check,
     ))
     .layer(access_log())
+    .layer(middleware::from_fn_with_state(st.clone(), count_responses))
     .with_state(st)
+}
+
+/// `opaas_http_responses_total` by status class.
+async fn count_responses(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let r = next.run(req).await;
+    st.metrics.http_response(r.status().as_u16());
+    r
 }
 
 /// Sent with every answer (docs/SECURITY.md): a strict CSP the embedded UI satisfies (its

@@ -436,13 +436,20 @@ impl Jobs {
             .and_then(|_| {
                 if let Some(ok) = refresh_indices(&settings, &req, self.cfg.index_max_age, live) {
                     self.targets.record_refresh(&req.distro, &req.arch, ok);
+                    if !ok {
+                        Metrics::add(&self.metrics.mirror_errors, 1);
+                    }
                 }
                 opaas_engine::build(&settings, &req, &tmp, format, &progress)
             });
         match &result {
             Ok(_) => self.targets.record_refresh(&req.distro, &req.arch, true),
             Err(e) if matches!(e.kind, Kind::Network | Kind::Trust) => {
-                self.targets.record_refresh(&req.distro, &req.arch, false)
+                self.targets.record_refresh(&req.distro, &req.arch, false);
+                Metrics::add(&self.metrics.mirror_errors, 1);
+            }
+            Err(e) if engine_code(e).1 == "no_mirror" => {
+                Metrics::add(&self.metrics.mirror_errors, 1);
             }
             Err(_) => {}
         }
@@ -481,6 +488,8 @@ impl Jobs {
                     Metrics::add(&self.metrics.downloads, built.downloads as u64);
                     Metrics::add(&self.metrics.cache_hits, built.cache_hits as u64);
                     Metrics::add(&self.metrics.bundles_written_bytes, built.size);
+                    // the cache grew by what was downloaded (the janitor measures it again)
+                    Metrics::add(&self.metrics.cache_bytes, built.downloaded_bytes);
                     live.log(&format!(
                         "done: {} ({} bytes, {} packages; downloaded {} bytes in {} files, {} from the cache)",
                         built.file_name, built.size, built.package_count, built.downloaded_bytes, built.downloads, built.cache_hits

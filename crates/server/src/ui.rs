@@ -5,12 +5,15 @@
 //! on the page's path). Hashed assets (`assets/name-<hash>.js`) are cached for a year; everything
 //! else is revalidated.
 //!
+//! Scripts and stylesheets have gzip and brotli copies made at build time (`x.js.br`,
+//! `x.js.gz`): a browser that accepts one gets it (`Content-Encoding`, `Vary: Accept-Encoding`).
+//!
 //! Release builds embed the files; debug builds read them from `web/dist` at run time. A
 //! checkout without `web/dist` still builds (`allow_missing`) and serves a short page that
 //! says so.
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 #[derive(rust_embed::RustEmbed)]
@@ -24,6 +27,10 @@ The API is at <a href=\"api/openapi.json\">/api/openapi.json</a>.</p></body></ht
 
 /// Whether a file name carries a content hash (`index-3f2a9c1b.js`, `logo.Bx8k2LmQ.svg`).
 fn is_hashed(path: &str) -> bool {
+    let path = path
+        .strip_suffix(".gz")
+        .or_else(|| path.strip_suffix(".br"))
+        .unwrap_or(path);
     let name = path.rsplit('/').next().unwrap_or(path);
     let stem = match name.rsplit_once('.') {
         Some((s, _)) => s,
@@ -37,9 +44,45 @@ fn is_hashed(path: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Whether `Accept-Encoding` allows `coding` (listed, and not with `q=0`).
+fn accepts(headers: &HeaderMap, coding: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let zero = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            name.eq_ignore_ascii_case(coding) && !zero
+        })
+}
+
 fn file_response(path: &str, method: &Method) -> Option<Response> {
+    encoded_response(path, method, &HeaderMap::new())
+}
+
+/// The file at `path`, or its precompressed copy when the request accepts it.
+fn encoded_response(path: &str, method: &Method, req: &HeaderMap) -> Option<Response> {
     let f = Assets::get(path)?;
-    let mime = f.metadata.mimetype();
+    // the type of the file itself (not of its compressed copy)
+    let mime = f.metadata.mimetype().to_string();
+    let mime = mime.as_str();
+    let has_copies = Assets::get(&format!("{path}.gz")).is_some();
+    let (f, encoding) = ["br", "gzip"]
+        .into_iter()
+        .filter(|c| accepts(req, c))
+        .find_map(|c| {
+            let ext = if c == "gzip" { "gz" } else { c };
+            Assets::get(&format!("{path}.{ext}")).map(|e| (e, Some(c)))
+        })
+        .unwrap_or((f, None));
+
     let mime = if mime.starts_with("text/") || mime == "application/javascript" {
         format!("{mime}; charset=utf-8")
     } else {
@@ -61,6 +104,12 @@ fn file_response(path: &str, method: &Method) -> Option<Response> {
         h.insert(header::CONTENT_TYPE, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Some(c) = encoding {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(c));
+    }
+    if has_copies {
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -105,19 +154,19 @@ fn page_response(path: &str, method: &Method) -> Option<Response> {
 }
 
 /// The fallback handler for every path that is not the API.
-pub async fn serve(method: Method, uri: Uri) -> Response {
+pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
     let path = uri.path().trim_start_matches('/');
     if !path.is_empty() && !path.split('/').any(|c| c == "..") {
-        if let Some(r) = file_response(path, &method) {
+        if let Some(r) = encoded_response(path, &method, &headers) {
             return r;
         }
         // the UI refers to its assets relatively (`./assets/…`): a page opened under a deeper
         // path asks for `<path>/assets/…`
         if let Some(i) = path.rfind("assets/") {
-            if let Some(r) = file_response(&path[i..], &method) {
+            if let Some(r) = encoded_response(&path[i..], &method, &headers) {
                 return r;
             }
             // a missing asset is a 404 (an HTML page instead would break the script loader)
@@ -143,8 +192,24 @@ mod tests {
     fn hashed_names() {
         assert!(super::is_hashed("assets/index-3f2a9c1b.js"));
         assert!(super::is_hashed("assets/index-BqkI_x0Z.css"));
+        assert!(super::is_hashed("assets/index-BqkI_x0Z.css.br"));
         assert!(!super::is_hashed("assets/favicon.svg"));
         assert!(!super::is_hashed("index.html"));
+    }
+
+    #[test]
+    fn accept_encoding() {
+        use axum::http::{header, HeaderMap, HeaderValue};
+        let h = |v: &'static str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(v));
+            m
+        };
+        assert!(super::accepts(&h("gzip, deflate, br, zstd"), "br"));
+        assert!(super::accepts(&h("gzip;q=0.5"), "gzip"));
+        assert!(!super::accepts(&h("gzip, br;q=0"), "br"));
+        assert!(!super::accepts(&h("identity"), "gzip"));
+        assert!(!super::accepts(&HeaderMap::new(), "gzip"));
     }
 
     #[test]

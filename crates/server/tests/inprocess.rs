@@ -54,7 +54,19 @@ impl App {
     }
 
     async fn call(&self, method: Method, uri: &str, body: Option<Vec<u8>>) -> Reply {
+        self.call_with(method, uri, body, &[]).await
+    }
+    async fn call_with(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut b = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
         if body.is_some() {
             b = b.header("content-type", "application/json");
         }
@@ -666,6 +678,46 @@ async fn the_ui_and_its_assets_with_their_cache_headers() {
         let cc = r.headers["cache-control"].to_str().expect("cc").to_string();
         if f.contains('-') {
             assert!(cc.contains("immutable"), "{f}: {cc}");
+        }
+    }
+    // scripts and stylesheets: the precompressed copy the browser accepts (issue #13, item 15)
+    for f in common::files_under(&assets) {
+        if !(f.ends_with(".js") || f.ends_with(".css")) {
+            continue;
+        }
+        let plain = std::fs::read(assets.join(&f)).expect("asset");
+        for (accept, want, ext) in [
+            ("gzip, deflate, br, zstd", Some("br"), ".br"),
+            ("gzip, deflate", Some("gzip"), ".gz"),
+            ("br;q=0, gzip", Some("gzip"), ".gz"),
+            ("identity", None, ""),
+        ] {
+            let r = app
+                .call_with(
+                    Method::GET,
+                    &format!("/assets/{f}"),
+                    None,
+                    &[("accept-encoding", accept)],
+                )
+                .await;
+            assert_eq!(r.status, 200, "{f} {accept}");
+            let enc = r
+                .headers
+                .get("content-encoding")
+                .map(|v| v.to_str().expect("enc"));
+            assert_eq!(enc, want, "{f} {accept}");
+            let body = if ext.is_empty() {
+                plain.clone()
+            } else {
+                std::fs::read(assets.join(format!("{f}{ext}"))).expect("copy")
+            };
+            assert!(r.body == body, "{f} {accept}: the body is the {ext:?} file");
+            assert_eq!(r.headers["vary"], "accept-encoding", "{f}");
+            let ct = r.headers["content-type"].to_str().expect("ct");
+            assert!(
+                ct.contains("javascript") || ct.contains("text/css"),
+                "{f}: {ct}"
+            );
         }
     }
     let index = app.get("/").await;
