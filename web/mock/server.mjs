@@ -339,6 +339,10 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
         setState(rec, 'packing')
         logLine(rec, 'Writing the repository index (Packages, Release), manifest.json, SHA256SUMS, install.sh')
       })
+      // the .debs written into the bundle, like `opaas serve` (packed_bytes of pack_total_bytes)
+      for (let s = 0; s <= 4; s++) {
+        at(1650 + s * 130, () => progress(rec, { packed_bytes: Math.round((resolution.total_size * s) / 4), pack_total_bytes: resolution.total_size }))
+      }
       at(2200, () => finishDone(rec, resolution))
     })
   }

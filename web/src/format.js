@@ -92,3 +92,29 @@ export function prefixFirst(items, term) {
   for (const it of items) (String(it.name).toLowerCase().startsWith(q) ? pre : rest).push(it)
   return pre.concat(rest)
 }
+
+// The catalog's support text ("oldstable, LTS until 2028-06") and the `why` of a package
+// ("nginx 1.22.1-9 Depends: nginx-common") are English from the server: their known words are
+// translated here (dates and names stay).
+const SUPPORT_ZH = [
+  [/^LTS, standard support until (\d{4}-\d{2})$/, 'LTS，标准支持至 $1'],
+  [/^oldoldstable, Debian LTS ended (\d{4}-\d{2})$/, '旧旧稳定版，Debian LTS 已于 $1 结束'],
+  [/^oldstable, LTS until (\d{4}-\d{2})$/, '旧稳定版，LTS 支持至 $1'],
+  [/^stable$/, '稳定版'],
+]
+export function supportText(text, loc = locale.value) {
+  if (loc !== 'zh-CN' || typeof text !== 'string') return text
+  for (const [re, zh] of SUPPORT_ZH) if (re.test(text)) return text.replace(re, zh)
+  return text
+}
+const FIELD_ZH = { 'Pre-Depends': '预依赖', Depends: '依赖', Recommends: '推荐', Suggests: '建议' }
+/** A dependency field name in the current language (Depends → 依赖). */
+export function fieldName(field, loc = locale.value) {
+  return loc === 'zh-CN' && FIELD_ZH[field] ? FIELD_ZH[field] : field
+}
+/** A package's `why` in the current language. */
+export function whyText(why, loc = locale.value) {
+  if (why === 'requested') return t('table.requested')
+  if (loc !== 'zh-CN') return why
+  return String(why || '').replace(/ (Pre-Depends|Depends|Recommends|Suggests): /, (m, f) => ` ${FIELD_ZH[f]}：`)
+}

@@ -350,11 +350,17 @@ test('build a bundle through the UI, watch it and download it', async ({ o }) =>
   await page.waitForSelector('[data-testid=stepper]')
   // live: the stepper passes through the phases and the log fills up
   const seen = new Set()
-  const poll = setInterval(() => page.$eval('[data-testid=stepper] [aria-current=step]', (e) => e.dataset.phase).then((s) => seen.add(s)).catch(() => {}), 50)
+  const packed = new Set()
+  const poll = setInterval(() => {
+    page.$eval('[data-testid=stepper] [aria-current=step]', (e) => e.dataset.phase).then((s) => seen.add(s)).catch(() => {})
+    page.$eval('[data-testid=packing] [role=progressbar]', (e) => e.getAttribute('aria-valuetext')).then((t) => packed.add(t)).catch(() => {})
+  }, 50)
   await waitJobEnd(page)
   clearInterval(poll)
   eq(await page.getAttribute('[data-testid=stepper] li:last-child', 'data-status'), 'done', 'stepper done')
   if (selfHosted) assert(seen.has('downloading'), `saw the downloading phase live: ${[...seen]}`)
+  // packing shows the bytes written of the total (issue #13, item 4)
+  if (selfHosted) assert([...packed].some((t) => / of /.test(t)), `saw the packing progress: ${[...packed]}`)
   const logText = await page.textContent('[data-testid=log]')
   assert(logText.split('\n').length >= 1 && logText.length > 40, 'log has lines')
   const bars = await page.$$eval('[role=progressbar]', (els) => els.map((e) => e.getAttribute('aria-valuenow')))
@@ -573,6 +579,29 @@ test('unknown paths show a not-found page; API calls do not depend on the path; 
   await page.screenshot({ path: path.join(OUT, 'not-found-en.png') })
 })
 
+test('an unknown job: one sentence naming it, a whole title', async ({ o }) => {
+  const { page } = await o()
+  await page.goto(`${base}/#/jobs/doesnotexist`)
+  await page.waitForSelector('[data-testid=job-missing]')
+  eq(await page.textContent('h1'), 'Job not found', 'title')
+  const body = await page.textContent('main')
+  eq(body.split('may have been deleted').length - 1, 1, `said once: ${body}`)
+  assert(body.includes('doesnotexist'), 'names the job')
+  eq(await page.title(), 'Job doesnotexist · OPaaS', 'the document title is not cut')
+})
+
+test('zh-CN: the support text and dependency fields are translated', async ({ o }) => {
+  const { page } = await o({ locale: 'zh-CN', storage: { 'opaas.locale': 'zh-CN' } })
+  await gotoBuild(page)
+  const sup = await page.textContent('[data-testid=distro-support]')
+  assert(!/[a-z]{5,}/.test(sup.replace(/LTS|Debian/g, '')), `support text in Chinese: ${sup}`)
+  await addTyped(page, PKG)
+  await page.click('[data-testid=preview]')
+  await page.waitForSelector('[data-testid=preview-summary]', { timeout: JOB_TIMEOUT })
+  const whys = await page.$$eval('[data-testid=preview-table] tbody td:last-child', (els) => els.map((e) => e.textContent))
+  assert(whys.every((w) => !/ (Depends|Recommends|Pre-Depends): /.test(w)), `fields translated: ${whys.slice(0, 3)}`)
+})
+
 // ---------------------------------------------------- what this server can build (item 2)
 test('targets this server has no mirror for are marked before anything is typed', async ({ o }) => {
   const distros = await (await fetch(`${base}/api/distros`)).json()
@@ -684,7 +713,7 @@ test('autocomplete: prefix matches first, suggestions only when nothing matches'
   await page.fill('#pkg-input', TYPO)
   await page.locator('#pkg-input-listbox [data-kind=suggestion]').first().waitFor()
   const txt = await page.textContent('#pkg-input-listbox li[role=presentation]')
-  assert(/” Did you mean/.test(txt), `a space before "Did you mean": ${txt}`)
+  assert(/”\. Did you mean/.test(txt), `a space before "Did you mean": ${txt}`)
 })
 
 test('preview: a Build button on the preview card', async ({ o }) => {

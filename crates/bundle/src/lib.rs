@@ -27,7 +27,7 @@ mod write;
 pub use read::{open_archive, read_manifest, sha256_file, Archive, Manifest, ManifestOptions};
 pub use render::{render_install_sh, render_readme};
 pub use verify::{verify, VerifyReport};
-pub use write::{bundle_file_name, bundle_id, write_bundle, Format, Written};
+pub use write::{bundle_file_name, bundle_id, write_bundle, write_bundle_with, Format, Written};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

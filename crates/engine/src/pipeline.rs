@@ -252,6 +252,8 @@ pub trait BuildProgress: Sync {
     fn download_start(&self, _files: usize, _bytes: u64) {}
     /// Cumulative progress.
     fn download(&self, _files_done: usize, _bytes_done: u64) {}
+    /// Packing: bytes of `.deb` files written into the bundle so far, and in all.
+    fn pack(&self, _done: u64, _total: u64) {}
     /// Checked between steps; true stops the build with `Kind::Cancelled`.
     fn cancelled(&self) -> bool {
         false
@@ -535,7 +537,7 @@ pub fn build(
         p.path = path.clone();
     }
     progress.phase(Phase::Packing);
-    let w = opaas_bundle::write_bundle(&input, out_dir, format)?;
+    let w = opaas_bundle::write_bundle_with(&input, out_dir, format, &|d, t| progress.pack(d, t))?;
     progress.log(&format!("wrote {} ({} bytes)", w.file_name, w.size));
     Ok(Built {
         path: w.path,

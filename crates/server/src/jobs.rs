@@ -476,6 +476,8 @@ impl Jobs {
                             packages_total: built.package_count as u64,
                             bytes_done: live.snapshot().progress.bytes_done,
                             bytes_total: live.snapshot().progress.bytes_total,
+                            packed_bytes: None,
+                            pack_total_bytes: None,
                         };
                         db::finish_done(c, &job.id, &done, &p)
                     });
@@ -748,6 +750,13 @@ impl BuildProgress for JobProgress {
         });
         let last = job.progress.packages_done == job.progress.packages_total;
         self.progressed(job, last);
+    }
+    fn pack(&self, done: u64, total: u64) {
+        let job = self.update(|j| {
+            j.progress.packed_bytes = Some(done);
+            j.progress.pack_total_bytes = Some(total);
+        });
+        self.progressed(job, done == total);
     }
     fn cancelled(&self) -> bool {
         self.stopped()

@@ -70,3 +70,19 @@ describe('target labels', () => {
     expect(targetLabel('ubuntu-99', 'arm64', distros)).toBe('ubuntu-99 · arm64')
   })
 })
+
+describe('zh-CN texts of the server', async () => {
+  const { supportText, whyText, fieldName } = await import('../../src/format.js')
+  it('translates the support text, keeping its dates', () => {
+    expect(supportText('oldstable, LTS until 2028-06', 'zh-CN')).toBe('旧稳定版，LTS 支持至 2028-06')
+    expect(supportText('LTS, standard support until 2029-05', 'zh-CN')).toBe('LTS，标准支持至 2029-05')
+    expect(supportText('stable', 'zh-CN')).toBe('稳定版')
+    expect(supportText('oldoldstable, Debian LTS ended 2026-08', 'zh-CN')).toBe('旧旧稳定版，Debian LTS 已于 2026-08 结束')
+    expect(supportText('stable', 'en')).toBe('stable')
+  })
+  it('translates the dependency fields of a why', () => {
+    expect(whyText('nginx 1.22.1-9 Depends: nginx-common (= 1.22.1-9)', 'zh-CN')).toBe('nginx 1.22.1-9 依赖：nginx-common (= 1.22.1-9)')
+    expect(whyText('nginx 1.22.1-9 Recommends: x', 'en')).toBe('nginx 1.22.1-9 Recommends: x')
+    expect(fieldName('Recommends', 'zh-CN')).toBe('推荐')
+  })
+})
