@@ -313,6 +313,8 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
       logLine(rec, `Reading package indices of ${req.distro.name} (${req.distro.codename}) ${job.arch}: verified, up to date`)
       logLine(rec, `Resolving ${job.packages.join(' ')} (recommends: ${job.recommends ? 'yes' : 'no'}, baseline: ${typeof job.baseline === 'string' ? job.baseline : 'status file'})`)
     })
+    // the package lists, as `opaas serve` reports a cold fetch (index_files, index_bytes)
+    for (let i = 1; i <= 3; i++) at(300 + i * 120, () => progress(rec, { index_files: i, index_bytes: i * 412000 }))
     at(800, () => {
       let resolution
       try { resolution = resolve(req) } catch (e) { fail(rec, e); return }

@@ -15,8 +15,8 @@ mod session;
 pub use error::{EngineError, Kind};
 pub use opaas_bundle::{Manifest, PackageInfo};
 pub use pipeline::{
-    build, check_names, package_info, resolve, why, Baseline, BuildProgress, Built,
-    NoBuildProgress, Phase, Request, Resolved,
+    build, check_names, package_info, resolve, resolve_with, why, Baseline, BuildProgress, Built,
+    IndexProgress, NoBuildProgress, Phase, Request, Resolved,
 };
 pub use search::{search, search_counted, Hit, Hits};
 pub use session::{mirror_trace, mirrors_for, open, Session, Settings};

@@ -171,6 +171,24 @@ pub fn check_names(
 
 /// Parses and resolves a request as `apt-get install` would on the target.
 pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineError> {
+    resolve_with(settings, req, &opaas_repo::store::NoProgress)
+}
+
+/// The package lists fetched before resolving, as [`BuildProgress::index_file`] calls.
+pub struct IndexProgress<'a>(pub &'a dyn BuildProgress);
+
+impl opaas_repo::store::UpdateProgress for IndexProgress<'_> {
+    fn file_done(&self, what: &str, bytes: u64, fetched: bool) {
+        self.0.index_file(what, bytes, fetched);
+    }
+}
+
+/// [`resolve`], telling `index` about the package lists it fetches or refreshes.
+pub fn resolve_with(
+    settings: &Settings,
+    req: &Request,
+    index: &dyn opaas_repo::store::UpdateProgress,
+) -> Result<Resolved, EngineError> {
     if req.packages.is_empty() {
         return Err(EngineError::new(Kind::BadInput, "no packages requested").field("packages"));
     }
@@ -187,10 +205,10 @@ pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineErr
     let session = open(settings, &req.distro, &req.arch, &extra)?;
     let warnings: Vec<String> = settings
         .max_index_age
-        .and_then(|a| session.refresh_if_stale(a))
+        .and_then(|a| session.refresh_if_stale_with(a, index))
         .into_iter()
         .collect();
-    let u = session.universe()?;
+    let u = session.universe_with(index)?;
     let base = load_baseline(&req.baseline, &u, session.distro)?;
     check_names(&u, &session.distro.id, &req.arch, &reqs)?;
     let opts = Options {
@@ -252,6 +270,9 @@ pub trait BuildProgress: Sync {
     fn download_start(&self, _files: usize, _bytes: u64) {}
     /// Cumulative progress.
     fn download(&self, _files_done: usize, _bytes_done: u64) {}
+    /// Fetching the package lists: one index file (or signed Release) is done, `fetched` false
+    /// when the cached copy was still current.
+    fn index_file(&self, _what: &str, _bytes: u64, _fetched: bool) {}
     /// Packing: bytes of `.deb` files written into the bundle so far, and in all.
     fn pack(&self, _done: u64, _total: u64) {}
     /// Checked between steps; true stops the build with `Kind::Cancelled`.
@@ -359,7 +380,7 @@ pub fn build(
         requests,
         result,
         warnings,
-    } = resolve(settings, req)?;
+    } = resolve_with(settings, req, &IndexProgress(progress))?;
     for w in &warnings {
         progress.log(&format!("W: {w}"));
     }

@@ -212,6 +212,15 @@ impl Session {
     /// Refreshes cached indices older than `max_age` (cheap when nothing changed: one signed
     /// Release per pocket). Returns a warning when the refresh failed and the cache is used.
     pub fn refresh_if_stale(&self, max_age: std::time::Duration) -> Option<String> {
+        self.refresh_if_stale_with(max_age, &store::NoProgress)
+    }
+
+    /// [`Session::refresh_if_stale`], telling `progress` about each index file.
+    pub fn refresh_if_stale_with(
+        &self,
+        max_age: std::time::Duration,
+        progress: &dyn store::UpdateProgress,
+    ) -> Option<String> {
         if self.offline {
             return None;
         }
@@ -219,7 +228,7 @@ impl Session {
         if !(cached && stale) {
             return None;
         }
-        match store::update(&self.cache, &self.target, &self.http, &store::NoProgress) {
+        match store::update(&self.cache, &self.target, &self.http, progress) {
             Ok(_) => None,
             Err(e) => Some(format!(
                 "could not refresh the package indices ({e}); using the cached ones"
@@ -230,10 +239,18 @@ impl Session {
     /// Loads the indices: from the cache when it has them, else fetches them first (unless
     /// offline).
     pub fn universe(&self) -> Result<Universe, EngineError> {
+        self.universe_with(&store::NoProgress)
+    }
+
+    /// [`Session::universe`], telling `progress` about each index file it fetches.
+    pub fn universe_with(
+        &self,
+        progress: &dyn store::UpdateProgress,
+    ) -> Result<Universe, EngineError> {
         let loaded = match store::load_cached(&self.cache, &self.target) {
             Ok(l) => l,
             Err(RepoError::NotCached { .. }) if !self.offline => {
-                store::update(&self.cache, &self.target, &self.http, &store::NoProgress)?;
+                store::update(&self.cache, &self.target, &self.http, progress)?;
                 store::load_cached(&self.cache, &self.target)?
             }
             Err(e) => return Err(e.into()),

@@ -434,7 +434,9 @@ impl Jobs {
         let result = std::fs::create_dir_all(&tmp)
             .map_err(|e| EngineError::new(Kind::Internal, format!("{}: {e}", tmp.display())))
             .and_then(|_| {
-                if let Some(ok) = refresh_indices(&settings, &req, self.cfg.index_max_age, live) {
+                if let Some(ok) =
+                    refresh_indices(&settings, &req, self.cfg.index_max_age, &progress)
+                {
                     self.targets.record_refresh(&req.distro, &req.arch, ok);
                     if !ok {
                         Metrics::add(&self.metrics.mirror_errors, 1);
@@ -478,6 +480,8 @@ impl Jobs {
                             bytes_total: live.snapshot().progress.bytes_total,
                             packed_bytes: None,
                             pack_total_bytes: None,
+                            index_files: None,
+                            index_bytes: None,
                         };
                         db::finish_done(c, &job.id, &done, &p)
                     });
@@ -641,8 +645,9 @@ fn refresh_indices(
     settings: &opaas_engine::Settings,
     req: &opaas_engine::Request,
     max_age: Duration,
-    live: &Live,
+    progress: &JobProgress,
 ) -> Option<bool> {
+    let live = &progress.live;
     let Ok(session) = opaas_engine::open(settings, &req.distro, &req.arch, &[]) else {
         return None; // the build reports the error
     };
@@ -650,7 +655,8 @@ fn refresh_indices(
     if stale {
         live.log("refreshing the package indices");
     }
-    if let Some(w) = session.refresh_if_stale(max_age) {
+    if let Some(w) = session.refresh_if_stale_with(max_age, &opaas_engine::IndexProgress(progress))
+    {
         live.log(&format!("W: {w}"));
         return Some(false);
     }
@@ -750,6 +756,16 @@ impl BuildProgress for JobProgress {
         });
         let last = job.progress.packages_done == job.progress.packages_total;
         self.progressed(job, last);
+    }
+    fn index_file(&self, what: &str, bytes: u64, fetched: bool) {
+        if fetched {
+            self.log(&format!("Get: {what} ({bytes} bytes)"));
+        }
+        let job = self.update(|j| {
+            j.progress.index_files = Some(j.progress.index_files.unwrap_or(0) + 1);
+            j.progress.index_bytes = Some(j.progress.index_bytes.unwrap_or(0) + bytes);
+        });
+        self.progressed(job, false);
     }
     fn pack(&self, done: u64, total: u64) {
         let job = self.update(|j| {

@@ -157,6 +157,11 @@ pub struct Progress {
     pub packed_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pack_total_bytes: Option<u64>,
+    /// While resolving: package list files fetched (or found current), and their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_files: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_bytes: Option<u64>,
 }
 
 impl Progress {
@@ -169,6 +174,8 @@ impl Progress {
             bytes_total: 0,
             packed_bytes: None,
             pack_total_bytes: None,
+            index_files: None,
+            index_bytes: None,
         }
     }
 }

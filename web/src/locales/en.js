@@ -140,6 +140,8 @@ export default {
     progress: 'Progress',
     packages: 'Packages',
     bytes: 'Data',
+    indexing: 'Downloading the package lists for {codename}…',
+    indexFiles: '1 file, {size} | {n} files, {size}',
     packing: 'Writing the bundle',
     of: '{done} of {total}',
     rate: '{rate}/s',

@@ -139,6 +139,8 @@ export default {
     progress: '进度',
     packages: '软件包',
     bytes: '数据量',
+    indexing: '正在下载 {codename} 的软件包列表…',
+    indexFiles: '{n} 个文件，{size}',
     packing: '正在写入离线包',
     of: '{done} / {total}',
     rate: '{rate}/秒',
