@@ -36,12 +36,13 @@ fn is_hashed(path: &str) -> bool {
         Some((s, _)) => s,
         None => return false,
     };
-    let hash = stem.rsplit(['-', '.']).next().unwrap_or("");
-    stem.len() > hash.len()
-        && hash.len() >= 8
-        && hash
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    // Vite: `name-HASH` with 8 characters of [A-Za-z0-9_-] (a '-' may be one of them)
+    let b = stem.as_bytes();
+    b.len() > 9
+        && matches!(b[b.len() - 9], b'-' | b'.')
+        && b[b.len() - 8..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
 }
 
 /// Whether `Accept-Encoding` allows `coding` (listed, and not with `q=0`).
@@ -193,6 +194,7 @@ mod tests {
         assert!(super::is_hashed("assets/index-3f2a9c1b.js"));
         assert!(super::is_hashed("assets/index-BqkI_x0Z.css"));
         assert!(super::is_hashed("assets/index-BqkI_x0Z.css.br"));
+        assert!(super::is_hashed("assets/index-DoUhxj-N.js"));
         assert!(!super::is_hashed("assets/favicon.svg"));
         assert!(!super::is_hashed("index.html"));
     }

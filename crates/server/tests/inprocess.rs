@@ -417,6 +417,72 @@ async fn a_job_that_fails_in_its_run_keeps_the_engines_error_code() {
     app.svc.shutdown().await;
 }
 
+/// A server with mirrors for Debian and Ubuntu's main archive only (no ports mirror): the
+/// distros API marks Ubuntu's ports architectures, and a request for one tells the user to ask
+/// the administrator without the settings (issue #13, item 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_without_a_mirror_are_marked_and_refused_for_the_user() {
+    let (fx, _data, app) = started(|cfg| {
+        let url = cfg.settings.mirror.take().expect("mirror");
+        cfg.settings.security_mirror = None;
+        let file = cfg.settings.config_file.clone().expect("config file");
+        std::fs::write(
+            &file,
+            format!("[mirrors]\ndebian = \"{url}\"\ndebian_security = \"{url}\"\nubuntu = \"{url}\"\nubuntu_security = \"{url}\"\n"),
+        )
+        .expect("config");
+    })
+    .await;
+    let _ = &fx;
+    // the host's APT sources or the environment may hold a ports mirror: then there is nothing to see
+    let probe = opaas_engine::Settings {
+        config_file: Some(_data.path().join("test-config.toml")),
+        ..Default::default()
+    };
+    if opaas_engine::mirrors_for(&probe, "ubuntu-24.04", "arm64").is_ok() {
+        println!(
+            "SKIP: this host configures an Ubuntu ports mirror (APT sources or OPAAS_MIRROR_*)"
+        );
+        return;
+    }
+    let d = app.get("/api/distros").await.json();
+    let noble = d
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|x| x["id"] == "ubuntu-24.04")
+        .expect("noble")
+        .clone();
+    let arch = |n: &str| {
+        noble["architectures"]
+            .as_array()
+            .expect("arches")
+            .iter()
+            .find(|a| a["name"] == n)
+            .cloned()
+            .expect("arch")
+    };
+    assert_eq!(arch("amd64")["available"], true, "{noble}");
+    assert_eq!(arch("arm64")["available"], false, "{noble}");
+    assert_eq!(arch("arm64")["unavailable"], "no_mirror", "{noble}");
+    let r = app
+        .post(
+            "/api/resolve",
+            &json!({"distro":"ubuntu-24.04","arch":"arm64","packages":["hello"]}),
+        )
+        .await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    let e = r.json();
+    assert_eq!(e["error"]["code"], "no_mirror", "{e}");
+    let msg = e["error"]["message"].as_str().expect("message");
+    assert!(msg.contains("ask the administrator"), "{msg}");
+    assert!(
+        !msg.contains("--mirror") && !msg.contains("OPAAS_"),
+        "{msg}"
+    );
+    app.svc.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_distros_and_presets() {
     let (_fx, _data, app) = started(|_| {}).await;
@@ -433,7 +499,7 @@ async fn catalog_distros_and_presets() {
     assert!(d12["architectures"]
         .as_array()
         .expect("arches")
-        .contains(&json!({"name":"arm64","ports":false})));
+        .contains(&json!({"name":"arm64","ports":false,"available":true,"unavailable":null})));
     let noble = d
         .as_array()
         .expect("list")
@@ -444,7 +510,7 @@ async fn catalog_distros_and_presets() {
     assert!(noble["architectures"]
         .as_array()
         .expect("arches")
-        .contains(&json!({"name":"arm64","ports":true})));
+        .contains(&json!({"name":"arm64","ports":true,"available":true,"unavailable":null})));
     // presets
     let p = app.get("/api/presets?distro=ubuntu-24.04").await.json();
     let docker = p
