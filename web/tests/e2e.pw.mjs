@@ -604,6 +604,12 @@ test('zh-CN: the support text and dependency fields are translated', async ({ o 
   await page.waitForSelector('[data-testid=preview-summary]', { timeout: JOB_TIMEOUT })
   const whys = await page.$$eval('[data-testid=preview-table] tbody td:last-child', (els) => els.map((e) => e.textContent))
   assert(whys.every((w) => !/ (Depends|Recommends|Pre-Depends): /.test(w)), `fields translated: ${whys.slice(0, 3)}`)
+  // a server error sentence, translated by its code (the English original behind a click)
+  await addTyped(page, TYPO)
+  await page.click('[data-testid=preview]')
+  const tr = await page.textContent('[data-testid=error-translated]', { timeout: JOB_TIMEOUT })
+  assert(tr.includes('没有名为') && tr.includes(TYPO), `translated: ${tr}`)
+  await page.screenshot({ path: path.join(OUT, 'error-zh-CN.png'), fullPage: false })
 })
 
 // ---------------------------------------------------- what this server can build (item 2)

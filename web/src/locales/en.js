@@ -224,6 +224,11 @@ export default {
     add: 'Add {name}',
     whatHappened: 'What happened',
     whatToChange: 'What to change',
+    original: 'The server’s message',
+    msg: {
+      unknown_package: 'There is no package named “{pkg}” for this system.',
+      no_mirror: 'This server has no mirror for this system; ask the administrator.',
+    },
     bad_request: { title: 'The request is not valid', hint: 'Check the form and try again.' },
     unknown_distro: { title: 'Unknown distribution', hint: 'Pick a distribution from the list.' },
     unknown_arch: { title: 'Architecture not available for this distribution', hint: 'Pick one of the architectures listed for it.' },

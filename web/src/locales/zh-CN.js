@@ -223,6 +223,11 @@ export default {
     add: '添加 {name}',
     whatHappened: '发生了什么',
     whatToChange: '如何修改',
+    original: '服务器原文',
+    msg: {
+      unknown_package: '该系统中没有名为 “{pkg}” 的软件包。',
+      no_mirror: '此服务器没有该系统的镜像，请联系管理员。',
+    },
     bad_request: { title: '请求无效', hint: '请检查表单后重试。' },
     unknown_distro: { title: '未知的发行版', hint: '请从列表中选择发行版。' },
     unknown_arch: { title: '该发行版不支持这个架构', hint: '请选择列出的架构之一。' },
