@@ -552,6 +552,8 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
         res.write(`event: end\ndata: ${JSON.stringify(rec.job)}\n\n`)
         return res.end()
       }
+      // like `opaas serve`: a running job's log so far, then the live events
+      rec.log.forEach((line, i) => res.write(`event: log\ndata: ${JSON.stringify({ line, n: i + 1 })}\n\n`))
       rec.subs.add(res)
       const ping = setInterval(() => res.write(': ping\n\n'), 15000)
       req.on('close', () => { clearInterval(ping); rec.subs.delete(res) })

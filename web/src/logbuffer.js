@@ -4,7 +4,7 @@
 // scroll per line froze the page for seconds (issue #13, item 1).
 import { mergeLogLine } from './format.js'
 
-export const LOG_WINDOW = 300
+export const LOG_WINDOW = 200
 
 /**
  * `onFlush(view)` is called at most once per frame with {lines, total, hidden}: the last
