@@ -610,6 +610,13 @@ test('zh-CN: the support text and dependency fields are translated', async ({ o 
   const tr = await page.textContent('[data-testid=error-translated]', { timeout: JOB_TIMEOUT })
   assert(tr.includes('没有名为') && tr.includes(TYPO), `translated: ${tr}`)
   await page.screenshot({ path: path.join(OUT, 'error-zh-CN.png'), fullPage: false })
+  // the service's log lines, translated by their pattern (the mock writes other lines)
+  if (!selfHosted && builtJob) {
+    await page.goto(`${base}/#/jobs/${builtJob}`)
+    await page.waitForSelector('[data-testid=log-lines]')
+    const log = await page.textContent('[data-testid=log-lines]')
+    assert(log.includes('已排队：') && log.includes('完成：'), `log lines in Chinese: ${log.slice(0, 200)}`)
+  }
 })
 
 // ---------------------------------------------------- what this server can build (item 2)

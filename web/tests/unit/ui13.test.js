@@ -86,3 +86,18 @@ describe('zh-CN texts of the server', async () => {
     expect(fieldName('Recommends', 'zh-CN')).toBe('推荐')
   })
 })
+
+describe('zh-CN log lines', async () => {
+  const { logLineText } = await import('../../src/format.js')
+  it('translates the known lines by their pattern', () => {
+    expect(logLineText('started (attempt 1 of 2)', 'zh-CN')).toBe('开始（第 1 次尝试，共 2 次）')
+    expect(logLineText('resolved 721 packages, 481238 bytes to bundle', 'zh-CN')).toBe('已解析 721 个软件包，需打包 481238 字节')
+    expect(logLineText('fetched big-app_1.0_amd64.deb', 'zh-CN')).toBe('已下载 big-app_1.0_amd64.deb')
+    expect(logLineText('  big-mid-00 1.0 <- big-app 1.0 Depends: big-mid-00', 'zh-CN')).toBe('  big-mid-00 1.0 <- big-app 1.0 依赖：big-mid-00')
+    expect(logLineText('  big-app 1.0 <- requested', 'zh-CN')).toBe('  big-app 1.0 <- 用户请求')
+    expect(logLineText('done: x.tar.gz (742524 bytes, 721 packages; downloaded 481238 bytes in 721 files, 0 from the cache)', 'zh-CN'))
+      .toBe('完成：x.tar.gz（742524 字节，721 个软件包；下载 481238 字节，共 721 个文件，0 个来自缓存）')
+    expect(logLineText('something new', 'zh-CN')).toBe('something new')
+    expect(logLineText('started (attempt 1 of 2)', 'en')).toBe('started (attempt 1 of 2)')
+  })
+})
