@@ -5,17 +5,18 @@
 export const DISTROS = [
   {
     id: 'debian-12', name: 'Debian 12', codename: 'bookworm', family: 'debian', support: 'oldstable, LTS until 2028-06',
-    architectures: ['amd64', 'arm64', 'armhf', 'i386', 'ppc64el', 's390x', 'mips64el'].map((name) => ({ name, ports: false })),
+    architectures: ['amd64', 'arm64', 'armhf', 'i386', 'ppc64el', 's390x', 'mips64el'].map((name) => ({ name, ports: false, available: true, unavailable: null })),
   },
   {
     id: 'debian-11', name: 'Debian 11', codename: 'bullseye', family: 'debian', support: 'oldoldstable, LTS until 2026-08',
-    architectures: ['amd64', 'arm64', 'armhf', 'i386'].map((name) => ({ name, ports: false })),
+    architectures: ['amd64', 'arm64', 'armhf', 'i386'].map((name) => ({ name, ports: false, available: true, unavailable: null })),
   },
   {
     id: 'ubuntu-24.04', name: 'Ubuntu 24.04 LTS', codename: 'noble', family: 'ubuntu', support: 'LTS, standard support until 2029-05',
     architectures: [
-      { name: 'amd64', ports: false }, { name: 'arm64', ports: true }, { name: 'armhf', ports: true },
-      { name: 'ppc64el', ports: true }, { name: 's390x', ports: true }, { name: 'riscv64', ports: true },
+      { name: 'amd64', ports: false, available: true, unavailable: null },
+      // like a server with no ports mirror configured (issue #13, item 2)
+      ...['arm64', 'armhf', 'ppc64el', 's390x', 'riscv64'].map((name) => ({ name, ports: true, available: false, unavailable: 'no_mirror' })),
     ],
   },
 ]

@@ -96,6 +96,7 @@ function validate(body, { job = false } = {}) {
   if (!distro) throw new HttpError(400, 'unknown_distro', `unknown distro '${body.distro}'`, 'distro', DISTROS.map((d) => d.id))
   const arch = distro.architectures.find((a) => a.name === body.arch)
   if (!arch) throw new HttpError(400, 'unknown_arch', `${distro.name} has no architecture '${body.arch}'`, 'arch', distro.architectures.map((a) => a.name))
+  if (!arch.available) throw new HttpError(502, 'no_mirror', `this server has no mirror for ${distro.id} ${arch.name}; ask the administrator`)
   if (!Array.isArray(body.packages) || body.packages.length === 0) throw new HttpError(400, 'bad_request', 'packages must be a non-empty list', 'packages')
   if (body.packages.length > MAX_PACKAGES) throw new HttpError(400, 'too_many_packages', `at most ${MAX_PACKAGES} packages per request (got ${body.packages.length})`, 'packages')
   let baseline = body.baseline ?? 'minimal'
@@ -321,6 +322,8 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
       logLine(rec, `Reading package indices of ${req.distro.name} (${req.distro.codename}) ${job.arch}: verified, up to date`)
       logLine(rec, `Resolving ${job.packages.join(' ')} (recommends: ${job.recommends ? 'yes' : 'no'}, baseline: ${typeof job.baseline === 'string' ? job.baseline : 'status file'})`)
     })
+    // the package lists, as `opaas serve` reports a cold fetch (index_files, index_bytes)
+    for (let i = 1; i <= 3; i++) at(300 + i * 120, () => progress(rec, { index_files: i, index_bytes: i * 412000 }))
     at(800, () => {
       let resolution
       try { resolution = resolve(req) } catch (e) { fail(rec, e); return }
@@ -347,6 +350,10 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
         setState(rec, 'packing')
         logLine(rec, 'Writing the repository index (Packages, Release), manifest.json, SHA256SUMS, install.sh')
       })
+      // the .debs written into the bundle, like `opaas serve` (packed_bytes of pack_total_bytes)
+      for (let s = 0; s <= 4; s++) {
+        at(1650 + s * 130, () => progress(rec, { packed_bytes: Math.round((resolution.total_size * s) / 4), pack_total_bytes: resolution.total_size }))
+      }
       at(2200, () => finishDone(rec, resolution))
     })
   }
@@ -401,7 +408,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     }
     past({ distro: 'debian-11', arch: 'arm64', packages: ['docker.io'], recommends: true, baseline: 'minimal' }, 60 * 26, 'done') // expired
     past({ distro: 'debian-12', arch: 'amd64', packages: ['postgresql'], recommends: false, baseline: 'none' }, 60 * 5, 'cancelled')
-    past({ distro: 'ubuntu-24.04', arch: 'arm64', packages: ['legacy-app', 'curl'], recommends: true, baseline: 'minimal' }, 60 * 3, 'failed')
+    past({ distro: 'ubuntu-24.04', arch: 'amd64', packages: ['legacy-app', 'curl'], recommends: true, baseline: 'minimal' }, 60 * 3, 'failed')
     past({ distro: 'debian-12', arch: 'amd64', packages: ['nginx', 'htop', 'jq'], recommends: true, baseline: 'minimal', format: 'tar.gz' }, 90, 'done')
   }
 
@@ -432,13 +439,31 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     const root = path.resolve(dist)
     let file = path.resolve(root, '.' + decodeURIComponent(pathname))
     if (!file.startsWith(root)) file = path.join(root, 'index.html')
-    if (!fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(root, 'index.html')
+    let status = 200
+    if (!fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      // like `opaas serve`: assets under a deeper path, the UI's pages, a 404 page for the rest
+      const asset = pathname.lastIndexOf('/assets/')
+      const alt = asset > 0 ? path.resolve(root, '.' + decodeURIComponent(pathname.slice(asset))) : ''
+      if (alt && alt.startsWith(root) && fs.existsSync(alt)) file = alt
+      else {
+        if (/\/assets\//.test(pathname)) { res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }); return res.end('not found\n') }
+        if (!/^\/(index\.html|history\/?|jobs\/[^/]+\/?)?$/.test(pathname)) status = 404
+        file = path.join(root, 'index.html')
+      }
+    }
     if (!fs.existsSync(file)) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' })
       return res.end('web/dist is missing: run `npm run build` in web/ first\n')
     }
+    const depth = (pathname.replace(/^\/+/, '').match(/\//g) || []).length
+    if (file === path.join(root, 'index.html') && depth > 0) {
+      // like `opaas serve`: a page below the root is based at the root
+      const html = fs.readFileSync(file, 'utf8').replaceAll('="./', `="${'../'.repeat(depth)}`)
+      res.writeHead(status, { 'Content-Type': MIME['.html'], 'Cache-Control': 'no-cache' })
+      return res.end(html)
+    }
     const hashed = /[.-][A-Za-z0-9_-]{8}\.(js|css|svg|png|woff2)$/.test(file)
-    res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] || 'application/octet-stream', 'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache' })
+    res.writeHead(status, { 'Content-Type': MIME[path.extname(file)] || 'application/octet-stream', 'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache' })
     fs.createReadStream(file).pipe(res)
   }
 
@@ -542,6 +567,8 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
         res.write(`event: end\ndata: ${JSON.stringify(rec.job)}\n\n`)
         return res.end()
       }
+      // like `opaas serve`: a running job's log so far, then the live events
+      rec.log.forEach((line, i) => res.write(`event: log\ndata: ${JSON.stringify({ line, n: i + 1 })}\n\n`))
       rec.subs.add(res)
       const ping = setInterval(() => res.write(': ping\n\n'), 15000)
       req.on('close', () => { clearInterval(ping); rec.subs.delete(res) })

@@ -1,10 +1,20 @@
-// The client of docs/API.md. All calls go to the same origin (relative URLs), so the UI works
-// wherever `opaas serve` is mounted. A 401 opens the token dialog once; the token is kept in
+// The client of docs/API.md. Every call goes to `ROOT + 'api/…'`, where ROOT is the address the
+// UI is served from, taken from this script's own URL (`<root>/assets/index-*.js` once built,
+// `<root>/src/api.js` in development): it does not depend on the page's path (`/foo/bar` must not
+// ask `/foo/api/…`), and the UI still works wherever `opaas serve` is mounted (a proxy prefix). A 401 opens the token dialog once; the token is kept in
 // localStorage and sent as `Authorization: Bearer`, and as `?token=` where headers are impossible
 // (EventSource, download links).
 import { reactive } from 'vue'
 
 const TOKEN_KEY = 'opaas.token'
+
+/** The UI's root address, ending in `/` (`http://host:port/` or `http://host/prefix/`). */
+export function appRoot(scriptUrl) {
+  try { return new URL('..', scriptUrl).href } catch { return '' }
+}
+const here = import.meta.url // (a variable: `new URL('…', import.meta.url)` is an asset import for Vite)
+export const ROOT = appRoot(here)
+const u = (path) => ROOT + path
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -89,21 +99,22 @@ async function request(method, path, body, { raw = false, retried = false } = {}
 
 const enc = encodeURIComponent
 export const api = {
-  distros: () => request('GET', 'api/distros'),
-  presets: (distro) => request('GET', `api/presets?distro=${enc(distro)}`),
+  distros: () => request('GET', u('api/distros')),
+  presets: (distro) => request('GET', u(`api/presets?distro=${enc(distro)}`)),
   packages: (distro, arch, q, limit = 20) =>
-    request('GET', `api/packages?distro=${enc(distro)}&arch=${enc(arch)}&q=${enc(q)}&limit=${limit}`),
-  resolve: (body) => request('POST', 'api/resolve', body),
-  createJob: (body) => request('POST', 'api/jobs', body),
-  jobs: (page = 1, perPage = 20) => request('GET', `api/jobs?page=${page}&per_page=${perPage}`),
-  job: (id) => request('GET', `api/jobs/${enc(id)}`),
-  log: (id) => request('GET', `api/jobs/${enc(id)}/log`, undefined, { raw: true }),
-  manifest: (id) => request('GET', `api/jobs/${enc(id)}/manifest`),
-  cancel: (id) => request('POST', `api/jobs/${enc(id)}/cancel`),
-  remove: (id) => request('DELETE', `api/jobs/${enc(id)}`),
-  eventsUrl: (id) => withToken(`api/jobs/${enc(id)}/events`),
-  bundleUrl: (id) => withToken(`api/jobs/${enc(id)}/bundle`),
-  sbomUrl: (id) => withToken(`api/jobs/${enc(id)}/sbom`),
+    request('GET', u(`api/packages?distro=${enc(distro)}&arch=${enc(arch)}&q=${enc(q)}&limit=${limit}`)),
+  resolve: (body) => request('POST', u('api/resolve'), body),
+  createJob: (body) => request('POST', u('api/jobs'), body),
+  jobs: (page = 1, perPage = 20) => request('GET', u(`api/jobs?page=${page}&per_page=${perPage}`)),
+  job: (id) => request('GET', u(`api/jobs/${enc(id)}`)),
+  log: (id) => request('GET', u(`api/jobs/${enc(id)}/log`), undefined, { raw: true }),
+  manifest: (id) => request('GET', u(`api/jobs/${enc(id)}/manifest`)),
+  cancel: (id) => request('POST', u(`api/jobs/${enc(id)}/cancel`)),
+  remove: (id) => request('DELETE', u(`api/jobs/${enc(id)}`)),
+  eventsUrl: (id) => withToken(u(`api/jobs/${enc(id)}/events`)),
+  logUrl: (id) => withToken(u(`api/jobs/${enc(id)}/log`)),
+  bundleUrl: (id) => withToken(u(`api/jobs/${enc(id)}/bundle`)),
+  sbomUrl: (id) => withToken(u(`api/jobs/${enc(id)}/sbom`)),
 }
 
 /** The request body of a job, for re-running it (null when it cannot be re-sent as is). */

@@ -1,5 +1,5 @@
 // Number, size, time formatting in the current locale.
-import { locale, t } from './i18n.js'
+import { locale, t, messages } from './i18n.js'
 
 /** Decimal units like apt (kB, MB, GB). */
 export function formatBytes(n) {
@@ -81,4 +81,68 @@ export function mergeLogLine(lines, line, n) {
   }
   lines.push(line)
   return true
+}
+
+/** Search hits with the names that start with `term` first (in their order), then the others. */
+export function prefixFirst(items, term) {
+  const q = String(term || '').toLowerCase()
+  if (!q) return items
+  const pre = []
+  const rest = []
+  for (const it of items) (String(it.name).toLowerCase().startsWith(q) ? pre : rest).push(it)
+  return pre.concat(rest)
+}
+
+// The catalog's support text ("oldstable, LTS until 2028-06") and the `why` of a package
+// ("nginx 1.22.1-9 Depends: nginx-common") are English from the server: their known words are
+// translated here (dates and names stay).
+const SUPPORT_ZH = [
+  [/^LTS, standard support until (\d{4}-\d{2})$/, 'LTS，标准支持至 $1'],
+  [/^oldoldstable, Debian LTS ended (\d{4}-\d{2})$/, '旧旧稳定版，Debian LTS 已于 $1 结束'],
+  [/^oldstable, LTS until (\d{4}-\d{2})$/, '旧稳定版，LTS 支持至 $1'],
+  [/^stable$/, '稳定版'],
+]
+export function supportText(text, loc = locale.value) {
+  if (loc !== 'zh-CN' || typeof text !== 'string') return text
+  for (const [re, zh] of SUPPORT_ZH) if (re.test(text)) return text.replace(re, zh)
+  return text
+}
+const FIELD_ZH = { 'Pre-Depends': '预依赖', Depends: '依赖', Recommends: '推荐', Suggests: '建议' }
+/** A dependency field name in the current language (Depends → 依赖). */
+export function fieldName(field, loc = locale.value) {
+  return loc === 'zh-CN' && FIELD_ZH[field] ? FIELD_ZH[field] : field
+}
+/** A package's `why` in the current language. */
+export function whyText(why, loc = locale.value) {
+  if (why === 'requested') return loc === locale.value ? t('table.requested') : (messages[loc] || messages.en).table.requested
+  if (loc !== 'zh-CN') return why
+  return String(why || '').replace(/ (Pre-Depends|Depends|Recommends|Suggests): /, (m, f) => ` ${FIELD_ZH[f]}：`)
+}
+
+// The job log's lines, written in English by the service, translated by their pattern (names,
+// numbers and file names stay). Lines of no known pattern are shown as they are.
+const LOG_ZH = [
+  [/^queued: (.+) for (\S+) (\S+) \(recommends: (yes|no), baseline: (.+), format: (.+)\)$/,
+    (m) => `已排队：${m[1]}，目标 ${m[2]} ${m[3]}（推荐：${m[4] === 'yes' ? '是' : '否'}，基础：${m[5]}，格式：${m[6]}）`],
+  [/^started \(attempt (\d+) of (\d+)\)$/, (m) => `开始（第 ${m[1]} 次尝试，共 ${m[2]} 次）`],
+  [/^resolved (\d+) packages, (\d+) bytes to bundle$/, (m) => `已解析 ${m[1]} 个软件包，需打包 ${m[2]} 字节`],
+  [/^fetched (\S+)$/, (m) => `已下载 ${m[1]}`],
+  [/^cached +(\S+)$/, (m) => `来自缓存 ${m[1]}`],
+  [/^Get: (.+) \((\d+) bytes\)$/, (m) => `下载：${m[1]}（${m[2]} 字节）`],
+  [/^wrote (\S+) \((\d+) bytes\)$/, (m) => `已写入 ${m[1]}（${m[2]} 字节）`],
+  [/^reusing (\S+), verified$/, (m) => `复用已校验的 ${m[1]}`],
+  [/^done: (\S+) \((\d+) bytes, (\d+) packages; downloaded (\d+) bytes in (\d+) files, (\d+) from the cache\)$/,
+    (m) => `完成：${m[1]}（${m[2]} 字节，${m[3]} 个软件包；下载 ${m[4]} 字节，共 ${m[5]} 个文件，${m[6]} 个来自缓存）`],
+  [/^refreshing the package indices$/, () => '正在刷新软件包索引'],
+  [/^cancelled$/, () => '已取消'],
+  [/^( +\S+ \S+(?: \S+ \[\S+\])?) <- (.+)$/, (m) => `${m[1]} <- ${whyText(m[2], 'zh-CN')}`],
+]
+/** A log line in the current language (zh-CN: the known patterns). */
+export function logLineText(line, loc = locale.value) {
+  if (loc !== 'zh-CN') return line
+  for (const [re, f] of LOG_ZH) {
+    const m = re.exec(line)
+    if (m) return f(m)
+  }
+  return line
 }

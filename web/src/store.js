@@ -1,5 +1,21 @@
-// The build form's state, kept while the user moves between pages.
+// The build form's state, kept while the user moves between pages, and the distro catalog.
 import { reactive } from 'vue'
+import { api } from './api.js'
+
+/** GET /api/distros, fetched once (again after a failure). */
+export const catalog = reactive({ distros: [] })
+let catalogLoading = null
+export function loadCatalog() {
+  if (!catalogLoading) {
+    catalogLoading = api.distros().then((list) => { catalog.distros = list; return list }, (e) => { catalogLoading = null; throw e })
+  }
+  return catalogLoading
+}
+/** "Debian 12 (bookworm) · amd64" (the raw ids until the catalog is there). */
+export function targetLabel(distro, arch, distros = catalog.distros) {
+  const d = distros.find((x) => x.id === distro)
+  return d ? `${d.name} (${d.codename}) · ${arch}` : `${distro} · ${arch}`
+}
 
 export const form = reactive({
   distro: '',

@@ -157,6 +157,17 @@ pub fn write_bundle(
     out_dir: &Path,
     format: Format,
 ) -> Result<Written, BundleError> {
+    write_bundle_with(input, out_dir, format, &|_, _| {})
+}
+
+/// [`write_bundle`], calling `packed(done, total)` with the bytes of `.deb` files written so far
+/// and in all, after each one (packing a big bundle takes seconds: the UI shows it).
+pub fn write_bundle_with(
+    input: &BundleInput,
+    out_dir: &Path,
+    format: Format,
+    packed: &dyn Fn(u64, u64),
+) -> Result<Written, BundleError> {
     let id = bundle_id(input);
     let top = format!("offline_pkg_{}_{}_{}", input.distro.id, input.arch, id);
     let mut pkgs = input.packages.clone();
@@ -219,6 +230,12 @@ pub fn write_bundle(
     let sums_text: String = sums.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
     entries.insert(4, Entry::mem("SHA256SUMS", 0o644, sums_text.into_bytes()));
 
+    let deb_total: u64 = pkgs.iter().map(|p| p.size).sum();
+    let done = std::cell::Cell::new(0u64);
+    let on_file = |n: u64| {
+        done.set(done.get() + n);
+        packed(done.get(), deb_total);
+    };
     std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
     let final_path = out_dir.join(format!("{top}.{}", format.ext()));
     let tmp = out_dir.join(format!(".{top}.{}.tmp{}", format.ext(), std::process::id()));
@@ -235,13 +252,13 @@ pub fn write_bundle(
         match format {
             Format::TarGz => {
                 let enc = MixedGz::new(w, flate2::Compression::default()).map_err(io_err(&tmp))?;
-                let enc = write_tar(enc, &top, &entries, input.created_epoch, &tmp)?;
+                let enc = write_tar(enc, &top, &entries, input.created_epoch, &tmp, &on_file)?;
                 let w = enc.finish().map_err(io_err(&tmp))?;
                 finish_file(w, &tmp)
             }
             Format::TarZst => {
                 let enc = zstd::stream::write::Encoder::new(w, 3).map_err(io_err(&tmp))?;
-                let enc = write_tar(enc, &top, &entries, input.created_epoch, &tmp)?;
+                let enc = write_tar(enc, &top, &entries, input.created_epoch, &tmp, &on_file)?;
                 let w = enc.finish().map_err(io_err(&tmp))?;
                 finish_file(w, &tmp)
             }
@@ -526,6 +543,7 @@ fn write_tar<W: TarSink>(
     entries: &[Entry],
     mtime: u64,
     tmp: &Path,
+    on_file: &dyn Fn(u64),
 ) -> Result<W, BundleError> {
     let mut b = tar::Builder::new(w);
     b.mode(tar::HeaderMode::Deterministic);
@@ -596,6 +614,7 @@ fn write_tar<W: TarSink>(
                 }
                 let pad = (512 - (*size % 512) as usize) % 512;
                 sink.write_all(&[0u8; 512][..pad]).map_err(tar_err(tmp))?;
+                on_file(*size);
             }
         }
     }

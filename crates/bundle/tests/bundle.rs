@@ -135,6 +135,26 @@ fn deterministic_and_verifies() {
 }
 
 #[test]
+fn packing_reports_the_deb_bytes_written() {
+    let d = tempfile::tempdir().expect("tmp");
+    let inp = input(d.path());
+    let total: u64 = inp.packages.iter().map(|p| p.size).sum();
+    let seen = std::cell::RefCell::new(Vec::new());
+    let plain = write_bundle(&inp, &d.path().join("a"), Format::TarGz).expect("plain");
+    let w =
+        opaas_bundle::write_bundle_with(&inp, &d.path().join("b"), Format::TarGz, &|done, all| {
+            seen.borrow_mut().push((done, all))
+        })
+        .expect("bundle");
+    let seen = seen.into_inner();
+    assert_eq!(seen.len(), inp.packages.len(), "{seen:?}");
+    assert!(seen.windows(2).all(|p| p[0].0 < p[1].0), "{seen:?}");
+    assert_eq!(seen.last(), Some(&(total, total)));
+    // the same file as without the callback
+    assert_eq!(w.sha256, plain.sha256);
+}
+
+#[test]
 fn a_different_resolution_is_a_different_bundle() {
     let d = tempfile::tempdir().expect("tmp");
     let mut inp = input(d.path());

@@ -19,9 +19,9 @@ pub use error::{EngineError, Kind};
 pub use lock::{build_locked, lock, parse_lock, Lock};
 pub use opaas_bundle::{Manifest, PackageInfo};
 pub use pipeline::{
-    build, build_reusing, check_names, package_info, resolve, why, Baseline, BuildProgress, Built,
-    NoBuildProgress, NoReuse, Phase, Request, Resolved, Reuse,
+    build, build_reusing, check_names, package_info, resolve, resolve_with, why, Baseline,
+    BuildProgress, Built, IndexProgress, NoBuildProgress, NoReuse, Phase, Request, Resolved, Reuse,
 };
 pub use search::{search, search_counted, Hit, Hits};
-pub use session::{mirror_trace, open, Session, Settings};
+pub use session::{mirror_trace, mirrors_for, open, Session, Settings};
 pub use signed::{signed_archive, verify_bundle};

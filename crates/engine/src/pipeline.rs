@@ -184,6 +184,24 @@ pub fn check_names(
 
 /// Parses and resolves a request as `apt-get install` would on the target.
 pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineError> {
+    resolve_with(settings, req, &opaas_repo::store::NoProgress)
+}
+
+/// The package lists fetched before resolving, as [`BuildProgress::index_file`] calls.
+pub struct IndexProgress<'a>(pub &'a dyn BuildProgress);
+
+impl opaas_repo::store::UpdateProgress for IndexProgress<'_> {
+    fn file_done(&self, what: &str, bytes: u64, fetched: bool) {
+        self.0.index_file(what, bytes, fetched);
+    }
+}
+
+/// [`resolve`], telling `index` about the package lists it fetches or refreshes.
+pub fn resolve_with(
+    settings: &Settings,
+    req: &Request,
+    index: &dyn opaas_repo::store::UpdateProgress,
+) -> Result<Resolved, EngineError> {
     if req.packages.is_empty() && req.upgrade.is_none() {
         return Err(EngineError::new(Kind::BadInput, "no packages requested").field("packages"));
     }
@@ -219,13 +237,13 @@ pub fn resolve(settings: &Settings, req: &Request) -> Result<Resolved, EngineErr
     let session = open(settings, &req.distro, &req.arch, &extra)?;
     let warnings: Vec<String> = settings
         .max_index_age
-        .and_then(|a| session.refresh_if_stale(a))
+        .and_then(|a| session.refresh_if_stale_with(a, index))
         .into_iter()
         .collect();
     let u = if req.security_only {
-        session.universe_where(|m| session.target.is_security(&m.suite))?
+        session.universe_where(index, |m| session.target.is_security(&m.suite))?
     } else {
-        session.universe()?
+        session.universe_with(index)?
     };
     let base = load_baseline(&req.baseline, &u, session.distro)?;
     check_names(&u, &session.distro.id, &req.arch, &reqs)?;
@@ -301,6 +319,11 @@ pub trait BuildProgress: Sync {
     fn download_start(&self, _files: usize, _bytes: u64) {}
     /// Cumulative progress.
     fn download(&self, _files_done: usize, _bytes_done: u64) {}
+    /// Fetching the package lists: one index file (or signed Release) is done, `fetched` false
+    /// when the cached copy was still current.
+    fn index_file(&self, _what: &str, _bytes: u64, _fetched: bool) {}
+    /// Packing: bytes of `.deb` files written into the bundle so far, and in all.
+    fn pack(&self, _done: u64, _total: u64) {}
     /// Checked between steps; true stops the build with `Kind::Cancelled`.
     fn cancelled(&self) -> bool {
         false
@@ -471,7 +494,7 @@ pub fn build_reusing(
     reuse: &dyn Reuse,
 ) -> Result<Built, EngineError> {
     progress.phase(Phase::Resolving);
-    let resolved = resolve(settings, req)?;
+    let resolved = resolve_with(settings, req, &IndexProgress(progress))?;
     let (input, items) = assemble(settings, req, &resolved, progress)?;
     finish(
         settings,
@@ -739,7 +762,7 @@ pub(crate) fn finish(
         p.path = path.clone();
     }
     progress.phase(Phase::Packing);
-    let w = opaas_bundle::write_bundle(&input, out_dir, format)?;
+    let w = opaas_bundle::write_bundle_with(&input, out_dir, format, &|d, t| progress.pack(d, t))?;
     progress.log(&format!("wrote {} ({} bytes)", w.file_name, w.size));
     Ok(Built {
         path: w.path,

@@ -60,6 +60,18 @@ pub fn mirror_trace(
     Ok((distro, t))
 }
 
+/// The mirrors `open` would use for `distro` on `arch` (no file or network access beyond the
+/// configuration and the host's APT sources): an error with field `mirror` when this
+/// configuration has none for it.
+pub fn mirrors_for(
+    s: &Settings,
+    distro: &str,
+    arch: &str,
+) -> Result<mirrors::Mirrors, EngineError> {
+    let (distro, config) = distro_and_config(s, distro, arch)?;
+    mirrors::resolve(distro, arch, &mirror_inputs(s, &config)).map_err(|e| bad(&e, "mirror"))
+}
+
 /// A bad-input error about request field `f`.
 fn bad(e: &dyn std::fmt::Display, f: &'static str) -> EngineError {
     EngineError::new(Kind::BadInput, e.to_string()).field(f)
@@ -206,6 +218,15 @@ impl Session {
     /// Refreshes cached indices older than `max_age` (cheap when nothing changed: one signed
     /// Release per pocket). Returns a warning when the refresh failed and the cache is used.
     pub fn refresh_if_stale(&self, max_age: std::time::Duration) -> Option<String> {
+        self.refresh_if_stale_with(max_age, &store::NoProgress)
+    }
+
+    /// [`Session::refresh_if_stale`], telling `progress` about each index file.
+    pub fn refresh_if_stale_with(
+        &self,
+        max_age: std::time::Duration,
+        progress: &dyn store::UpdateProgress,
+    ) -> Option<String> {
         if self.offline {
             return None;
         }
@@ -213,7 +234,7 @@ impl Session {
         if !(cached && stale) {
             return None;
         }
-        match store::update(&self.cache, &self.target, &self.http, &store::NoProgress) {
+        match store::update(&self.cache, &self.target, &self.http, progress) {
             Ok(_) => None,
             Err(e) => Some(format!(
                 "could not refresh the package indices ({e}); using the cached ones"
@@ -224,10 +245,18 @@ impl Session {
     /// Loads the indices: from the cache when it has them, else fetches them first (unless
     /// offline).
     pub fn universe(&self) -> Result<Universe, EngineError> {
+        self.universe_with(&store::NoProgress)
+    }
+
+    /// [`Session::universe`], telling `progress` about each index file it fetches.
+    pub fn universe_with(
+        &self,
+        progress: &dyn store::UpdateProgress,
+    ) -> Result<Universe, EngineError> {
         let loaded = match store::load_cached(&self.cache, &self.target) {
             Ok(l) => l,
             Err(RepoError::NotCached { .. }) if !self.offline => {
-                store::update(&self.cache, &self.target, &self.http, &store::NoProgress)?;
+                store::update(&self.cache, &self.target, &self.http, progress)?;
                 store::load_cached(&self.cache, &self.target)?
             }
             Err(e) => return Err(e.into()),
@@ -238,9 +267,10 @@ impl Session {
     /// The universe of only the sources `keep` accepts (e.g. the security pocket).
     pub fn universe_where(
         &self,
+        progress: &dyn store::UpdateProgress,
         keep: impl Fn(&opaas_repo::store::SourceMeta) -> bool,
     ) -> Result<Universe, EngineError> {
-        self.universe()?;
+        self.universe_with(progress)?;
         let mut loaded = store::load_cached(&self.cache, &self.target)?;
         loaded.retain(|(m, _)| keep(m));
         Ok(Universe::new(&self.target.arches[0], loaded))

@@ -105,7 +105,15 @@ pub fn router(st: AppState) -> Router {
         crate::guard::check,
     ))
     .layer(access_log())
+    .layer(middleware::from_fn_with_state(st.clone(), count_responses))
     .with_state(st)
+}
+
+/// `opaas_http_responses_total` by status class.
+async fn count_responses(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let r = next.run(req).await;
+    st.metrics.http_response(r.status().as_u16());
+    r
 }
 
 /// Sent with every answer (docs/SECURITY.md): a strict CSP the embedded UI satisfies (its
@@ -390,27 +398,33 @@ async fn load_job(st: &AppState, id: &str) -> Result<Job, ApiError> {
 
 // ---------------------------------------------------------------- catalog
 
-async fn distros() -> Json<Value> {
-    let list: Vec<Value> = opaas_repo::catalog::distros()
-        .iter()
-        .map(|d| {
-            let mut arches: Vec<Value> = d
-                .architectures
-                .iter()
-                .map(|a| json!({"name": a, "ports": false}))
-                .collect();
-            arches.extend(
-                d.ports_architectures
-                    .iter()
-                    .map(|a| json!({"name": a, "ports": true})),
-            );
-            json!({
-                "id": d.id, "name": d.name, "codename": d.codename, "family": d.family.key(),
-                "support": d.support, "architectures": arches,
+/// The catalog, and for each architecture whether this server can serve it (a configured
+/// mirror, and the last refresh of its indices worked): `available`, and `unavailable`
+/// (`no_mirror`, `mirror_failing`) when not.
+async fn distros(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let settings = st.cfg.engine_settings();
+    let jobs = Arc::clone(&st.jobs);
+    let list = blocking(move || {
+        let arch = |d: &opaas_repo::catalog::Distro, a: &str, ports: bool| {
+            let s = jobs.targets.status(&settings, &d.id, a);
+            json!({"name": a, "ports": ports, "available": s.available, "unavailable": s.unavailable})
+        };
+        let list: Vec<Value> = opaas_repo::catalog::distros()
+            .iter()
+            .map(|d| {
+                let mut arches: Vec<Value> =
+                    d.architectures.iter().map(|a| arch(d, a, false)).collect();
+                arches.extend(d.ports_architectures.iter().map(|a| arch(d, a, true)));
+                json!({
+                    "id": d.id, "name": d.name, "codename": d.codename, "family": d.family.key(),
+                    "support": d.support, "architectures": arches,
+                })
             })
-        })
-        .collect();
-    Json(Value::Array(list))
+            .collect();
+        Value::Array(list)
+    })
+    .await?;
+    Ok(Json(list))
 }
 
 async fn presets(State(st): State<AppState>, uri: Uri) -> Result<Json<Value>, ApiError> {

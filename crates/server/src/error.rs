@@ -113,7 +113,8 @@ pub fn engine_code(e: &EngineError) -> (StatusCode, &'static str) {
             // the name parsed (we check syntax first): an unknown version, suite or arch of it
             Some("packages") => (StatusCode::BAD_REQUEST, "unknown_package"),
             // the service's own mirror configuration does not cover this target
-            Some("mirror") | Some("config") => (StatusCode::BAD_GATEWAY, "mirror_unreachable"),
+            Some("mirror") => (StatusCode::BAD_GATEWAY, "no_mirror"),
+            Some("config") => (StatusCode::BAD_GATEWAY, "mirror_unreachable"),
             _ => (StatusCode::BAD_REQUEST, "bad_request"),
         },
         Kind::UnknownPackage => (StatusCode::BAD_REQUEST, "unknown_package"),
@@ -126,10 +127,33 @@ pub fn engine_code(e: &EngineError) -> (StatusCode, &'static str) {
     }
 }
 
+/// The message of an engine error for the user. A target this server has no mirror for is
+/// the administrator's business: the user reads "this server has no mirror for …; ask the
+/// administrator", the flags and settings that would fix it go to the server's log.
+pub fn public_message(e: &EngineError) -> String {
+    if e.kind != Kind::BadInput || e.field != Some("mirror") {
+        return e.message.clone();
+    }
+    tracing::warn!(target: "opaas::mirror", "{}", e.message);
+    let target = e
+        .message
+        .split_once(" configured for ")
+        .and_then(|(_, rest)| rest.split_once(". Set one of"))
+        .map(|(t, _)| t);
+    match target {
+        Some(t) => format!("this server has no mirror for {t}; ask the administrator"),
+        None => {
+            "this server's mirror configuration cannot serve this target; ask the administrator"
+                .to_string()
+        }
+    }
+}
+
 /// An engine error as an API error: its typed entry index, package and suggestions become the
 /// body's `index` (with `field` `packages[i]`), `package` and `suggestions`.
 pub fn from_engine(e: EngineError) -> ApiError {
     let (status, code) = engine_code(&e);
+    let message = public_message(&e);
     let field = match (e.index, e.field) {
         (Some(i), None | Some("packages")) => Some(format!("packages[{i}]")),
         (_, f) => f.map(str::to_string),
@@ -137,7 +161,7 @@ pub fn from_engine(e: EngineError) -> ApiError {
     ApiError {
         status,
         code,
-        message: e.message,
+        message,
         field,
         index: e.index,
         package: e.package.map(String::into_boxed_str),
@@ -187,6 +211,19 @@ mod tests {
         assert_eq!(
             (n.status, n.code),
             (StatusCode::BAD_GATEWAY, "mirror_unreachable")
+        );
+        // no mirror: the user is sent to the administrator, the flags stay in the log
+        let m = from_engine(
+            EngineError::new(
+                Kind::BadInput,
+                "no ubuntu-ports archive mirror configured for ubuntu-24.04 arm64. Set one of: --mirror, OPAAS_MIRROR_UBUNTU_PORTS",
+            )
+            .field("mirror"),
+        );
+        assert_eq!((m.status, m.code), (StatusCode::BAD_GATEWAY, "no_mirror"));
+        assert_eq!(
+            m.message,
+            "this server has no mirror for ubuntu-24.04 arm64; ask the administrator"
         );
         let d = from_engine(EngineError::new(Kind::DiskFull, "full"));
         assert_eq!(d.status, StatusCode::INSUFFICIENT_STORAGE);

@@ -187,6 +187,8 @@ pub struct Jobs {
     stopping: AtomicBool,
     /// Bundle file names being built now (identical jobs wait and share: [`crate::reuse`]).
     pub inflight: crate::reuse::Inflight,
+    /// What the server can build per (distro, arch): GET /api/distros.
+    pub targets: crate::targets::Targets,
 }
 
 impl Jobs {
@@ -201,6 +203,7 @@ impl Jobs {
             running: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             inflight: crate::reuse::Inflight::default(),
+            targets: crate::targets::Targets::default(),
         })
     }
 
@@ -445,9 +448,27 @@ impl Jobs {
         let result = std::fs::create_dir_all(&tmp)
             .map_err(|e| EngineError::new(Kind::Internal, format!("{}: {e}", tmp.display())))
             .and_then(|_| {
-                refresh_indices(&settings, &req, self.cfg.index_max_age, live);
+                if let Some(ok) =
+                    refresh_indices(&settings, &req, self.cfg.index_max_age, &progress)
+                {
+                    self.targets.record_refresh(&req.distro, &req.arch, ok);
+                    if !ok {
+                        Metrics::add(&self.metrics.mirror_errors, 1);
+                    }
+                }
                 opaas_engine::build_reusing(&settings, &req, &tmp, format, &progress, &reuse)
             });
+        match &result {
+            Ok(_) => self.targets.record_refresh(&req.distro, &req.arch, true),
+            Err(e) if matches!(e.kind, Kind::Network | Kind::Trust) => {
+                self.targets.record_refresh(&req.distro, &req.arch, false);
+                Metrics::add(&self.metrics.mirror_errors, 1);
+            }
+            Err(e) if engine_code(e).1 == "no_mirror" => {
+                Metrics::add(&self.metrics.mirror_errors, 1);
+            }
+            Err(_) => {}
+        }
         let mut finished = lock(&live.finished);
         if *finished {
             // cancelled or deleted meanwhile: whatever was built goes away with tmp/
@@ -471,6 +492,10 @@ impl Jobs {
                             packages_total: built.package_count as u64,
                             bytes_done: live.snapshot().progress.bytes_done,
                             bytes_total: live.snapshot().progress.bytes_total,
+                            packed_bytes: None,
+                            pack_total_bytes: None,
+                            index_files: None,
+                            index_bytes: None,
                         };
                         db::finish_done(c, &job.id, &done, &p)
                     });
@@ -487,6 +512,8 @@ impl Jobs {
                     } else {
                         Metrics::add(&self.metrics.bundles_written_bytes, built.size);
                     }
+                    // the cache grew by what was downloaded (the janitor measures it again)
+                    Metrics::add(&self.metrics.cache_bytes, built.downloaded_bytes);
                     live.log(&format!(
                         "done: {} ({} bytes, {} packages; downloaded {} bytes in {} files, {} from the cache)",
                         built.file_name, built.size, built.package_count, built.downloaded_bytes, built.downloads, built.cache_hits
@@ -521,7 +548,7 @@ impl Jobs {
                 // the engine's message already lists its suggestions (suggest::hint)
                 let error = JobError {
                     code: code.to_string(),
-                    message: e.message,
+                    message: crate::error::public_message(&e),
                     index: e.index,
                     package: e.package,
                 };
@@ -635,22 +662,27 @@ fn finish_failed(db: &Db, live: &Live, error: &JobError) {
 }
 
 /// Before a build: indices older than `max_age` are updated (a failure is logged, and the
-/// build goes on with what is cached).
+/// build goes on with what is cached). Whether a refresh worked, when one was tried.
 fn refresh_indices(
     settings: &opaas_engine::Settings,
     req: &opaas_engine::Request,
     max_age: Duration,
-    live: &Live,
-) {
+    progress: &JobProgress,
+) -> Option<bool> {
+    let live = &progress.live;
     let Ok(session) = opaas_engine::open(settings, &req.distro, &req.arch, &[]) else {
-        return; // the build reports the error
+        return None; // the build reports the error
     };
-    if session.cache_age(max_age) == (true, true) {
+    let stale = session.cache_age(max_age) == (true, true);
+    if stale {
         live.log("refreshing the package indices");
     }
-    if let Some(w) = session.refresh_if_stale(max_age) {
+    if let Some(w) = session.refresh_if_stale_with(max_age, &opaas_engine::IndexProgress(progress))
+    {
         live.log(&format!("W: {w}"));
+        return Some(false);
     }
+    stale.then_some(true)
 }
 
 /// The engine's progress, into the live state, the event stream and (at phase changes and at
@@ -746,6 +778,23 @@ impl BuildProgress for JobProgress {
         });
         let last = job.progress.packages_done == job.progress.packages_total;
         self.progressed(job, last);
+    }
+    fn index_file(&self, what: &str, bytes: u64, fetched: bool) {
+        if fetched {
+            self.log(&format!("Get: {what} ({bytes} bytes)"));
+        }
+        let job = self.update(|j| {
+            j.progress.index_files = Some(j.progress.index_files.unwrap_or(0) + 1);
+            j.progress.index_bytes = Some(j.progress.index_bytes.unwrap_or(0) + bytes);
+        });
+        self.progressed(job, false);
+    }
+    fn pack(&self, done: u64, total: u64) {
+        let job = self.update(|j| {
+            j.progress.packed_bytes = Some(done);
+            j.progress.pack_total_bytes = Some(total);
+        });
+        self.progressed(job, done == total);
     }
     fn cancelled(&self) -> bool {
         self.stopped()

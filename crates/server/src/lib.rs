@@ -34,6 +34,7 @@ pub mod model;
 pub mod presets;
 pub mod request;
 pub mod reuse;
+pub mod targets;
 mod ui;
 pub mod universes;
 pub mod uploads;

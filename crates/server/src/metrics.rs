@@ -34,8 +34,14 @@ pub struct Metrics {
     pub bundles_expired: AtomicU64,
     pub cache_evicted_files: AtomicU64,
     pub cache_evicted_bytes: AtomicU64,
-    /// Gauges refreshed by the janitor.
+    /// Mirror failures: index refreshes and builds that could not reach or trust a mirror, or
+    /// found none configured.
+    pub mirror_errors: AtomicU64,
+    /// HTTP answers by status class (1xx … 5xx).
+    pub http_responses: [AtomicU64; 5],
+    /// The .deb cache: measured by the janitor, plus what builds downloaded since.
     pub cache_bytes: AtomicU64,
+    /// Refreshed by the janitor.
     pub disk_free_bytes: AtomicU64,
 }
 
@@ -62,6 +68,16 @@ impl Metrics {
 
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one HTTP answer with status `code`.
+    pub fn http_response(&self, code: u16) {
+        if let Some(c) = self
+            .http_responses
+            .get(usize::from(code / 100).wrapping_sub(1))
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The exposition text; `by_state` from the database.
@@ -171,7 +187,24 @@ impl Metrics {
         }
         let _ = writeln!(
             s,
-            "# HELP opaas_cache_bytes Size of the .deb cache at the last janitor run.\n# TYPE opaas_cache_bytes gauge\nopaas_cache_bytes {}\n# HELP opaas_disk_free_bytes Free space of the data directory's file system.\n# TYPE opaas_disk_free_bytes gauge\nopaas_disk_free_bytes {}",
+            "# HELP opaas_mirror_errors_total Index refreshes and builds that could not reach or trust a mirror, or found none configured.\n# TYPE opaas_mirror_errors_total counter\nopaas_mirror_errors_total {}",
+            g(&self.mirror_errors)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP opaas_http_responses_total HTTP answers by status class.\n# TYPE opaas_http_responses_total counter"
+        );
+        for (i, c) in self.http_responses.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "opaas_http_responses_total{{class=\"{}xx\"}} {}",
+                i + 1,
+                g(c)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP opaas_cache_bytes Size of the .deb cache (measured at the last janitor run, plus what builds downloaded since).\n# TYPE opaas_cache_bytes gauge\nopaas_cache_bytes {}\n# HELP opaas_disk_free_bytes Free space of the data directory's file system.\n# TYPE opaas_disk_free_bytes gauge\nopaas_disk_free_bytes {}",
             g(&self.cache_bytes),
             g(&self.disk_free_bytes)
         );
@@ -189,11 +222,25 @@ mod tests {
         m.observe_job(State::Done, 3.0);
         m.observe_job(State::Done, 100.0);
         Metrics::add(&m.downloaded_bytes, 42);
+        m.http_response(200);
+        m.http_response(204);
+        m.http_response(502);
+        m.http_response(999);
+        Metrics::add(&m.mirror_errors, 3);
         let t = m.render(&[(State::Done, 2), (State::Queued, 0)], 2, 1);
         assert!(t.contains("opaas_jobs{state=\"done\"} 2"), "{t}");
         assert!(t.contains("opaas_job_duration_seconds_bucket{outcome=\"done\",le=\"5\"} 1"));
         assert!(t.contains("opaas_job_duration_seconds_count{outcome=\"done\"} 2"));
         assert!(t.contains("opaas_downloaded_bytes_total 42"));
+        assert!(
+            t.contains("opaas_http_responses_total{class=\"2xx\"} 2"),
+            "{t}"
+        );
+        assert!(
+            t.contains("opaas_http_responses_total{class=\"5xx\"} 1"),
+            "{t}"
+        );
+        assert!(t.contains("opaas_mirror_errors_total 3"), "{t}");
         for line in t.lines().filter(|l| !l.starts_with('#')) {
             let mut parts = line.rsplitn(2, ' ');
             let v = parts.next().unwrap_or("");

@@ -156,6 +156,16 @@ pub struct Progress {
     pub packages_total: u64,
     pub bytes_done: u64,
     pub bytes_total: u64,
+    /// While packing: bytes of `.deb` files written into the bundle, and in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packed_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_total_bytes: Option<u64>,
+    /// While resolving: package list files fetched (or found current), and their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_files: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_bytes: Option<u64>,
 }
 
 impl Progress {
@@ -166,6 +176,10 @@ impl Progress {
             packages_total: 0,
             bytes_done: 0,
             bytes_total: 0,
+            packed_bytes: None,
+            pack_total_bytes: None,
+            index_files: None,
+            index_bytes: None,
         }
     }
 }

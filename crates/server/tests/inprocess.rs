@@ -54,7 +54,19 @@ impl App {
     }
 
     async fn call(&self, method: Method, uri: &str, body: Option<Vec<u8>>) -> Reply {
+        self.call_with(method, uri, body, &[]).await
+    }
+    async fn call_with(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut b = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
         if body.is_some() {
             b = b.header("content-type", "application/json");
         }
@@ -405,6 +417,72 @@ async fn a_job_that_fails_in_its_run_keeps_the_engines_error_code() {
     app.svc.shutdown().await;
 }
 
+/// A server with mirrors for Debian and Ubuntu's main archive only (no ports mirror): the
+/// distros API marks Ubuntu's ports architectures, and a request for one tells the user to ask
+/// the administrator without the settings (issue #13, item 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_without_a_mirror_are_marked_and_refused_for_the_user() {
+    let (fx, _data, app) = started(|cfg| {
+        let url = cfg.settings.mirror.take().expect("mirror");
+        cfg.settings.security_mirror = None;
+        let file = cfg.settings.config_file.clone().expect("config file");
+        std::fs::write(
+            &file,
+            format!("[mirrors]\ndebian = \"{url}\"\ndebian_security = \"{url}\"\nubuntu = \"{url}\"\nubuntu_security = \"{url}\"\n"),
+        )
+        .expect("config");
+    })
+    .await;
+    let _ = &fx;
+    // the host's APT sources or the environment may hold a ports mirror: then there is nothing to see
+    let probe = opaas_engine::Settings {
+        config_file: Some(_data.path().join("test-config.toml")),
+        ..Default::default()
+    };
+    if opaas_engine::mirrors_for(&probe, "ubuntu-24.04", "arm64").is_ok() {
+        println!(
+            "SKIP: this host configures an Ubuntu ports mirror (APT sources or OPAAS_MIRROR_*)"
+        );
+        return;
+    }
+    let d = app.get("/api/distros").await.json();
+    let noble = d
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|x| x["id"] == "ubuntu-24.04")
+        .expect("noble")
+        .clone();
+    let arch = |n: &str| {
+        noble["architectures"]
+            .as_array()
+            .expect("arches")
+            .iter()
+            .find(|a| a["name"] == n)
+            .cloned()
+            .expect("arch")
+    };
+    assert_eq!(arch("amd64")["available"], true, "{noble}");
+    assert_eq!(arch("arm64")["available"], false, "{noble}");
+    assert_eq!(arch("arm64")["unavailable"], "no_mirror", "{noble}");
+    let r = app
+        .post(
+            "/api/resolve",
+            &json!({"distro":"ubuntu-24.04","arch":"arm64","packages":["hello"]}),
+        )
+        .await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    let e = r.json();
+    assert_eq!(e["error"]["code"], "no_mirror", "{e}");
+    let msg = e["error"]["message"].as_str().expect("message");
+    assert!(msg.contains("ask the administrator"), "{msg}");
+    assert!(
+        !msg.contains("--mirror") && !msg.contains("OPAAS_"),
+        "{msg}"
+    );
+    app.svc.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_distros_and_presets() {
     let (_fx, _data, app) = started(|_| {}).await;
@@ -421,7 +499,7 @@ async fn catalog_distros_and_presets() {
     assert!(d12["architectures"]
         .as_array()
         .expect("arches")
-        .contains(&json!({"name":"arm64","ports":false})));
+        .contains(&json!({"name":"arm64","ports":false,"available":true,"unavailable":null})));
     let noble = d
         .as_array()
         .expect("list")
@@ -432,7 +510,7 @@ async fn catalog_distros_and_presets() {
     assert!(noble["architectures"]
         .as_array()
         .expect("arches")
-        .contains(&json!({"name":"arm64","ports":true})));
+        .contains(&json!({"name":"arm64","ports":true,"available":true,"unavailable":null})));
     // presets
     let p = app.get("/api/presets?distro=ubuntu-24.04").await.json();
     let docker = p
@@ -621,13 +699,27 @@ async fn health_metrics_and_the_openapi_document() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ui_and_its_assets_with_their_cache_headers() {
     let (_fx, _data, app) = started(|_| {}).await;
-    // the UI: index.html for unknown non-API paths
+    // the UI: index.html for its pages
     for uri in ["/", "/jobs/123", "/history"] {
         let r = app.get(uri).await;
         assert_eq!(r.status, 200);
         let ct = r.headers["content-type"].to_str().expect("ct").to_string();
         assert!(ct.starts_with("text/html"), "{uri}: {ct}");
         assert!(r.text().to_ascii_lowercase().contains("<html"), "{uri}");
+    }
+    // below the root the page's relative addresses are based at the root
+    let r = app.get("/jobs/123").await;
+    assert!(r.text().contains("src=\"../assets/"), "{}", r.text());
+    assert!(!r.text().contains("=\"./"), "{}", r.text());
+    let r = app.get("/a/b/c").await;
+    assert!(r.text().contains("src=\"../../assets/"), "{}", r.text());
+    assert!(app.get("/").await.text().contains("src=\"./assets/"));
+    // any other path: the UI's page with 404 (it shows its not-found page)
+    for uri in ["/foo/bar", "/jobs", "/jobs/1/2", "/favicon.ico"] {
+        let r = app.get(uri).await;
+        assert_eq!(r.status, 404, "{uri}");
+        let ct = r.headers["content-type"].to_str().expect("ct").to_string();
+        assert!(ct.starts_with("text/html"), "{uri}: {ct}");
     }
     let r = app.get("/assets/does-not-exist-12345678.js").await;
     assert_eq!(r.status, 404);
@@ -652,6 +744,46 @@ async fn the_ui_and_its_assets_with_their_cache_headers() {
         let cc = r.headers["cache-control"].to_str().expect("cc").to_string();
         if f.contains('-') {
             assert!(cc.contains("immutable"), "{f}: {cc}");
+        }
+    }
+    // scripts and stylesheets: the precompressed copy the browser accepts (issue #13, item 15)
+    for f in common::files_under(&assets) {
+        if !(f.ends_with(".js") || f.ends_with(".css")) {
+            continue;
+        }
+        let plain = std::fs::read(assets.join(&f)).expect("asset");
+        for (accept, want, ext) in [
+            ("gzip, deflate, br, zstd", Some("br"), ".br"),
+            ("gzip, deflate", Some("gzip"), ".gz"),
+            ("br;q=0, gzip", Some("gzip"), ".gz"),
+            ("identity", None, ""),
+        ] {
+            let r = app
+                .call_with(
+                    Method::GET,
+                    &format!("/assets/{f}"),
+                    None,
+                    &[("accept-encoding", accept)],
+                )
+                .await;
+            assert_eq!(r.status, 200, "{f} {accept}");
+            let enc = r
+                .headers
+                .get("content-encoding")
+                .map(|v| v.to_str().expect("enc"));
+            assert_eq!(enc, want, "{f} {accept}");
+            let body = if ext.is_empty() {
+                plain.clone()
+            } else {
+                std::fs::read(assets.join(format!("{f}{ext}"))).expect("copy")
+            };
+            assert!(r.body == body, "{f} {accept}: the body is the {ext:?} file");
+            assert_eq!(r.headers["vary"], "accept-encoding", "{f}");
+            let ct = r.headers["content-type"].to_str().expect("ct");
+            assert!(
+                ct.contains("javascript") || ct.contains("text/css"),
+                "{f}: {ct}"
+            );
         }
     }
     let index = app.get("/").await;
