@@ -162,6 +162,9 @@ pub struct BundleInput {
     pub assumed: Vec<String>,
     /// Upgrade bundles: the host name of the collected system (empty otherwise).
     pub host: String,
+    /// Upgrade bundles: `exclude` when the plan kept Ubuntu's phased updates back (install.sh
+    /// then tells the target's apt to do the same), else `include`.
+    pub phased: String,
     /// RFC 3339 UTC time recorded in the bundle (the newest Release date used).
     pub created: String,
     /// The same time as seconds since the epoch (tar headers).

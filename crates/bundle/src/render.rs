@@ -64,6 +64,11 @@ fn render(
                 }),
         ),
         host => sh_quote(&input.host),
+        phased_opt => if input.phased == "exclude" {
+            "APT::Get::Never-Include-Phased-Updates=true"
+        } else {
+            "APT::Get::Always-Include-Phased-Updates=true"
+        },
         recommends => if input.recommends { "true" } else { "false" },
         installed_size_kb => installed,
         download_size => download,

@@ -68,7 +68,10 @@ pub fn bundle_id(input: &BundleInput) -> String {
         line(&format!("remove {}", input.remove.join(" ")));
     }
     if input.mode != "install" && !input.mode.is_empty() {
-        line(&format!("mode {} host {}", input.mode, input.host));
+        line(&format!(
+            "mode {} host {} phased {}",
+            input.mode, input.host, input.phased
+        ));
         for a in &input.assumed {
             line(a);
         }

@@ -446,6 +446,7 @@ pub fn build_locked(
         mode: "install".into(),
         assumed: Vec::new(),
         host: String::new(),
+        phased: "include".into(),
         created: opaas_repo::release::format_rfc3339(when),
         created_epoch: lock.options.created_epoch,
         created_rfc2822: opaas_repo::release::format_rfc2822(when),

@@ -646,6 +646,11 @@ pub(crate) fn assemble(
         .to_string(),
         assumed: assumed.clone(),
         host: req.host.clone().unwrap_or_default(),
+        phased: match req.phased {
+            opaas_resolve::Phased::Include => "include",
+            opaas_resolve::Phased::Exclude => "exclude",
+        }
+        .to_string(),
         created: opaas_repo::release::format_rfc3339(newest),
         created_epoch: epoch,
         created_rfc2822: opaas_repo::release::format_rfc2822(newest),

@@ -935,7 +935,8 @@ fn bundle_files(data: &std::path::Path) -> Vec<(String, String, u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
     for f in files(&data.join("bundles")) {
-        if f.ends_with("manifest.json") {
+        // the job's own metadata beside its bundle file
+        if f.ends_with("manifest.json") || f.ends_with("sbom.cdx.json") {
             continue;
         }
         let m = std::fs::metadata(data.join("bundles").join(&f)).expect("stat");
