@@ -20,7 +20,7 @@ use memmap2::Mmap;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"OPAASIX4";
+const MAGIC: &[u8; 8] = b"OPAASIX5";
 
 /// [`IndexFile::marks`] bits: the paragraph says `Essential: yes`.
 pub const MARK_ESSENTIAL: u32 = 1;
@@ -293,6 +293,7 @@ impl<W: Write> ScanWriter<W> {
         Ok((
             self.inner,
             Table {
+                refs_by_name: sort_refs(&self.refs, &self.names),
                 entries: self.entries,
                 provides: self.provides,
                 refs: self.refs,
@@ -345,7 +346,17 @@ pub struct Table {
     pub refs: Vec<(u32, u32)>,
     /// (entry, MARK_* bits) of the Essential, required and Important paragraphs.
     pub marks: Vec<(u32, u32)>,
+    /// Indices into `refs`, sorted by name (a name's first reference by binary search).
+    pub refs_by_name: Vec<u32>,
     pub names: Vec<u8>,
+}
+
+/// The permutation of `refs` that sorts them by name.
+fn sort_refs(refs: &[(u32, u32)], names: &[u8]) -> Vec<u32> {
+    let name = |r: (u32, u32)| &names[r.0 as usize..(r.0 + r.1) as usize];
+    let mut v: Vec<u32> = (0..refs.len() as u32).collect();
+    v.sort_by(|&a, &b| name(refs[a as usize]).cmp(name(refs[b as usize])));
+    v
 }
 
 /// Serializes the table. `sha256` identifies the text it describes.
@@ -361,6 +372,7 @@ pub fn write_idx(
             + provides.len() * 12
             + t.refs.len() * 8
             + t.marks.len() * 8
+            + t.refs_by_name.len() * 4
             + t.names.len(),
     );
     b.extend_from_slice(MAGIC);
@@ -395,6 +407,9 @@ pub fn write_idx(
             b.extend_from_slice(&x.to_le_bytes());
         }
     }
+    for i in &t.refs_by_name {
+        b.extend_from_slice(&i.to_le_bytes());
+    }
     b.extend_from_slice(&t.names);
     w.write_all(&b)
 }
@@ -415,6 +430,8 @@ pub struct IndexFile {
     pub refs: Vec<(u32, u32)>,
     /// (entry, MARK_* bits) of the Essential, required and Important paragraphs.
     pub marks: Vec<(u32, u32)>,
+    /// Indices into `refs`, sorted by name.
+    pub refs_by_name: Vec<u32>,
     pub names: Vec<u8>,
 }
 
@@ -443,7 +460,7 @@ impl IndexFile {
         let nr = u32_at(56) as usize;
         let nm = u32_at(60) as usize;
         let nb = u32_at(64) as usize;
-        if raw.len() != HDR + ne * 32 + np * 12 + nr * 8 + nm * 8 + nb {
+        if raw.len() != HDR + ne * 32 + np * 12 + nr * 8 + nm * 8 + nr * 4 + nb {
             return Err(bad("index table is truncated"));
         }
         let f = std::fs::File::open(text_path)?;
@@ -505,7 +522,16 @@ impl IndexFile {
             }
             marks.push(m);
         }
-        let names = raw[mb + nm * 8..].to_vec();
+        let sb = mb + nm * 8;
+        let mut refs_by_name = Vec::with_capacity(nr);
+        for k in 0..nr {
+            let i = u32_at(sb + k * 4);
+            if i as usize >= nr {
+                return Err(bad("index table has a bad reference order"));
+            }
+            refs_by_name.push(i);
+        }
+        let names = raw[sb + nr * 4..].to_vec();
         let file = IndexFile {
             text,
             sha256,
@@ -513,6 +539,7 @@ impl IndexFile {
             provides,
             refs,
             marks,
+            refs_by_name,
             names,
         };
         // the text was verified by hash when written; a cheap sanity check of UTF-8 happens
@@ -538,6 +565,7 @@ impl IndexFile {
             provides: table.provides,
             refs: table.refs,
             marks: table.marks,
+            refs_by_name: table.refs_by_name,
             names: table.names,
         }
     }
@@ -557,6 +585,14 @@ impl IndexFile {
         t.get(a..b)
             .and_then(|s| std::str::from_utf8(s).ok())
             .unwrap_or("")
+    }
+
+    /// The position of `name`'s first reference in this file (see [`ScanWriter`]).
+    pub fn first_reference(&self, name: &str) -> Option<u32> {
+        self.refs_by_name
+            .binary_search_by(|&i| self.name_at(self.refs[i as usize]).cmp(name))
+            .ok()
+            .map(|k| self.refs_by_name[k])
     }
 
     /// A name (Package or Provides) from the name blob.
@@ -647,6 +683,10 @@ mod tests {
         let refs: Vec<_> = ix.refs.iter().map(|r| ix.name_at(*r)).collect();
         assert_eq!(refs, ["a", "x", "z", "b"]);
         assert_eq!(mem.marks, ix.marks);
+        assert_eq!(mem.refs_by_name, ix.refs_by_name);
+        assert_eq!(ix.first_reference("z"), Some(2));
+        assert_eq!(ix.first_reference("a"), Some(0));
+        assert_eq!(ix.first_reference("y"), None);
         assert_eq!(mem.paragraph(0).get("Description"), Some("d\n more"));
     }
 }

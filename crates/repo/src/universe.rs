@@ -126,8 +126,6 @@ pub struct Universe {
     hasher: hashbrown::DefaultHashBuilder,
     by_name: NameTable,
     provides: NameTable,
-    /// Every referenced name → its references in load order (built on first use).
-    referenced: std::sync::OnceLock<NameTable>,
 }
 
 impl Universe {
@@ -154,7 +152,6 @@ impl Universe {
             hasher,
             by_name,
             provides,
-            referenced: std::sync::OnceLock::new(),
         }
     }
 
@@ -222,19 +219,10 @@ impl Universe {
     /// order. `None` when no index mentions it (a name only the dpkg status knows, which apt
     /// creates after every index). See docs/apt-semantics.md §7.
     pub fn first_reference(&self, name: &str) -> Option<u64> {
-        let t = self.referenced.get_or_init(|| {
-            let fr = &self.files;
-            let items = fr.iter().enumerate().flat_map(|(s, f)| {
-                f.refs
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, r)| (s as u16, i as u32, *r))
-            });
-            NameTable::build(fr, items, &self.hasher)
-        });
-        t.get(&self.files, &self.hasher, name)
-            .first()
-            .map(|r| ((r.src as u64) << 32) | r.idx as u64)
+        self.files.iter().enumerate().find_map(|(s, f)| {
+            f.first_reference(name)
+                .map(|i| ((s as u64) << 32) | i as u64)
+        })
     }
 
     /// Every paragraph whose MARK_* bits (`Essential: yes`, `Priority: required`, `Important` /
