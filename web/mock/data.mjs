@@ -4,15 +4,15 @@
 
 export const DISTROS = [
   {
-    id: 'debian-12', name: 'Debian 12', codename: 'bookworm', family: 'debian', support: 'oldstable, LTS until 2028-06',
+    id: 'debian-12', name: 'Debian 12', codename: 'bookworm', family: 'debian', support: 'oldstable, LTS until 2028-06', lifecycle: { release: 'oldstable', until: '2028-06', ended: false },
     architectures: ['amd64', 'arm64', 'armhf', 'i386', 'ppc64el', 's390x', 'mips64el'].map((name) => ({ name, ports: false, available: true, unavailable: null })),
   },
   {
-    id: 'debian-11', name: 'Debian 11', codename: 'bullseye', family: 'debian', support: 'oldoldstable, LTS until 2026-08',
+    id: 'debian-11', name: 'Debian 11', codename: 'bullseye', family: 'debian', support: 'oldoldstable, LTS until 2026-08', lifecycle: { release: 'oldoldstable', until: '2026-08', ended: false },
     architectures: ['amd64', 'arm64', 'armhf', 'i386'].map((name) => ({ name, ports: false, available: true, unavailable: null })),
   },
   {
-    id: 'ubuntu-24.04', name: 'Ubuntu 24.04 LTS', codename: 'noble', family: 'ubuntu', support: 'LTS, standard support until 2029-05',
+    id: 'ubuntu-24.04', name: 'Ubuntu 24.04 LTS', codename: 'noble', family: 'ubuntu', support: 'LTS, standard support until 2029-05', lifecycle: { release: 'lts', until: '2029-05', ended: false },
     architectures: [
       { name: 'amd64', ports: false, available: true, unavailable: null },
       // like a server with no ports mirror configured (issue #13, item 2)

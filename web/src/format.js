@@ -1,5 +1,5 @@
 // Number, size, time formatting in the current locale.
-import { locale, t, messages } from './i18n.js'
+import { locale, t, messages, format } from './i18n.js'
 
 /** Decimal units like apt (kB, MB, GB). */
 export function formatBytes(n) {
@@ -102,6 +102,20 @@ const SUPPORT_ZH = [
   [/^oldstable, LTS until (\d{4}-\d{2})$/, '旧稳定版，LTS 支持至 $1'],
   [/^stable$/, '稳定版'],
 ]
+/**
+ * A distro's support status in the current language: from its structured `lifecycle`
+ * ({release, until, ended}) when the server sends one, else from the English `support` text.
+ */
+export function distroSupport(distro, loc = locale.value) {
+  const lc = distro && distro.lifecycle
+  if (!lc || !lc.release) return supportText(distro && distro.support, loc)
+  const msgs = (messages[loc] || messages.en).build.lifecycle || messages.en.build.lifecycle
+  const key = lc.release === 'oldoldstable' && lc.ended ? 'oldoldstableEnded' : lc.release
+  const tpl = msgs[key] || messages.en.build.lifecycle[key]
+  if (typeof tpl !== 'string') return supportText(distro.support, loc)
+  return format(tpl, { until: lc.until || '' }, loc)
+}
+
 export function supportText(text, loc = locale.value) {
   if (loc !== 'zh-CN' || typeof text !== 'string') return text
   for (const [re, zh] of SUPPORT_ZH) if (re.test(text)) return text.replace(re, zh)

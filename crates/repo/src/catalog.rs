@@ -48,6 +48,16 @@ pub struct Pocket {
     pub archive: ArchiveKind,
 }
 
+/// Where a release is in its life: `release` (lts, stable, oldstable, oldoldstable), the end of
+/// its (LTS) support as `YYYY-MM`, and whether that has passed.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub release: String,
+    #[serde(default)]
+    pub until: Option<String>,
+    pub ended: bool,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Distro {
     pub id: String,
@@ -55,6 +65,8 @@ pub struct Distro {
     pub codename: String,
     pub family: Family,
     pub support: String,
+    /// The support status as data (the API sends it; the UI words it in each language).
+    pub lifecycle: Lifecycle,
     pub pockets: Vec<Pocket>,
     pub components: Vec<String>,
     pub optional_components: Vec<String>,

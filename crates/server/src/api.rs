@@ -417,7 +417,7 @@ async fn distros(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
                 arches.extend(d.ports_architectures.iter().map(|a| arch(d, a, true)));
                 json!({
                     "id": d.id, "name": d.name, "codename": d.codename, "family": d.family.key(),
-                    "support": d.support, "architectures": arches,
+                    "support": d.support, "lifecycle": d.lifecycle, "architectures": arches,
                 })
             })
             .collect();

@@ -331,6 +331,30 @@ async fn bad_submissions_are_4xx_named_and_nothing_is_stored() {
     app.svc.shutdown().await;
 }
 
+/// Issue 13 item 12: the support status is data the UI words in each language.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distros_carry_a_structured_lifecycle() {
+    let (_fx, _data, app) = started(|_| {}).await;
+    let d = app.get("/api/distros").await.json();
+    let by_id = |id: &str| {
+        d.as_array()
+            .expect("list")
+            .iter()
+            .find(|x| x["id"] == id)
+            .cloned()
+            .expect("distro")
+    };
+    let bookworm = by_id("debian-12");
+    assert_eq!(bookworm["lifecycle"]["release"], "oldstable", "{bookworm}");
+    assert_eq!(bookworm["lifecycle"]["until"], "2028-06", "{bookworm}");
+    assert_eq!(bookworm["lifecycle"]["ended"], false, "{bookworm}");
+    let bullseye = by_id("debian-11");
+    assert_eq!(bullseye["lifecycle"]["ended"], true, "{bullseye}");
+    let trixie = by_id("debian-13");
+    assert_eq!(trixie["lifecycle"]["release"], "stable", "{trixie}");
+    assert!(trixie["lifecycle"]["until"].is_null(), "{trixie}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_ids_paths_methods_and_bad_paging_are_4xx() {
     let (_fx, _data, app) = started(|_| {}).await;

@@ -18,6 +18,11 @@ pub fn distro(
         codename: pockets.first().map_or(id, |p| p.0).to_string(),
         family: Family::Debian,
         support: "test fixture".into(),
+        lifecycle: opaas_repo::catalog::Lifecycle {
+            release: "stable".into(),
+            until: None,
+            ended: false,
+        },
         pockets: pockets
             .iter()
             .map(|(suite, archive)| Pocket {

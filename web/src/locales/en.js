@@ -18,6 +18,13 @@ export default {
     distro: 'Distribution',
     codename: 'Codename',
     support: 'Support',
+    lifecycle: {
+      lts: 'LTS, standard support until {until}',
+      stable: 'stable',
+      oldstable: 'oldstable, LTS until {until}',
+      oldoldstable: 'oldoldstable, Debian LTS until {until}',
+      oldoldstableEnded: 'oldoldstable, Debian LTS ended {until}',
+    },
     arch: 'Architecture',
     archHelp: 'Not sure? Run dpkg --print-architecture on the target machine.',
     common: 'most common',

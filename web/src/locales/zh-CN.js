@@ -17,6 +17,13 @@ export default {
     distro: '发行版',
     codename: '代号',
     support: '支持状态',
+    lifecycle: {
+      lts: 'LTS，标准支持至 {until}',
+      stable: '稳定版',
+      oldstable: '旧稳定版，LTS 支持至 {until}',
+      oldoldstable: '旧旧稳定版，Debian LTS 支持至 {until}',
+      oldoldstableEnded: '旧旧稳定版，Debian LTS 已于 {until} 结束',
+    },
     arch: '架构',
     archHelp: '不确定？在目标机器上运行 dpkg --print-architecture 查看。',
     common: '最常用',

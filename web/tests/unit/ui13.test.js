@@ -80,6 +80,18 @@ describe('zh-CN texts of the server', async () => {
     expect(supportText('oldoldstable, Debian LTS ended 2026-08', 'zh-CN')).toBe('旧旧稳定版，Debian LTS 已于 2026-08 结束')
     expect(supportText('stable', 'en')).toBe('stable')
   })
+
+  it('words a structured lifecycle in each language (issue 13 item 12)', async () => {
+    const { distroSupport } = await import('../../src/format.js')
+    const d11 = { support: 'x', lifecycle: { release: 'oldoldstable', until: '2026-08', ended: true } }
+    expect(distroSupport(d11, 'zh-CN')).toBe('旧旧稳定版，Debian LTS 已于 2026-08 结束')
+    expect(distroSupport(d11, 'en')).toBe('oldoldstable, Debian LTS ended 2026-08')
+    const lts = { support: 'x', lifecycle: { release: 'lts', until: '2029-05', ended: false } }
+    expect(distroSupport(lts, 'zh-CN')).toBe('LTS，标准支持至 2029-05')
+    expect(distroSupport({ support: 'x', lifecycle: { release: 'stable', until: null, ended: false } }, 'zh-CN')).toBe('稳定版')
+    // an older server without lifecycle: the English text, translated where known
+    expect(distroSupport({ support: 'stable' }, 'zh-CN')).toBe('稳定版')
+  })
   it('translates the dependency fields of a why', () => {
     expect(whyText('nginx 1.22.1-9 Depends: nginx-common (= 1.22.1-9)', 'zh-CN')).toBe('nginx 1.22.1-9 依赖：nginx-common (= 1.22.1-9)')
     expect(whyText('nginx 1.22.1-9 Recommends: x', 'en')).toBe('nginx 1.22.1-9 Recommends: x')
