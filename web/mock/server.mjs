@@ -408,6 +408,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     }
     past({ distro: 'debian-11', arch: 'arm64', packages: ['docker.io'], recommends: true, baseline: 'minimal' }, 60 * 26, 'done') // expired
     past({ distro: 'debian-12', arch: 'amd64', packages: ['postgresql'], recommends: false, baseline: 'none' }, 60 * 5, 'cancelled')
+    past({ distro: 'debian-12', arch: 'amd64', packages: ['nginx', 'htop', 'jq', 'curl', 'apache2', 'openssl', 'adduser', 'ssl-cert'], recommends: true, baseline: 'minimal' }, 60 * 4, 'cancelled')
     past({ distro: 'ubuntu-24.04', arch: 'amd64', packages: ['legacy-app', 'curl'], recommends: true, baseline: 'minimal' }, 60 * 3, 'failed')
     past({ distro: 'debian-12', arch: 'amd64', packages: ['nginx', 'htop', 'jq'], recommends: true, baseline: 'minimal', format: 'tar.gz' }, 90, 'done')
   }

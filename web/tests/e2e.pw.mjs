@@ -452,6 +452,9 @@ test('history: list, re-run and delete', async ({ o }) => {
   const newId = decodeURIComponent(page.url().split('#/jobs/')[1])
   assert(newId !== builtJob, 're-run made a new job')
   await waitJobEnd(page)
+  // a finished job shows no rate or ETA ("about 1 s left" after completion)
+  const details = await page.locator('[data-testid=progress-detail]').allTextContents()
+  assert(details.every((d) => !/left|剩余/.test(d)), `no ETA once done: ${details}`)
   await page.goto(`${base}/#/history`)
   await page.locator(`[data-job="${newId}"]`).waitFor()
   eq(await page.locator('[data-job]').count(), before + 1, 'one more job')
@@ -591,6 +594,20 @@ test('unknown paths show a not-found page; API calls do not depend on the path; 
   await page.goto(`${base}/nope`)
   await page.waitForSelector('[data-testid=not-found]')
   await page.screenshot({ path: path.join(OUT, 'not-found-en.png') })
+})
+
+test('history: a long request shows six packages and "+N more" apart from them (mock)', async ({ o }) => {
+  test.skip(!selfHosted, 'the mock holds a past job of eight packages')
+  const { page } = await o()
+  await page.goto(`${base}/#/history`)
+  const more = page.locator('[data-testid=history-more]').first()
+  await more.waitFor()
+  eq((await more.textContent()).trim(), '+2 more', 'the count of the hidden packages')
+  const names = more.locator('xpath=preceding-sibling::span[contains(@class,"font-mono")]')
+  const a = await names.boundingBox()
+  const b = await more.boundingBox()
+  // on one line, a visible gap (not "rsync+2 more"); on a wrapped line it starts a new line
+  assert(b.x - (a.x + a.width) >= 4 || b.y > a.y, `gap between the names and "+2 more": ${JSON.stringify({ a, b })}`)
 })
 
 test('an unknown job: one sentence naming it, a whole title', async ({ o }) => {
