@@ -454,7 +454,7 @@ test('history: list, re-run and delete', async ({ o }) => {
   await waitJobEnd(page)
   // a finished job shows no rate or ETA ("about 1 s left" after completion)
   const details = await page.locator('[data-testid=progress-detail]').allTextContents()
-  assert(details.every((d) => !/left|剩余/.test(d)), `no ETA once done: ${details}`)
+  assert(details.every((d) => !/left|剩/.test(d)), `no ETA once done: ${details}`)
   await page.goto(`${base}/#/history`)
   await page.locator(`[data-job="${newId}"]`).waitFor()
   eq(await page.locator('[data-job]').count(), before + 1, 'one more job')
