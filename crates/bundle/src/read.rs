@@ -159,9 +159,17 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, BundleError> {
 /// SHA256 (lowercase hex) and size of a file.
 pub fn sha256_file(path: &Path) -> Result<(String, u64), BundleError> {
     let mut f = std::fs::File::open(path).map_err(io_err(path))?;
-    let mut h = Sha256::new();
+    hash_rest(path, &mut f, Sha256::new(), 0)
+}
+
+/// Feeds what is left of `f` into `h`, which has seen `n` bytes; the digest and total size.
+pub(crate) fn hash_rest(
+    path: &Path,
+    f: &mut std::fs::File,
+    mut h: Sha256,
+    mut n: u64,
+) -> Result<(String, u64), BundleError> {
     let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
     loop {
         let k = f.read(&mut buf).map_err(io_err(path))?;
         if k == 0 {

@@ -1,7 +1,7 @@
 //! `opaas verify`: checks a bundle's structure, hashes, and that its repository index matches
 //! the .debs it carries — in the tarball, or in the directory it was unpacked to.
 
-use crate::read::archive_from;
+use crate::read::{archive_from, hash_rest};
 use crate::{io_err, BundleError, Manifest, PackageInfo};
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
@@ -201,21 +201,12 @@ fn walk_archive(path: &Path, w: &mut Walk) -> Result<(String, u64), BundleError>
     drop(ar);
     // the end of the tar stream and the compressor's trailer were not all read: hash on from
     // where the decompressor stopped
-    let (mut h, mut n) = Rc::try_unwrap(hashed)
+    let (h, n) = Rc::try_unwrap(hashed)
         .map(RefCell::into_inner)
         .unwrap_or_else(|rc| rc.borrow().clone());
     let mut f = std::fs::File::open(path).map_err(io_err(path))?;
     f.seek(io::SeekFrom::Start(n)).map_err(io_err(path))?;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let k = f.read(&mut buf).map_err(io_err(path))?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((hex::encode(h.finalize()), n))
+    hash_rest(path, &mut f, h, n)
 }
 
 /// An unpacked bundle: `dir` is the `offline_pkg_…` directory itself.

@@ -64,11 +64,15 @@ impl DepCache<'_> {
         let mut ids: Vec<PkgId> = (0..self.pkgs.len())
             .filter(|&p| self.pkgs[p].current.is_some() || self.pkgs[p].inst.is_some())
             .collect();
-        ids.sort_by_cached_key(|&p| {
-            let k = &self.pkgs[p];
-            (bucket(&k.name), k.name.len(), k.name.clone(), k.order)
-        });
+        ids.sort_by_cached_key(|&p| self.pkg_begin_key(p));
         ids
+    }
+
+    /// A package's place in `Cache.PkgBegin()`: hash bucket, then (name length, bytes), then
+    /// architecture in creation order.
+    fn pkg_begin_key(&self, p: PkgId) -> (u32, usize, String, u64) {
+        let k = &self.pkgs[p];
+        (bucket(&k.name), k.name.len(), k.name.clone(), k.order)
     }
 
     /// Installed packages, in PkgBegin order.
@@ -354,14 +358,15 @@ impl DepCache<'_> {
         !security
     }
 
-    /// HoldBackIgnoredPhasedUpdates.
-    fn hold_back_phased(&mut self, phased: Phased, fix_protected: &mut [bool]) {
+    /// HoldBackIgnoredPhasedUpdates: keep and protect each held-back phased update (and tell
+    /// the problem resolver, when there is one yet).
+    fn hold_back_phased(&mut self, phased: Phased, mut fx: Option<&mut Fixer>) {
         for p in self.installed_in_order() {
             if self.phased_keep(p, phased) {
                 self.mark_keep(p, false);
                 self.pkgs[p].protect = true;
-                if let Some(f) = fix_protected.get_mut(p) {
-                    *f = true;
+                if let Some(fx) = fx.as_deref_mut() {
+                    fx.protect(self, p);
                 }
             }
         }
@@ -370,36 +375,31 @@ impl DepCache<'_> {
     /// apt-get upgrade / dist-upgrade after the requests (if any) were marked.
     pub(crate) fn upgrade(&mut self, mode: UpgradeMode, phased: Phased) -> Result<(), String> {
         let installed = self.installed_in_order();
+        let mut fx = Fixer::new(self.pkgs.len());
         match mode {
             UpgradeMode::Upgrade => {
-                let mut fix_protected = vec![false; self.pkgs.len()];
-                for &p in &installed {
+                // pkgAllUpgradeNoNewPackages: what is marked already (the requests and their
+                // dependencies) is protected; each installed package is marked for its candidate
+                for p in 0..self.pkgs.len() {
                     if self.pkgs[p].mode == Mode::Install {
-                        fix_protected[p] = true;
+                        fx.protect(self, p);
                     }
+                }
+                for &p in &installed {
                     if self.pkgs[p].held || self.phased_keep(p, phased) {
                         continue;
                     }
                     self.mark_install(p, false, 0, false, Some(Reason::Upgrade));
                 }
-                // the requests' new packages are protected too
-                for (p, f) in fix_protected.iter_mut().enumerate() {
-                    if self.pkgs.get(p).is_some_and(|k| k.mode == Mode::Install) {
-                        *f = true;
-                    }
-                }
-                fix_protected.resize(self.pkgs.len(), false);
-                self.hold_back_phased(phased, &mut fix_protected);
-                self.resolve_by_keep(&fix_protected)
+                self.hold_back_phased(phased, Some(&mut fx));
+                self.resolve_by_keep(&fx.protected_list())
             }
             UpgradeMode::FullUpgrade => {
-                let mut fix_protected = vec![false; self.pkgs.len()];
-                self.hold_back_phased(phased, &mut fix_protected);
-                for &p in &installed {
-                    self.mark_install(p, false, 0, false, Some(Reason::Upgrade));
-                }
-                for &p in &installed {
-                    self.mark_install(p, true, 0, false, Some(Reason::Upgrade));
+                self.hold_back_phased(phased, None);
+                for auto_inst in [false, true] {
+                    for &p in &installed {
+                        self.mark_install(p, auto_inst, 0, false, Some(Reason::Upgrade));
+                    }
                 }
                 self.install_missing_essentials();
                 for &p in &installed {
@@ -407,23 +407,11 @@ impl DepCache<'_> {
                 }
                 for &p in &installed {
                     if self.pkgs[p].held {
+                        fx.protect(self, p);
                         self.mark_keep(p, false);
-                        self.pkgs[p].protect = true;
                     }
                 }
-                fix_protected.resize(self.pkgs.len(), false);
-                self.hold_back_phased(phased, &mut fix_protected);
-                let mut fx = Fixer::new(self.pkgs.len());
-                for (p, &f) in fix_protected.iter().enumerate() {
-                    if f {
-                        fx.protect(self, p);
-                    }
-                }
-                for &p in &installed {
-                    if self.pkgs[p].held {
-                        fx.protect(self, p);
-                    }
-                }
+                self.hold_back_phased(phased, Some(&mut fx));
                 self.resolve_internal(&mut fx, false);
                 Ok(())
             }
@@ -449,10 +437,7 @@ impl DepCache<'_> {
         let native = self.native.clone();
         let mut ps: Vec<PkgId> = names.iter().map(|n| self.pkg(n, &native)).collect();
         // in group (hash) order
-        ps.sort_by_cached_key(|&p| {
-            let k = &self.pkgs[p];
-            (bucket(&k.name), k.name.len(), k.name.clone())
-        });
+        ps.sort_by_cached_key(|&p| self.pkg_begin_key(p));
         for p in ps {
             if !self.pkgs[p].essential || self.pkgs[p].mode == Mode::Install {
                 continue;
