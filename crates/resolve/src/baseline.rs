@@ -30,6 +30,8 @@ pub struct Baseline {
     /// Names in the order the status file first references them (apt creates the packages
     /// only the status file knows after every index, in this order).
     refs: HashMap<String, usize>,
+    /// Installed packages apt marked as automatically installed (/var/lib/apt/extended_states).
+    auto: std::collections::HashSet<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +113,33 @@ impl Baseline {
                 },
             );
         }
-        Baseline { packages, refs }
+        Baseline {
+            packages,
+            refs,
+            auto: Default::default(),
+        }
+    }
+
+    /// Reads apt's extended_states (`Package`, `Architecture`, `Auto-Installed: 1`): which
+    /// installed packages are automatic, i.e. not roots of apt's autoremover.
+    pub fn with_extended_states(mut self, text: &str, native_arch: &str) -> Baseline {
+        for p in paragraphs(text) {
+            if p.get("Auto-Installed").map(str::trim) != Some("1") {
+                continue;
+            }
+            let Some(name) = p.get("Package") else {
+                continue;
+            };
+            let arch = p.get("Architecture").unwrap_or(native_arch);
+            self.auto
+                .insert((name.trim().to_string(), arch.trim().to_string()));
+        }
+        self
+    }
+
+    /// Whether apt has the installed package marked automatic.
+    pub fn is_auto(&self, name: &str, arch: &str) -> bool {
+        self.auto.contains(&(name.to_string(), arch.to_string()))
     }
 
     /// The position of `name`'s first reference in the status file (see [`Baseline::refs`]).
@@ -226,6 +254,7 @@ impl Baseline {
         Ok(Baseline {
             packages,
             refs: HashMap::new(),
+            auto: Default::default(),
         })
     }
 

@@ -55,6 +55,7 @@ pub fn resolve_upgrade(
         return Err(ResolveError::Internal(why));
     }
     s.check_broken(&targets)?;
+    s.do_automatic_remove();
     let mut r = s.result();
     r.kept_back = s
         .kept_back()
@@ -94,6 +95,7 @@ impl DepCache<'_> {
             self.resolve_internal(&mut fx, true);
         }
         self.check_broken(&targets)?;
+        self.do_automatic_remove();
         Ok(self.result())
     }
 
@@ -107,6 +109,8 @@ impl DepCache<'_> {
         self.requested = targets.clone();
         // pass 1: mark without dependencies, protected
         for &p in &targets {
+            // TryToInstall: a requested package is manual from now on
+            self.pkgs[p].auto = false;
             self.pkgs[p].protect = true;
             self.mark_install(p, false, 0, true, Some(Reason::Requested));
         }

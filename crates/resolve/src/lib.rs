@@ -8,6 +8,7 @@
 //!   broken check), `resolver` (pkgProblemResolver), `upgrade` (apt-get upgrade / dist-upgrade), [`explain`] (reasons and chains as text).
 //!   docs/apt-semantics.md has the apt source references.
 
+mod autoremove;
 pub mod baseline;
 mod cacheset;
 mod candidates;

@@ -157,6 +157,9 @@ pub(crate) struct Pkg {
     pub order: u64,
     /// dpkg's selection is `hold` (the status file says `hold ok installed`).
     pub held: bool,
+    /// apt's Auto flag: installed as a dependency (extended_states for installed packages,
+    /// set by MarkInstall for new ones); roots of the autoremover's marking are not auto.
+    pub auto: bool,
     pub reason: Option<Reason>,
 }
 
@@ -358,6 +361,7 @@ impl DepCache<'_> {
             important: false,
             order,
             held: false,
+            auto: false,
             reason: None,
         });
         self.pkg_ix.insert((name.to_string(), arch.to_string()), id);
@@ -385,6 +389,7 @@ impl DepCache<'_> {
         });
         let p = &mut self.pkgs[id];
         p.held = held;
+        p.auto = current.is_some() && self.base.is_auto(name, arch);
         p.current = current;
         p.cand = cand;
         p.inst = current;

@@ -60,7 +60,7 @@ impl DepCache<'_> {
             return false;
         }
         if from_user {
-            self.mark_install_state_change(p, reason);
+            self.mark_install_state_change(p, reason, true, auto_inst);
         }
         let fail_early = !protect && !from_user;
         let mut failed = false;
@@ -86,7 +86,7 @@ impl DepCache<'_> {
             }
         }
         if !from_user {
-            self.mark_install_state_change(p, reason);
+            self.mark_install_state_change(p, reason, false, auto_inst);
         }
         if !auto_inst {
             return !failed;
@@ -158,9 +158,23 @@ impl DepCache<'_> {
     }
 
     /// MarkInstall_StateChange: mode Install, InstallVer = candidate (Keep when that is the
-    /// installed version); the first reason sticks, except that a request always wins.
-    fn mark_install_state_change(&mut self, p: PkgId, reason: Option<Reason>) {
+    /// installed version); the first reason sticks, except that a request always wins. The
+    /// Auto flag: a user's mark makes the package manual, a new install by the solver is auto.
+    fn mark_install_state_change(
+        &mut self,
+        p: PkgId,
+        reason: Option<Reason>,
+        from_user: bool,
+        _auto_inst: bool,
+    ) {
         let pk = &mut self.pkgs[p];
+        let new_install = pk.current.is_none() && pk.cand.is_some();
+        if from_user {
+            // apt: Status == 2 || (installed && (AutoInst || !Marked)); Marked is false here
+            pk.auto = false;
+        } else if new_install {
+            pk.auto = true;
+        }
         pk.mode = Mode::Install;
         pk.inst = pk.cand;
         if pk.cand == pk.current {
