@@ -36,8 +36,8 @@ mod verify;
 mod write;
 
 pub use read::{
-    open_archive, read_manifest, sha256_file, Archive, Manifest, ManifestArchive, ManifestOptions,
-    ManifestSuite,
+    digest_file_path, open_archive, read_head_members, read_manifest, recorded_digest, sha256_file,
+    write_digest_file, Archive, Manifest, ManifestArchive, ManifestOptions, ManifestSuite,
 };
 pub use render::{render_install_sh, render_readme};
 pub use sbom::{purl, sbom_json};

@@ -136,24 +136,76 @@ pub(crate) fn archive_from(path: &Path, f: impl Read + 'static) -> Result<Archiv
 
 /// The `<top>/manifest.json` of a bundle tarball, parsed.
 pub fn read_manifest(path: &Path) -> Result<Manifest, BundleError> {
+    let [json] = read_head_members(path, ["manifest.json"])?;
+    let Some(buf) = json else {
+        return Err(BundleError::Invalid(format!(
+            "{}: the bundle has no manifest.json",
+            path.display()
+        )));
+    };
+    Manifest::from_json(&buf)
+        .map_err(|e| BundleError::Invalid(format!("{}: manifest.json: {e}", path.display())))
+}
+
+/// The small `<top>/NAME` members of a bundle tarball (manifest.json, sbom.cdx.json, …: at
+/// most 64 MiB each), read from the front of the archive: decompression stops once all are
+/// found, and these are among the first members a bundle has.
+pub fn read_head_members<const N: usize>(
+    path: &Path,
+    names: [&str; N],
+) -> Result<[Option<Vec<u8>>; N], BundleError> {
     let mut ar = open_archive(path)?;
     let bad =
         |e: io::Error| BundleError::Invalid(format!("{}: corrupt archive: {e}", path.display()));
+    let mut out: [Option<Vec<u8>>; N] = std::array::from_fn(|_| None);
     for entry in ar.entries().map_err(bad)? {
         let e = entry.map_err(bad)?;
         let p = e.path().map_err(bad)?.to_string_lossy().into_owned();
-        if p.split_once('/').map(|(_, rest)| rest) == Some("manifest.json") {
+        let Some(rest) = p.split_once('/').map(|(_, rest)| rest.to_string()) else {
+            continue;
+        };
+        if let Some(k) = names.iter().position(|n| *n == rest) {
             let mut buf = Vec::new();
             e.take(MAX_MANIFEST).read_to_end(&mut buf).map_err(bad)?;
-            return Manifest::from_json(&buf).map_err(|e| {
-                BundleError::Invalid(format!("{}: manifest.json: {e}", path.display()))
-            });
+            out[k] = Some(buf);
+            if out.iter().all(Option::is_some) {
+                break;
+            }
         }
     }
-    Err(BundleError::Invalid(format!(
-        "{}: the bundle has no manifest.json",
-        path.display()
-    )))
+    Ok(out)
+}
+
+/// Where the SHA-256 of a bundle file, recorded when it was written, is kept: a hidden
+/// `sha256sum`-format file beside it (`.NAME.sha256`).
+pub fn digest_file_path(bundle: &Path) -> std::path::PathBuf {
+    let name = bundle
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    bundle.with_file_name(format!(".{name}.sha256"))
+}
+
+/// Records `sha256` as the digest of `bundle` (temp file and rename).
+pub fn write_digest_file(bundle: &Path, sha256: &str) -> Result<(), BundleError> {
+    let side = digest_file_path(bundle);
+    let name = bundle
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = side.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, format!("{sha256}  {name}\n")).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, &side).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_err(&side)(e)
+    })
+}
+
+/// The digest recorded for `bundle`, if any (and well-formed).
+pub fn recorded_digest(bundle: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(digest_file_path(bundle)).ok()?;
+    let h = text.split_whitespace().next()?;
+    (h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())).then(|| h.to_ascii_lowercase())
 }
 
 /// SHA256 (lowercase hex) and size of a file.

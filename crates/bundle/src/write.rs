@@ -275,6 +275,9 @@ pub fn write_bundle_with(
         }
     };
     std::fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
+    // the digest beside it: a rebuild of the same bundle then verifies it with one hash pass
+    // (a failure here only costs that rebuild a full verification)
+    let _ = crate::read::write_digest_file(&final_path, &sha256);
     Ok(Written {
         file_name: format!("{top}.{}", format.ext()),
         path: final_path,

@@ -203,8 +203,9 @@ pub fn build_request(a: &BuildArgs, req: &opaas_engine::Request) -> Result<ExitC
     };
     if built.reused && !quiet {
         eprintln!(
-            "reusing {}, verified ({} packages, {}; nothing downloaded or packed) in {:.1} s",
+            "reusing {}, verified: {} ({} packages, {}; nothing downloaded or packed) in {:.1} s",
             built.file_name,
+            built.reuse_check,
             built.package_count,
             human(built.size),
             t0.elapsed().as_secs_f64()

@@ -789,11 +789,43 @@ fn an_identical_build_reuses_the_verified_tarball() {
     assert_eq!(stdout(&b2).trim(), path);
     assert!(
         stderr(&b2).contains("reusing offline_pkg_debian-12_amd64_")
-            && stderr(&b2).contains(", verified"),
+            && stderr(&b2).contains(", verified: "),
         "{}",
         stderr(&b2)
     );
     assert_eq!(modified(&path), m1, "the tarball was written again");
+    // the digest recorded beside it when it was written made that one hash pass
+    let side = {
+        let p = std::path::Path::new(&path);
+        let name = p.file_name().expect("name").to_string_lossy().into_owned();
+        p.with_file_name(format!(".{name}.sha256"))
+    };
+    let recorded = std::fs::read_to_string(&side).expect("digest file");
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes1));
+    assert!(recorded.starts_with(&digest), "{recorded}");
+    assert!(
+        stderr(&b2).contains("its SHA-256 as recorded when written"),
+        "{}",
+        stderr(&b2)
+    );
+    // without (or with a wrong) digest file the tarball is verified member by member, reused,
+    // and its digest recorded again
+    for damage in [None, Some("0".repeat(64))] {
+        match &damage {
+            None => std::fs::remove_file(&side).expect("rm digest"),
+            Some(d) => std::fs::write(&side, format!("{d}  x\n")).expect("write digest"),
+        }
+        let b = fx.run(&["build", "--baseline", "none", "-o", &o, "hello"]);
+        assert!(
+            b.status.success() && stderr(&b).contains("every member against SHA256SUMS"),
+            "{}",
+            stderr(&b)
+        );
+        assert_eq!(modified(&path), m1, "the tarball was written again");
+        assert!(std::fs::read_to_string(&side)
+            .expect("digest again")
+            .starts_with(&digest));
+    }
     // another format is another file
     let z = fx.run(&[
         "build",

@@ -404,23 +404,65 @@ pub struct Built {
     pub downloads: usize,
     /// An identical bundle was already there and verified: nothing was downloaded or packed.
     pub reused: bool,
+    /// How the reused bundle was verified ("" when not reused).
+    pub reuse_check: &'static str,
 }
 
 /// A verified existing bundle: its digest, size and manifest (typed and as stored); or the
 /// problems that make it unusable. Its manifest must list exactly the packages of `input`
 /// (the 8-digit id in the file name is a short hash: a collision must not pass for a reuse).
+/// A file whose SHA-256 still equals the digest recorded beside it when it was written (or
+/// last verified in full) is verified by that one hash pass; any other is verified member by
+/// member, as `opaas verify` does.
 #[allow(clippy::type_complexity)]
 fn reusable(
     path: &Path,
     input: &BundleInput,
-) -> Result<Result<(String, u64, Manifest, Vec<u8>, Vec<u8>), Vec<String>>, opaas_bundle::BundleError>
-{
-    let rep = opaas_bundle::verify(path)?;
-    if !rep.problems.is_empty() {
-        return Ok(Err(rep.problems));
+) -> Result<
+    Result<(String, u64, Manifest, Vec<u8>, Vec<u8>, &'static str), Vec<String>>,
+    opaas_bundle::BundleError,
+> {
+    // fast path: the file still has the SHA-256 recorded when it was written (one hash pass,
+    // no decompression); the manifest and SBOM are read from the archive's first members
+    let mut fast = None;
+    if let Some(recorded) = opaas_bundle::recorded_digest(path) {
+        let (sha256, size) = opaas_bundle::sha256_file(path)?;
+        if sha256 == recorded {
+            if let [Some(json), sbom] =
+                opaas_bundle::read_head_members(path, ["manifest.json", "sbom.cdx.json"])?
+            {
+                fast = Some((
+                    json,
+                    sbom.unwrap_or_default(),
+                    (sha256, size),
+                    "its SHA-256 as recorded when written",
+                ));
+            }
+        }
     }
-    let Some(json) = rep.manifest_json else {
-        return Ok(Err(vec!["no manifest.json".into()]));
+    let (json, sbom_json, file_sha256, how) = match fast {
+        Some(f) => f,
+        None => {
+            let rep = opaas_bundle::verify(path)?;
+            if !rep.problems.is_empty() {
+                return Ok(Err(rep.problems));
+            }
+            let Some(json) = rep.manifest_json else {
+                return Ok(Err(vec!["no manifest.json".into()]));
+            };
+            let hs = match rep.file_sha256 {
+                Some(h) => h,
+                None => opaas_bundle::sha256_file(path)?,
+            };
+            // verified in full: record its digest so that the next reuse is one pass
+            let _ = opaas_bundle::write_digest_file(path, &hs.0);
+            (
+                json,
+                rep.sbom_json.unwrap_or_default(),
+                hs,
+                "every member against SHA256SUMS",
+            )
+        }
     };
     let manifest = match Manifest::from_json(&json) {
         Ok(m) => m,
@@ -451,17 +493,8 @@ fn reusable(
             "its manifest lists another resolution (the same short id)".into(),
         ]));
     }
-    let (sha256, size) = match rep.file_sha256 {
-        Some(h) => h,
-        None => opaas_bundle::sha256_file(path)?,
-    };
-    Ok(Ok((
-        sha256,
-        size,
-        manifest,
-        json,
-        rep.sbom_json.unwrap_or_default(),
-    )))
+    let (sha256, size) = file_sha256;
+    Ok(Ok((sha256, size, manifest, json, sbom_json, how)))
 }
 
 fn check_cancel(p: &dyn BuildProgress) -> Result<(), EngineError> {
@@ -716,8 +749,8 @@ pub(crate) fn finish(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         match reusable(&existing, &input) {
-            Ok(Ok((sha256, size, manifest, manifest_json, sbom_json))) => {
-                progress.log(&format!("reusing {name}, verified"));
+            Ok(Ok((sha256, size, manifest, manifest_json, sbom_json, how))) => {
+                progress.log(&format!("reusing {name}, verified ({how})"));
                 return Ok(Built {
                     path: existing,
                     file_name: name,
@@ -732,6 +765,7 @@ pub(crate) fn finish(
                     cache_hits: 0,
                     downloads: 0,
                     reused: true,
+                    reuse_check: how,
                 });
             }
             Ok(Err(problems)) => progress.log(&format!(
@@ -783,5 +817,6 @@ pub(crate) fn finish(
         cache_hits: fetched.cache_hits,
         downloads: fetched.downloads,
         reused: false,
+        reuse_check: "",
     })
 }

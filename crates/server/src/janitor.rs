@@ -181,6 +181,7 @@ impl Janitor {
                     tracing::warn!(job = %id, "cannot remove the expired bundle: {e}");
                     continue;
                 }
+                let _ = remove_any(&opaas_bundle::digest_file_path(&dir.join(&file)));
             }
             let id2 = id.clone();
             self.db.run(move |c| db::mark_expired(c, &id2)).await?;

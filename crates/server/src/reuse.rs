@@ -77,7 +77,13 @@ impl<'a> JobReuse<'a> {
             let src = self.jobs.bundle_dir(&other).join(file_name);
             let _ = std::fs::remove_file(dest);
             match std::fs::hard_link(&src, dest) {
-                Ok(()) => return Some(other),
+                Ok(()) => {
+                    // its recorded digest too, so that verifying the shared file is one pass
+                    let side = opaas_bundle::digest_file_path(dest);
+                    let _ = std::fs::remove_file(&side);
+                    let _ = std::fs::copy(opaas_bundle::digest_file_path(&src), &side);
+                    return Some(other);
+                }
                 // deleted or expired meanwhile: the next one
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
