@@ -17,10 +17,10 @@
 //! Provides, each name once per file, at its first reference.
 
 use memmap2::Mmap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"OPAASIX5";
+const MAGIC: &[u8; 8] = b"OPAASIX6";
 
 /// [`IndexFile::marks`] bits: the paragraph says `Essential: yes`.
 pub const MARK_ESSENTIAL: u32 = 1;
@@ -293,13 +293,14 @@ impl<W: Write> ScanWriter<W> {
         Ok((
             self.inner,
             Table {
-                refs_by_name: sort_refs(&self.refs, &self.names),
                 entries: self.entries,
                 provides: self.provides,
                 refs: self.refs,
                 marks: self.marks,
                 names: self.names,
-            },
+                ..Table::default()
+            }
+            .with_orders(),
         ))
     }
 
@@ -348,16 +349,36 @@ pub struct Table {
     pub marks: Vec<(u32, u32)>,
     /// Indices into `refs`, sorted by name (a name's first reference by binary search).
     pub refs_by_name: Vec<u32>,
+    /// Indices into `entries`, sorted by package name (stable): a name's paragraphs are a run.
+    pub entries_by_name: Vec<u32>,
+    /// Indices into `provides`, sorted by the provided name (stable).
+    pub provides_by_name: Vec<u32>,
     pub names: Vec<u8>,
 }
 
-/// The permutation of `refs` that sorts them by name.
-fn sort_refs(refs: &[(u32, u32)], names: &[u8]) -> Vec<u32> {
+/// The permutation of `items` that sorts them by the name each one's range points to.
+fn sort_by_names(items: &[(u32, u32)], names: &[u8]) -> Vec<u32> {
     let name = |r: (u32, u32)| &names[r.0 as usize..(r.0 + r.1) as usize];
-    let mut v: Vec<u32> = (0..refs.len() as u32).collect();
-    v.sort_by(|&a, &b| name(refs[a as usize]).cmp(name(refs[b as usize])));
+    let mut v: Vec<u32> = (0..items.len() as u32).collect();
+    v.sort_by(|&a, &b| name(items[a as usize]).cmp(name(items[b as usize])));
     v
 }
+
+impl Table {
+    /// Fills the name-sorted permutations from the rest.
+    fn with_orders(mut self) -> Table {
+        self.refs_by_name = sort_by_names(&self.refs, &self.names);
+        let en: Vec<(u32, u32)> = self.entries.iter().map(|e| e.name).collect();
+        self.entries_by_name = sort_by_names(&en, &self.names);
+        let pn: Vec<(u32, u32)> = self.provides.iter().map(|p| p.name).collect();
+        self.provides_by_name = sort_by_names(&pn, &self.names);
+        self
+    }
+}
+
+/// The header: magic, the text's SHA-256 and length, the five counts (entries, provides,
+/// refs, marks, name bytes) and a CRC-32 of everything after the header.
+const HDR: usize = 72;
 
 /// Serializes the table. `sha256` identifies the text it describes.
 pub fn write_idx(
@@ -366,23 +387,31 @@ pub fn write_idx(
     text_len: u64,
     t: &Table,
 ) -> io::Result<()> {
+    w.write_all(&idx_bytes(sha256, text_len, t))
+}
+
+fn idx_bytes(sha256: &[u8; 32], text_len: u64, t: &Table) -> Vec<u8> {
     let (entries, provides) = (&t.entries, &t.provides);
     let mut b = Vec::with_capacity(
-        68 + entries.len() * 32
-            + provides.len() * 12
-            + t.refs.len() * 8
+        HDR + entries.len() * 36
+            + provides.len() * 16
+            + t.refs.len() * 12
             + t.marks.len() * 8
-            + t.refs_by_name.len() * 4
             + t.names.len(),
     );
     b.extend_from_slice(MAGIC);
     b.extend_from_slice(sha256);
     b.extend_from_slice(&text_len.to_le_bytes());
-    b.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-    b.extend_from_slice(&(provides.len() as u32).to_le_bytes());
-    b.extend_from_slice(&(t.refs.len() as u32).to_le_bytes());
-    b.extend_from_slice(&(t.marks.len() as u32).to_le_bytes());
-    b.extend_from_slice(&(t.names.len() as u32).to_le_bytes());
+    for n in [
+        entries.len(),
+        provides.len(),
+        t.refs.len(),
+        t.marks.len(),
+        t.names.len(),
+    ] {
+        b.extend_from_slice(&(n as u32).to_le_bytes());
+    }
+    b.extend_from_slice(&[0; 4]); // the CRC, below
     for e in entries {
         for x in [
             e.off,
@@ -407,144 +436,121 @@ pub fn write_idx(
             b.extend_from_slice(&x.to_le_bytes());
         }
     }
-    for i in &t.refs_by_name {
+    for i in t
+        .refs_by_name
+        .iter()
+        .chain(&t.entries_by_name)
+        .chain(&t.provides_by_name)
+    {
         b.extend_from_slice(&i.to_le_bytes());
     }
     b.extend_from_slice(&t.names);
-    w.write_all(&b)
+    let crc = crc32fast::hash(&b[HDR..]);
+    b[HDR - 4..HDR].copy_from_slice(&crc.to_le_bytes());
+    b
 }
 
-/// The text of a loaded Packages file: mapped from the cache, or owned (built in memory).
-enum Text {
+/// Bytes held by a loaded index: mapped from the cache, or owned (built in memory).
+enum Bytes {
     Mapped(Mmap),
     Owned(Vec<u8>),
 }
 
-/// A loaded Packages file: the mapped text and its table.
+impl Bytes {
+    fn get(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// A loaded Packages file: the mapped text and its mapped table. Nothing is copied or parsed
+/// at load (a CRC and one UTF-8 check of the name blob); every accessor reads the table in
+/// place, so loading a whole distro costs a few page faults, not a pass over its entries.
 pub struct IndexFile {
-    text: Option<Text>,
+    text: Option<Bytes>,
+    idx: Bytes,
     pub sha256: [u8; 32],
-    pub entries: Vec<Entry>,
-    pub provides: Vec<Provide>,
-    /// Names in the order this file first references them (apt's package ID order).
-    pub refs: Vec<(u32, u32)>,
-    /// (entry, MARK_* bits) of the Essential, required and Important paragraphs.
-    pub marks: Vec<(u32, u32)>,
-    /// Indices into `refs`, sorted by name.
-    pub refs_by_name: Vec<u32>,
-    pub names: Vec<u8>,
+    ne: usize,
+    np: usize,
+    nr: usize,
+    nm: usize,
+    nb: usize,
+    /// The name blob is UTF-8 as a whole (checked once at load), so a name is a sub-slice
+    /// checked for char boundaries only.
+    names_utf8: bool,
 }
 
 fn bad(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why.to_string())
 }
 
+fn le32(b: &[u8], i: usize) -> u32 {
+    match b.get(i..i + 4) {
+        Some(x) => u32::from_le_bytes([x[0], x[1], x[2], x[3]]),
+        None => 0,
+    }
+}
+
 impl IndexFile {
-    /// Loads `text_path` and its `.idx`; a table that does not match the text is an error
-    /// (the caller rebuilds it).
+    /// Loads `text_path` and its `.idx`; a table that does not match the text, or whose CRC
+    /// fails, is an error (the caller rebuilds it).
     pub fn load(text_path: &Path, idx_path: &Path) -> io::Result<IndexFile> {
-        let mut raw = Vec::new();
-        std::fs::File::open(idx_path)?.read_to_end(&mut raw)?;
-        const HDR: usize = 68;
+        let fi = std::fs::File::open(idx_path)?;
+        // SAFETY: cache files are only ever replaced by rename, never written in place, so the
+        // mapping stays valid and unchanged for its lifetime.
+        let idx = if fi.metadata()?.len() == 0 {
+            Bytes::Owned(Vec::new())
+        } else {
+            Bytes::Mapped(unsafe { Mmap::map(&fi)? })
+        };
+        let f = std::fs::File::open(text_path)?;
+        let text_len = f.metadata()?.len();
+        let text = if text_len == 0 {
+            None
+        } else {
+            Some(Bytes::Mapped(unsafe { Mmap::map(&f)? }))
+        };
+        IndexFile::from_parts(text, idx, Some(text_len))
+    }
+
+    fn from_parts(text: Option<Bytes>, idx: Bytes, text_len: Option<u64>) -> io::Result<Self> {
+        let raw = idx.get();
         if raw.len() < HDR || &raw[..8] != MAGIC {
             return Err(bad("index table has a wrong header"));
         }
-        let u32_at = |i: usize| u32::from_le_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]);
         let mut sha256 = [0u8; 32];
         sha256.copy_from_slice(&raw[8..40]);
         let mut l = [0u8; 8];
         l.copy_from_slice(&raw[40..48]);
-        let text_len = u64::from_le_bytes(l);
-        let ne = u32_at(48) as usize;
-        let np = u32_at(52) as usize;
-        let nr = u32_at(56) as usize;
-        let nm = u32_at(60) as usize;
-        let nb = u32_at(64) as usize;
-        if raw.len() != HDR + ne * 32 + np * 12 + nr * 8 + nm * 8 + nr * 4 + nb {
+        let want_len = u64::from_le_bytes(l);
+        let ne = le32(raw, 48) as usize;
+        let np = le32(raw, 52) as usize;
+        let nr = le32(raw, 56) as usize;
+        let nm = le32(raw, 60) as usize;
+        let nb = le32(raw, 64) as usize;
+        if raw.len() != HDR + ne * 36 + np * 16 + nr * 12 + nm * 8 + nb {
             return Err(bad("index table is truncated"));
         }
-        let f = std::fs::File::open(text_path)?;
-        if f.metadata()?.len() != text_len {
+        if crc32fast::hash(&raw[HDR..]) != le32(raw, 68) {
+            return Err(bad("index table is damaged (CRC)"));
+        }
+        if text_len.is_some_and(|n| n != want_len) {
             return Err(bad("Packages text does not match its index table"));
         }
-        // SAFETY: cache files are only ever replaced by rename, never written in place, so the
-        // mapping stays valid and unchanged for its lifetime.
-        let text = if text_len == 0 {
-            None
-        } else {
-            Some(Text::Mapped(unsafe { Mmap::map(&f)? }))
-        };
-        let mut entries = Vec::with_capacity(ne);
-        for k in 0..ne {
-            let b = HDR + k * 32;
-            let x = |j: usize| u32_at(b + 4 * j);
-            let e = Entry {
-                off: x(0),
-                len: x(1),
-                name: (x(2), x(3)),
-                version: (x(4), x(5)),
-                arch: (x(6), x(7)),
-            };
-            if e.off as u64 + e.len as u64 > text_len || e.name.0 as usize + e.name.1 as usize > nb
-            {
-                return Err(bad("index table points outside the text"));
-            }
-            entries.push(e);
-        }
-        let mut provides = Vec::with_capacity(np);
-        let pb = HDR + ne * 32;
-        for k in 0..np {
-            let b = pb + k * 12;
-            let p = Provide {
-                entry: u32_at(b),
-                name: (u32_at(b + 4), u32_at(b + 8)),
-            };
-            if p.entry as usize >= ne || p.name.0 as usize + p.name.1 as usize > nb {
-                return Err(bad("index table has a bad Provides entry"));
-            }
-            provides.push(p);
-        }
-        let rb = pb + np * 12;
-        let mut refs = Vec::with_capacity(nr);
-        for k in 0..nr {
-            let r = (u32_at(rb + k * 8), u32_at(rb + k * 8 + 4));
-            if r.0 as usize + r.1 as usize > nb {
-                return Err(bad("index table has a bad reference"));
-            }
-            refs.push(r);
-        }
-        let mb = rb + nr * 8;
-        let mut marks = Vec::with_capacity(nm);
-        for k in 0..nm {
-            let m = (u32_at(mb + k * 8), u32_at(mb + k * 8 + 4));
-            if m.0 as usize >= ne {
-                return Err(bad("index table has a bad mark"));
-            }
-            marks.push(m);
-        }
-        let sb = mb + nm * 8;
-        let mut refs_by_name = Vec::with_capacity(nr);
-        for k in 0..nr {
-            let i = u32_at(sb + k * 4);
-            if i as usize >= nr {
-                return Err(bad("index table has a bad reference order"));
-            }
-            refs_by_name.push(i);
-        }
-        let names = raw[sb + nr * 4..].to_vec();
-        let file = IndexFile {
+        let names_utf8 = std::str::from_utf8(&raw[raw.len() - nb..]).is_ok();
+        Ok(IndexFile {
             text,
+            idx,
             sha256,
-            entries,
-            provides,
-            refs,
-            marks,
-            refs_by_name,
-            names,
-        };
-        // the text was verified by hash when written; a cheap sanity check of UTF-8 happens
-        // per paragraph on access.
-        Ok(file)
+            ne,
+            np,
+            nr,
+            nm,
+            nb,
+            names_utf8,
+        })
     }
 
     /// An index over Packages text held in memory (no cache files, no signature): for
@@ -558,22 +564,107 @@ impl IndexFile {
             Ok((_, t)) => t,
             Err(_) => Table::default(),
         };
-        IndexFile {
-            text: Some(Text::Owned(text)),
-            sha256: [0; 32],
-            entries: table.entries,
-            provides: table.provides,
-            refs: table.refs,
-            marks: table.marks,
-            refs_by_name: table.refs_by_name,
-            names: table.names,
+        let idx = idx_bytes(&[0; 32], text.len() as u64, &table);
+        let text = Some(Bytes::Owned(text));
+        match IndexFile::from_parts(text, Bytes::Owned(idx), None) {
+            Ok(f) => f,
+            // a table just built always has a good header; an empty one otherwise
+            Err(_) => IndexFile {
+                text: None,
+                idx: Bytes::Owned(idx_bytes(&[0; 32], 0, &Table::default())),
+                sha256: [0; 32],
+                ne: 0,
+                np: 0,
+                nr: 0,
+                nm: 0,
+                nb: 0,
+                names_utf8: true,
+            },
         }
+    }
+
+    fn raw(&self) -> &[u8] {
+        self.idx.get()
+    }
+    // section offsets
+    fn pb(&self) -> usize {
+        HDR + self.ne * 32
+    }
+    fn rb(&self) -> usize {
+        self.pb() + self.np * 12
+    }
+    fn mb(&self) -> usize {
+        self.rb() + self.nr * 8
+    }
+    fn sb(&self) -> usize {
+        self.mb() + self.nm * 8
+    }
+    fn eb_by_name(&self) -> usize {
+        self.sb() + self.nr * 4
+    }
+    fn pb_by_name(&self) -> usize {
+        self.eb_by_name() + self.ne * 4
+    }
+    fn names(&self) -> &[u8] {
+        let r = self.raw();
+        &r[r.len() - self.nb..]
+    }
+
+    /// The number of paragraphs.
+    pub fn entry_count(&self) -> usize {
+        self.ne
+    }
+    /// Paragraph `i`'s ranges (all empty if `i` is out of range).
+    pub fn entry(&self, i: u32) -> Entry {
+        if i as usize >= self.ne {
+            return Entry::default();
+        }
+        let b = HDR + i as usize * 32;
+        let r = self.raw();
+        let x = |j: usize| le32(r, b + 4 * j);
+        Entry {
+            off: x(0),
+            len: x(1),
+            name: (x(2), x(3)),
+            version: (x(4), x(5)),
+            arch: (x(6), x(7)),
+        }
+    }
+    /// Every paragraph's ranges, in file order.
+    pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        (0..self.ne as u32).map(|i| self.entry(i))
+    }
+    /// The number of Provides items.
+    pub fn provide_count(&self) -> usize {
+        self.np
+    }
+    /// Provides item `i`.
+    pub fn provide(&self, i: u32) -> Provide {
+        let b = self.pb() + i as usize * 12;
+        let r = self.raw();
+        Provide {
+            entry: le32(r, b),
+            name: (le32(r, b + 4), le32(r, b + 8)),
+        }
+    }
+    /// Every Provides item, in file order.
+    pub fn provides(&self) -> impl Iterator<Item = Provide> + '_ {
+        (0..self.np as u32).map(|i| self.provide(i))
+    }
+    /// Referenced names in first-reference order (apt's package ID order).
+    pub fn refs(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let (r, b) = (self.raw(), self.rb());
+        (0..self.nr).map(move |k| (le32(r, b + k * 8), le32(r, b + k * 8 + 4)))
+    }
+    /// (entry, MARK_* bits) of the Essential, required and Important paragraphs.
+    pub fn marks(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let (r, b) = (self.raw(), self.mb());
+        (0..self.nm).map(move |k| (le32(r, b + k * 8), le32(r, b + k * 8 + 4)))
     }
 
     pub fn text(&self) -> &[u8] {
         match &self.text {
-            Some(Text::Mapped(m)) => m,
-            Some(Text::Owned(v)) => v,
+            Some(t) => t.get(),
             None => &[],
         }
     }
@@ -587,18 +678,84 @@ impl IndexFile {
             .unwrap_or("")
     }
 
+    /// The run of a name-sorted permutation (`count` u32 at `base`, each an index whose name
+    /// `name_of` gives) whose names equal `name`.
+    fn run<'a>(
+        &'a self,
+        base: usize,
+        count: usize,
+        name_of: impl Fn(u32) -> &'a str,
+        name: &str,
+    ) -> impl Iterator<Item = u32> + 'a {
+        let r = self.raw();
+        let at = move |k: usize| le32(r, base + k * 4);
+        // first position whose name is >= `name`, then the first > it
+        let bound = |strict: bool| {
+            let (mut lo, mut hi) = (0usize, count);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                let n = name_of(at(mid));
+                let before = if strict { n <= name } else { n < name };
+                if before {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        let (a, b) = (bound(false), bound(true));
+        (a..b).map(at)
+    }
+
+    /// The paragraphs named `name`, in file order.
+    pub fn entries_named<'a>(&'a self, name: &str) -> impl Iterator<Item = u32> + 'a {
+        let name_of = move |i: u32| self.name_at(self.entry(i).name);
+        self.run(self.eb_by_name(), self.ne, name_of, name)
+    }
+
+    /// The paragraphs that provide `name`, in file order (one per Provides item).
+    pub fn providers_of<'a>(&'a self, name: &str) -> impl Iterator<Item = u32> + 'a {
+        let name_of = move |i: u32| self.name_at(self.provide(i).name);
+        self.run(self.pb_by_name(), self.np, name_of, name)
+            .map(move |i| self.provide(i).entry)
+    }
+
+    /// Every package name of the file, sorted, each once.
+    pub fn sorted_names(&self) -> impl Iterator<Item = &str> + '_ {
+        let (r, b) = (self.raw(), self.eb_by_name());
+        let mut last: Option<&str> = None;
+        (0..self.ne).filter_map(move |k| {
+            let n = self.name_at(self.entry(le32(r, b + k * 4)).name);
+            if last == Some(n) {
+                return None;
+            }
+            last = Some(n);
+            Some(n)
+        })
+    }
+
     /// The position of `name`'s first reference in this file (see [`ScanWriter`]).
     pub fn first_reference(&self, name: &str) -> Option<u32> {
-        self.refs_by_name
-            .binary_search_by(|&i| self.name_at(self.refs[i as usize]).cmp(name))
-            .ok()
-            .map(|k| self.refs_by_name[k])
+        let (r, rb) = (self.raw(), self.rb());
+        let ref_name = move |i: u32| {
+            let k = i as usize;
+            self.name_at((le32(r, rb + k * 8), le32(r, rb + k * 8 + 4)))
+        };
+        self.run(self.sb(), self.nr, ref_name, name).next()
     }
 
     /// A name (Package or Provides) from the name blob.
     pub fn name_at(&self, r: (u32, u32)) -> &str {
         let (a, b) = (r.0 as usize, r.0 as usize + r.1 as usize);
-        self.names
+        let names = self.names();
+        if self.names_utf8 {
+            // SAFETY: the whole blob is UTF-8 (checked once at load); `str::get` only returns
+            // slices on char boundaries, which are UTF-8 too.
+            let all = unsafe { std::str::from_utf8_unchecked(names) };
+            return all.get(a..b).unwrap_or("");
+        }
+        names
             .get(a..b)
             .and_then(|s| std::str::from_utf8(s).ok())
             .unwrap_or("")
@@ -606,7 +763,7 @@ impl IndexFile {
 
     /// The whole paragraph of entry `i`.
     pub fn paragraph(&self, i: u32) -> opaas_deb::Paragraph<'_> {
-        let e = self.entries[i as usize];
+        let e = self.entry(i);
         opaas_deb::Paragraph::new(self.str_at((e.off, e.len)).trim_end())
     }
 }
@@ -622,7 +779,7 @@ mod tests {
     fn references_follow_apt_creation_order() {
         let text = "Package: p\nProvides: virt, bad (>= 1)\nDepends: d1 | d2:any, d3:amd64\nRecommends: r1,\n r2\nPre-Depends: pre\nReplaces: old\nConflicts: d1, c1\nBreaks: b1\n\nPackage: q\nDepends: d1, p, newdep\nEnhances: en\nSuggests: s1\n\nPackage: r1\n";
         let ix = IndexFile::from_text(text);
-        let refs: Vec<_> = ix.refs.iter().map(|r| ix.name_at(*r)).collect();
+        let refs: Vec<_> = ix.refs().map(|r| ix.name_at(r)).collect();
         assert_eq!(
             refs,
             [
@@ -637,7 +794,7 @@ mod tests {
         let text = "Package: a\nEssential: yes\nPriority: required\n\nPackage: b\nPriority: optional\n\nPackage: c\nPriority: required\n\nPackage: d\nProtected: yes\n";
         let ix = IndexFile::from_text(text);
         assert_eq!(
-            ix.marks,
+            ix.marks().collect::<Vec<_>>(),
             [
                 (0, MARK_ESSENTIAL | MARK_REQUIRED),
                 (2, MARK_REQUIRED),
@@ -663,11 +820,11 @@ mod tests {
         let mut f = std::fs::File::create(&ip).expect("c");
         write_idx(&mut f, &[7; 32], text.len() as u64, &table).expect("idx");
         let ix = IndexFile::load(&tp, &ip).expect("load");
-        assert_eq!(ix.name_at(ix.entries[0].name), "a");
-        assert_eq!(ix.str_at(ix.entries[0].version), "1.0");
-        assert_eq!(ix.str_at(ix.entries[1].arch), "all");
-        assert_eq!(ix.str_at(ix.entries[1].version), "2");
-        let pn: Vec<_> = ix.provides.iter().map(|p| ix.name_at(p.name)).collect();
+        assert_eq!(ix.name_at(ix.entry(0).name), "a");
+        assert_eq!(ix.str_at(ix.entry(0).version), "1.0");
+        assert_eq!(ix.str_at(ix.entry(1).arch), "all");
+        assert_eq!(ix.str_at(ix.entry(1).version), "2");
+        let pn: Vec<_> = ix.provides().map(|p| ix.name_at(p.name)).collect();
         assert_eq!(pn, ["x", "y", "z"]);
         assert_eq!(ix.paragraph(1).get("Version"), Some("2"));
         assert_eq!(ix.paragraph(0).get("Description"), Some("d\n more"));
@@ -676,14 +833,28 @@ mod tests {
         assert!(IndexFile::load(&tp, &ip).is_err());
         // the same text indexed in memory gives the same table
         let mem = IndexFile::from_text(text);
-        assert_eq!(mem.entries, ix.entries);
-        assert_eq!(mem.provides, ix.provides);
-        assert_eq!(mem.names, ix.names);
-        assert_eq!(mem.refs, ix.refs);
-        let refs: Vec<_> = ix.refs.iter().map(|r| ix.name_at(*r)).collect();
+        assert!(mem.entries().eq(ix.entries()));
+        assert!(mem.provides().eq(ix.provides()));
+        assert_eq!(mem.names(), ix.names());
+        assert!(mem.refs().eq(ix.refs()));
+        let refs: Vec<_> = ix.refs().map(|r| ix.name_at(r)).collect();
         assert_eq!(refs, ["a", "x", "z", "b"]);
-        assert_eq!(mem.marks, ix.marks);
-        assert_eq!(mem.refs_by_name, ix.refs_by_name);
+        assert!(mem.marks().eq(ix.marks()));
+        // look-ups by name: runs of the name-sorted permutations
+        assert_eq!(ix.entries_named("b").collect::<Vec<_>>(), [1]);
+        assert_eq!(ix.entries_named("c").count(), 0);
+        assert_eq!(ix.providers_of("z").collect::<Vec<_>>(), [0]);
+        assert_eq!(ix.sorted_names().collect::<Vec<_>>(), ["a", "b"]);
+        // a damaged table is refused (its CRC), so the caller rebuilds it
+        let mut raw = std::fs::read(&ip).expect("idx");
+        let k = raw.len() - 1;
+        raw[k] ^= 1;
+        std::fs::write(&tp, text).expect("w");
+        std::fs::write(&ip, &raw).expect("w");
+        assert!(IndexFile::load(&tp, &ip).is_err());
+        raw[k] ^= 1;
+        std::fs::write(&ip, &raw).expect("w");
+        assert!(IndexFile::load(&tp, &ip).is_ok());
         assert_eq!(ix.first_reference("z"), Some(2));
         assert_eq!(ix.first_reference("a"), Some(0));
         assert_eq!(ix.first_reference("y"), None);

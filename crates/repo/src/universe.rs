@@ -5,7 +5,6 @@ use crate::index::IndexFile;
 use crate::store::SourceMeta;
 use opaas_deb::{compare_versions, Paragraph};
 use std::cmp::Ordering;
-use std::hash::BuildHasher;
 
 /// A paragraph in one of the loaded indices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,131 +26,22 @@ pub struct Candidate<'u> {
     pub priority: i32,
 }
 
-/// Names → paragraphs, allocation-free: a hash table of slots whose key strings live in the
-/// index files' name blobs, and one array of references grouped by slot (so a look-up returns
-/// a slice).
-#[derive(Default)]
-struct NameTable {
-    table: hashbrown::HashTable<u32>,
-    slots: Vec<Slot>,
-    refs: Vec<PkgRef>,
-}
-
-#[derive(Clone, Copy)]
-struct Slot {
-    src: u16,
-    name: (u32, u32),
-    start: u32,
-    len: u32,
-}
-
-impl NameTable {
-    /// `items`: (src, entry, name range in that file's blob).
-    fn build(
-        files: &[IndexFile],
-        items: impl Iterator<Item = (u16, u32, (u32, u32))> + Clone,
-        hasher: &hashbrown::DefaultHashBuilder,
-    ) -> NameTable {
-        let mut t = NameTable::default();
-        let mut of_item: Vec<u32> = Vec::new();
-        for (src, _, name) in items.clone() {
-            let key = files[src as usize].name_at(name);
-            let h = hasher.hash_one(key);
-            let slots = &t.slots;
-            let found = t.table.find(h, |&s| {
-                let sl = slots[s as usize];
-                files[sl.src as usize].name_at(sl.name) == key
-            });
-            let s = match found {
-                Some(&s) => s,
-                None => {
-                    let s = t.slots.len() as u32;
-                    t.slots.push(Slot {
-                        src,
-                        name,
-                        start: 0,
-                        len: 0,
-                    });
-                    let slots = &t.slots;
-                    t.table.insert_unique(h, s, |&x| {
-                        let sl = slots[x as usize];
-                        hasher.hash_one(files[sl.src as usize].name_at(sl.name))
-                    });
-                    s
-                }
-            };
-            t.slots[s as usize].len += 1;
-            of_item.push(s);
-        }
-        let mut next = 0u32;
-        for sl in &mut t.slots {
-            sl.start = next;
-            next += sl.len;
-            sl.len = 0;
-        }
-        t.refs = vec![PkgRef { src: 0, idx: 0 }; next as usize];
-        for ((src, idx, _), s) in items.zip(of_item) {
-            let sl = &mut t.slots[s as usize];
-            t.refs[(sl.start + sl.len) as usize] = PkgRef { src, idx };
-            sl.len += 1;
-        }
-        t
-    }
-
-    fn get(
-        &self,
-        files: &[IndexFile],
-        hasher: &hashbrown::DefaultHashBuilder,
-        name: &str,
-    ) -> &[PkgRef] {
-        let h = hasher.hash_one(name);
-        match self.table.find(h, |&s| {
-            let sl = self.slots[s as usize];
-            files[sl.src as usize].name_at(sl.name) == name
-        }) {
-            Some(&s) => {
-                let sl = self.slots[s as usize];
-                &self.refs[sl.start as usize..(sl.start + sl.len) as usize]
-            }
-            None => &[],
-        }
-    }
-}
-
-/// The loaded indices.
+/// The loaded indices. Look-ups by name are binary searches in each file's name-sorted
+/// permutations (built once when the index was written, and mapped): nothing is built per
+/// process, so loading a target's indices costs page faults, not a pass over 60 000 names.
 pub struct Universe {
     pub native_arch: String,
     pub sources: Vec<SourceMeta>,
     files: Vec<IndexFile>,
-    hasher: hashbrown::DefaultHashBuilder,
-    by_name: NameTable,
-    provides: NameTable,
 }
 
 impl Universe {
     pub fn new(native_arch: &str, loaded: Vec<(SourceMeta, IndexFile)>) -> Universe {
         let (sources, files): (Vec<SourceMeta>, Vec<IndexFile>) = loaded.into_iter().unzip();
-        let hasher = hashbrown::DefaultHashBuilder::default();
-        let fr = &files;
-        let entries = fr.iter().enumerate().flat_map(|(s, f)| {
-            f.entries
-                .iter()
-                .enumerate()
-                .map(move |(i, e)| (s as u16, i as u32, e.name))
-        });
-        let by_name = NameTable::build(fr, entries, &hasher);
-        let provs = fr
-            .iter()
-            .enumerate()
-            .flat_map(|(s, f)| f.provides.iter().map(move |p| (s as u16, p.entry, p.name)));
-        let provides = NameTable::build(fr, provs, &hasher);
         Universe {
             native_arch: native_arch.to_string(),
             sources,
             files,
-            hasher,
-            by_name,
-            provides,
         }
     }
 
@@ -169,7 +59,7 @@ impl Universe {
     }
 
     pub fn len(&self) -> usize {
-        self.files.iter().map(|f| f.entries.len()).sum()
+        self.files.iter().map(|f| f.entry_count()).sum()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -177,7 +67,7 @@ impl Universe {
 
     fn entry(&self, r: PkgRef) -> (&IndexFile, crate::index::Entry) {
         let f = &self.files[r.src as usize];
-        (f, f.entries[r.idx as usize])
+        (f, f.entry(r.idx))
     }
     pub fn name(&self, r: PkgRef) -> &str {
         let (f, e) = self.entry(r);
@@ -206,13 +96,27 @@ impl Universe {
         &self.sources[r.src as usize]
     }
 
-    /// Every paragraph named `name` (any architecture, any source).
-    pub fn named(&self, name: &str) -> &[PkgRef] {
-        self.by_name.get(&self.files, &self.hasher, name)
+    /// Every paragraph named `name` (any architecture, any source), sources in load order.
+    pub fn named(&self, name: &str) -> Vec<PkgRef> {
+        let mut out = Vec::new();
+        for (s, f) in self.files.iter().enumerate() {
+            out.extend(
+                f.entries_named(name)
+                    .map(|idx| PkgRef { src: s as u16, idx }),
+            );
+        }
+        out
     }
-    /// Every paragraph that Provides `name`.
-    pub fn providers(&self, name: &str) -> &[PkgRef] {
-        self.provides.get(&self.files, &self.hasher, name)
+    /// Every paragraph that Provides `name` (once per Provides item), sources in load order.
+    pub fn providers(&self, name: &str) -> Vec<PkgRef> {
+        let mut out = Vec::new();
+        for (s, f) in self.files.iter().enumerate() {
+            out.extend(
+                f.providers_of(name)
+                    .map(|idx| PkgRef { src: s as u16, idx }),
+            );
+        }
+        out
     }
     /// apt's package ID order of `name` among the loaded indices: the position of its first
     /// reference (a paragraph of its own, a relation naming it, a Provides), files in load
@@ -230,23 +134,37 @@ impl Universe {
     /// written: no paragraph is parsed to find them.
     pub fn marked(&self, mask: u32) -> impl Iterator<Item = PkgRef> + '_ {
         self.files.iter().enumerate().flat_map(move |(s, f)| {
-            f.marks
-                .iter()
+            f.marks()
                 .filter(move |(_, bits)| bits & mask != 0)
-                .map(move |&(idx, _)| PkgRef { src: s as u16, idx })
+                .map(move |(idx, _)| PkgRef { src: s as u16, idx })
         })
     }
 
-    /// Every distinct package name.
+    /// Every distinct package name, sorted (a merge of each file's sorted names).
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_name
-            .slots
+        let mut its: Vec<_> = self
+            .files
             .iter()
-            .map(|sl| self.files[sl.src as usize].name_at(sl.name))
+            .map(|f| f.sorted_names().peekable())
+            .collect();
+        let mut last: Option<&str> = None;
+        std::iter::from_fn(move || loop {
+            let k = its
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(k, it)| it.peek().map(|n| (k, *n)))
+                .min_by(|a, b| a.1.cmp(b.1))?
+                .0;
+            let n = its[k].next()?;
+            if last != Some(n) {
+                last = Some(n);
+                return Some(n);
+            }
+        })
     }
     pub fn all_refs(&self) -> impl Iterator<Item = PkgRef> + '_ {
         self.files.iter().enumerate().flat_map(|(s, f)| {
-            (0..f.entries.len() as u32).map(move |i| PkgRef {
+            (0..f.entry_count() as u32).map(move |i| PkgRef {
                 src: s as u16,
                 idx: i,
             })
@@ -256,7 +174,7 @@ impl Universe {
     /// The versions of `name` for architecture `arch`, highest first, same versions merged.
     pub fn versions(&self, name: &str, arch: &str) -> Vec<Candidate<'_>> {
         let mut out: Vec<Candidate<'_>> = Vec::new();
-        for &r in self.named(name) {
+        for r in self.named(name) {
             if self.arch(r) != arch {
                 continue;
             }

@@ -168,7 +168,7 @@ impl Baseline {
         // the release pocket's paragraph for a name (highest version there)
         let in_release = |name: &str| -> Option<Paragraph<'_>> {
             let mut best: Option<opaas_repo::universe::PkgRef> = None;
-            for &r in u.named(name) {
+            for r in u.named(name) {
                 if u.source(r).suite == suite
                     && u.arch(r) == arch
                     && best.is_none_or(|b| {

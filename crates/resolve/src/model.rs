@@ -429,7 +429,7 @@ impl DepCache<'_> {
             return v.clone();
         }
         let mut out = Vec::new();
-        for &r in self.u.providers(name) {
+        for r in self.u.providers(name) {
             let p = self.u.paragraph(r);
             for pr in parse_provides(&p) {
                 if pr.name == name {
