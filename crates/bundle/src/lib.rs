@@ -42,7 +42,10 @@ pub use read::{
 pub use render::{render_install_sh, render_readme};
 pub use sbom::{purl, sbom_json};
 pub use verify::{verify, verify_with, SignatureChecker, SuiteCheck, VerifyReport};
-pub use write::{bundle_file_name, bundle_id, write_bundle, write_bundle_with, Format, Written};
+pub use write::{
+    bundle_file_name, bundle_id, write_bundle, write_bundle_streaming, write_bundle_with, Format,
+    Written,
+};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

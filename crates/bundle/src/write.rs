@@ -171,6 +171,20 @@ pub fn write_bundle_with(
     format: Format,
     packed: &dyn Fn(u64, u64),
 ) -> Result<Written, BundleError> {
+    write_bundle_streaming(input, out_dir, format, packed, &|_| Ok(()))
+}
+
+/// [`write_bundle_with`] while the `.deb` files may still be arriving: before a file is read,
+/// `ready(path)` must return (it blocks until the file is complete, or fails). The tarball's
+/// members keep their fixed order, so packing overlaps the downloads and the result is
+/// byte-identical to packing after them.
+pub fn write_bundle_streaming(
+    input: &BundleInput,
+    out_dir: &Path,
+    format: Format,
+    packed: &dyn Fn(u64, u64),
+    ready: &dyn Fn(&Path) -> io::Result<()>,
+) -> Result<Written, BundleError> {
     let id = bundle_id(input);
     let top = format!("offline_pkg_{}_{}_{}", input.distro.id, input.arch, id);
     let mut pkgs = input.packages.clone();
@@ -255,13 +269,29 @@ pub fn write_bundle_with(
         match format {
             Format::TarGz => {
                 let enc = MixedGz::new(w, flate2::Compression::default()).map_err(io_err(&tmp))?;
-                let enc = write_tar(enc, &top, &entries, input.created_epoch, &tmp, &on_file)?;
+                let enc = write_tar(
+                    enc,
+                    &top,
+                    &entries,
+                    input.created_epoch,
+                    &tmp,
+                    &on_file,
+                    ready,
+                )?;
                 let w = enc.finish().map_err(io_err(&tmp))?;
                 finish_file(w, &tmp)
             }
             Format::TarZst => {
                 let enc = zstd::stream::write::Encoder::new(w, 3).map_err(io_err(&tmp))?;
-                let enc = write_tar(enc, &top, &entries, input.created_epoch, &tmp, &on_file)?;
+                let enc = write_tar(
+                    enc,
+                    &top,
+                    &entries,
+                    input.created_epoch,
+                    &tmp,
+                    &on_file,
+                    ready,
+                )?;
                 let w = enc.finish().map_err(io_err(&tmp))?;
                 finish_file(w, &tmp)
             }
@@ -550,6 +580,7 @@ fn write_tar<W: TarSink>(
     mtime: u64,
     tmp: &Path,
     on_file: &dyn Fn(u64),
+    ready: &dyn Fn(&Path) -> io::Result<()>,
 ) -> Result<W, BundleError> {
     let mut b = tar::Builder::new(w);
     b.mode(tar::HeaderMode::Deterministic);
@@ -599,6 +630,7 @@ fn write_tar<W: TarSink>(
                     .map_err(tar_err(tmp))?;
             }
             EntryData::File(src, size, _) => {
+                ready(src).map_err(io_err(src))?;
                 let mut f = std::fs::File::open(src).map_err(io_err(src))?;
                 let actual = f.metadata().map_err(io_err(src))?.len();
                 if actual != *size {

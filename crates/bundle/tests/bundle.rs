@@ -101,12 +101,17 @@ fn deterministic_and_verifies() {
         (rep.packages, rep.distro.as_str(), rep.arch.as_str()),
         (3, "debian-12", "amd64")
     );
-    // no temp file left behind
-    let left: Vec<_> = std::fs::read_dir(d.path().join("a"))
+    // no temp file left behind: the tarball and the digest recorded beside it
+    let mut left: Vec<_> = std::fs::read_dir(d.path().join("a"))
         .expect("dir")
         .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(left.len(), 1);
+    left.sort();
+    let name = a.file_name().expect("name").to_string_lossy().into_owned();
+    assert_eq!(left, [format!(".{name}.sha256"), name.clone()]);
+    let (sha, _) = opaas_bundle::sha256_file(&a).expect("sha");
+    assert_eq!(opaas_bundle::recorded_digest(&a), Some(sha));
     // zstd too
     let z = write_bundle(&inp, &d.path().join("z"), Format::TarZst)
         .expect("zst")

@@ -853,6 +853,32 @@ fn an_identical_build_reuses_the_verified_tarball() {
     assert_eq!(std::fs::read(&path).expect("rewritten"), bytes1);
 }
 
+/// The tarball is written while the .debs download: a .deb the mirror no longer has fails the
+/// build naming it, and leaves neither a tarball nor a temporary file behind.
+#[test]
+fn a_missing_deb_fails_the_build_and_leaves_no_tarball() {
+    let fx = fixture();
+    fx.server
+        .fail_always("libhello1_", opaas_testkit::Fault::NotFound);
+    let out = tempfile::tempdir().expect("out");
+    let o = out.path().display().to_string();
+    let b = fx.run(&["build", "-q", "--baseline", "none", "-o", &o, "hello"]);
+    assert!(!b.status.success(), "{}", stderr(&b));
+    assert!(stderr(&b).contains("libhello1"), "{}", stderr(&b));
+    let left: Vec<_> = std::fs::read_dir(out.path())
+        .expect("out dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    // with the file back, the same build succeeds and verifies
+    fx.server.clear_faults();
+    let b = fx.run(&["build", "-q", "--baseline", "none", "-o", &o, "hello"]);
+    assert!(b.status.success(), "{}", stderr(&b));
+    let v = fx.run(&["verify", stdout(&b).trim()]);
+    assert!(v.status.success(), "{}", stderr(&v));
+}
+
 /// A mirror that resets, answers 500/503, truncates or stalls on 30 % of all requests (indices
 /// and .debs): ten seeded builds, none fails, each bundle verifies (issue 12's acceptance run).
 /// The stall sends half the body, then nothing for 1 s, then closes; a connection that stays

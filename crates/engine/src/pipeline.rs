@@ -354,6 +354,58 @@ struct FetchAdapter<'a> {
     p: &'a dyn BuildProgress,
     files: AtomicUsize,
     bytes: AtomicU64,
+    /// Told of every finished file (the packer waits on it).
+    gate: Option<&'a Gate>,
+}
+
+/// Where the packer waits for the downloads: woken at every finished file and at the end.
+#[derive(Default)]
+struct Gate {
+    /// The fetch has returned (whatever its result).
+    done: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+    /// The packer failed: the downloads stop.
+    aborted: std::sync::atomic::AtomicBool,
+}
+
+impl Gate {
+    fn notify(&self) {
+        self.cv.notify_all();
+    }
+    fn finish(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+    fn abort(&self) {
+        self.aborted.store(true, Ordering::Relaxed);
+    }
+    /// Blocks until `path` (a store file, renamed into place only once verified) exists, the
+    /// fetch ended without it, or the build was cancelled.
+    fn wait_for(&self, path: &Path, progress: &dyn BuildProgress) -> std::io::Result<()> {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if path.is_file() {
+                return Ok(());
+            }
+            if *done {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "not downloaded",
+                ));
+            }
+            if progress.cancelled() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "cancelled",
+                ));
+            }
+            done = self
+                .cv
+                .wait_timeout(done, std::time::Duration::from_millis(200))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
 }
 
 impl opaas_fetch::Progress for FetchAdapter<'_> {
@@ -365,6 +417,9 @@ impl opaas_fetch::Progress for FetchAdapter<'_> {
         self.p.download(self.files.load(Ordering::Relaxed), b);
     }
     fn file_done(&self, name: &str, cached: bool) {
+        if let Some(g) = self.gate {
+            g.notify();
+        }
         let f = self.files.fetch_add(1, Ordering::Relaxed) + 1;
         self.p.download(f, self.bytes.load(Ordering::Relaxed));
         self.p.log(&format!(
@@ -376,7 +431,7 @@ impl opaas_fetch::Progress for FetchAdapter<'_> {
         self.p.log(msg);
     }
     fn cancelled(&self) -> bool {
-        self.p.cancelled()
+        self.p.cancelled() || self.gate.is_some_and(|g| g.aborted.load(Ordering::Relaxed))
     }
 }
 
@@ -788,20 +843,61 @@ pub(crate) fn finish(
         },
         ..defaults
     };
+    let gate = Gate::default();
     let adapter = FetchAdapter {
         p: progress,
         files: AtomicUsize::new(0),
         bytes: AtomicU64::new(0),
+        gate: Some(&gate),
     };
-    let fetched = opaas_fetch::fetch_all(&cas, items, &opts, &adapter);
+    // every .deb's place in the store is known before it arrives (its SHA-256 is signed), so
+    // the tarball is written while the downloads run, in its fixed member order, each member
+    // once its file is complete; the downloads are queued in that order
+    for p in input.packages.iter_mut() {
+        p.path = cas.path(&p.sha256.to_ascii_lowercase());
+    }
+    let mut order: Vec<usize> = (0..items.len().min(input.packages.len())).collect();
+    if input.archive.is_some() {
+        order.sort_by(|&a, &b| {
+            input.packages[a]
+                .pool_path
+                .cmp(&input.packages[b].pool_path)
+        });
+    } else {
+        order.sort_by(|&a, &b| {
+            let (x, y) = (&input.packages[a], &input.packages[b]);
+            x.name.cmp(&y.name).then(x.arch.cmp(&y.arch))
+        });
+    }
+    let queued: Vec<Item> = order.iter().map(|&i| items[i].clone()).collect();
+    let (fetched, written) = std::thread::scope(|sc| {
+        let fetch = sc.spawn(|| {
+            let r = opaas_fetch::fetch_all(&cas, &queued, &opts, &adapter);
+            gate.finish();
+            r
+        });
+        let w = opaas_bundle::write_bundle_streaming(
+            &input,
+            out_dir,
+            format,
+            &|d, t| progress.pack(d, t),
+            &|path| gate.wait_for(path, progress),
+        );
+        if w.is_err() {
+            // the tarball cannot be written: stop the downloads too
+            gate.abort();
+        }
+        let f = fetch
+            .join()
+            .unwrap_or_else(|_| Err(opaas_fetch::FetchError::Cancelled));
+        (f, w)
+    });
     // a cancelled fetch stops within a fraction of a second; say so rather than "failed"
     check_cancel(progress)?;
+    // a failed download explains a failed tarball better than the tarball's error does
     let fetched = fetched?;
-    for (p, path) in input.packages.iter_mut().zip(&fetched.paths) {
-        p.path = path.clone();
-    }
     progress.phase(Phase::Packing);
-    let w = opaas_bundle::write_bundle_with(&input, out_dir, format, &|d, t| progress.pack(d, t))?;
+    let w = written?;
     progress.log(&format!("wrote {} ({} bytes)", w.file_name, w.size));
     Ok(Built {
         path: w.path,
