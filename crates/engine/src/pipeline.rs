@@ -889,7 +889,7 @@ pub(crate) fn finish(
         }
         let f = fetch
             .join()
-            .unwrap_or_else(|_| Err(opaas_fetch::FetchError::Cancelled));
+            .unwrap_or(Err(opaas_fetch::FetchError::Cancelled));
         (f, w)
     });
     // a cancelled fetch stops within a fraction of a second; say so rather than "failed"
