@@ -67,6 +67,7 @@ fn input(dir: &Path) -> BundleInput {
         mode: "install".into(),
         assumed: Vec::new(),
         host: String::new(),
+        hosts: Vec::new(),
         phased: "include".into(),
         build_log: "test build\n".into(),
         archive: None,
