@@ -64,6 +64,7 @@ pub fn router(st: AppState) -> Router {
         .route("/api/jobs/{id}/manifest", get(job_manifest))
         .route("/api/jobs/{id}/sbom", get(job_sbom))
         .route("/api/openapi.json", get(openapi))
+        .route("/api/collect-script", get(collect_script))
         .layer(middleware::from_fn_with_state(st.clone(), timeout));
     let streaming = Router::new()
         .route("/api/jobs/{id}/events", get(job_events))
@@ -697,6 +698,16 @@ async fn delete_job(State(st): State<AppState>, JobId(id): JobId) -> Result<Stat
     } else {
         Err(ApiError::no_job(&id))
     }
+}
+
+/// The collect script of patch bundles (issue 10): the admin runs it on the offline server
+/// and uploads what it writes (`mode: upgrade`).
+async fn collect_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        opaas_engine::collect::COLLECT_SCRIPT,
+    )
+        .into_response()
 }
 
 async fn job_log(State(st): State<AppState>, JobId(id): JobId) -> Result<Response, ApiError> {

@@ -712,6 +712,7 @@ async fn health_metrics_and_the_openapi_document() {
         "/api/jobs/{id}/manifest",
         "/api/jobs/{id}/bundle",
         "/api/jobs/{id}/cancel",
+        "/api/collect-script",
         "/healthz",
         "/metrics",
     ] {
@@ -1151,6 +1152,14 @@ async fn upgrade_jobs_plan_each_host_and_refuse_bad_collected_files() {
             + &stanza("hello-doc", "1.0", "all")),
     );
     let db01 = collected("db01", "12", "amd64", &stanza("libhello1", "1.0", "amd64"));
+    // the collect script the UI shows
+    let cs = app.get("/api/collect-script").await;
+    assert_eq!(cs.status, 200);
+    assert!(
+        cs.text().starts_with("#!/bin/sh\n# OPaaS collect script"),
+        "{}",
+        cs.text()
+    );
     // the preview: each host's plan, security first
     let r = app
         .post(
