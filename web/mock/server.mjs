@@ -534,7 +534,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
       if (alt && alt.startsWith(root) && fs.existsSync(alt)) file = alt
       else {
         if (/\/assets\//.test(pathname)) { res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }); return res.end('not found\n') }
-        if (!/^\/(index\.html|history\/?|jobs\/[^/]+\/?)?$/.test(pathname)) status = 404
+        if (!/^\/(index\.html|history\/?|patch\/?|jobs\/[^/]+\/?)?$/.test(pathname)) status = 404
         file = path.join(root, 'index.html')
       }
     }
