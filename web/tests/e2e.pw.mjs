@@ -884,6 +884,9 @@ test('patch a server: the collect line, two servers, their plans, one bundle, hi
     const row = page.locator(`[data-job="${id}"] [data-testid=history-hosts]`)
     await row.waitFor()
     assert((await row.textContent()).includes('web01 db01'), 'history names the servers')
+    const item = page.locator(`[data-job="${id}"]`)
+    assert(await item.locator('[data-testid=rerun]').isDisabled(), 're-run disabled: the collected files are not kept')
+    eq(await item.locator('a[href="#/patch"]').count(), 1, 'a way back to Patch a server')
   }
 })
 

@@ -257,6 +257,7 @@ export default {
     next: 'Next page',
     page: 'Page {page} of {pages}',
     cannotRerun: 'The uploaded status file was not kept: use Edit and upload it again.',
+    cannotRerunPatch: 'The collected files were not kept: to patch these servers again, collect them anew on Patch a server.',
     jobLink: 'Job {id}',
   },
   auth: {

@@ -256,6 +256,7 @@ export default {
     next: '下一页',
     page: '第 {page} / {pages} 页',
     cannotRerun: '上传的 status 文件没有保存：请点“修改”重新上传。',
+    cannotRerunPatch: '采集文件未被保留：如需再次为这些服务器打补丁，请在「打补丁」页面重新采集。',
     jobLink: '任务 {id}',
   },
   auth: {
