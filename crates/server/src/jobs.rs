@@ -246,6 +246,34 @@ impl Jobs {
             let live = self.live_for(&job);
             Ok((job, live))
         })?;
+        if !job.hosts.is_empty() {
+            live.log(&format!(
+                "queued: apt-get {} of {} collected host(s) ({}) on {} {}{}{} (format: {})",
+                if job.mode == crate::model::JobMode::FullUpgrade {
+                    "dist-upgrade"
+                } else {
+                    "upgrade"
+                },
+                job.hosts.len(),
+                job.hosts.join(" "),
+                job.distro,
+                job.arch,
+                if job.security_only {
+                    ", security updates only"
+                } else {
+                    ""
+                },
+                if job.packages.is_empty() {
+                    String::new()
+                } else {
+                    format!(", also installing {}", job.packages.join(" "))
+                },
+                job.format.as_str()
+            ));
+            Metrics::add(&self.metrics.jobs_submitted, 1);
+            self.wake.notify_one();
+            return Ok(job);
+        }
         live.log(&format!(
             "queued: {} for {} {} (recommends: {}, baseline: {}{}, format: {})",
             job.packages.join(" "),

@@ -1209,6 +1209,13 @@ async fn upgrade_jobs_plan_each_host_and_refuse_bad_collected_files() {
     assert_eq!(done["state"], "done", "{done}");
     assert_eq!(done["bundle"]["package_count"], 2);
     assert_eq!(done["plan"]["hosts"][1]["host"], "db01");
+    let log = app.get(&format!("/api/jobs/{id}/log")).await.text();
+    assert!(
+        log.contains(
+            "queued: apt-get upgrade of 2 collected host(s) (web01 db01) on debian-12 amd64"
+        ),
+        "{log}"
+    );
     let m = app.get(&format!("/api/jobs/{id}/manifest")).await.json();
     assert_eq!(m["hosts"][0]["host"], "web01", "{m}");
     assert_eq!(m["hosts"][1]["files"].as_array().map(Vec::len), Some(1));
