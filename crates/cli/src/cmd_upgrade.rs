@@ -203,8 +203,8 @@ fn print_plans(plans: &[UpgradePlan], json: bool, to_stderr: bool) -> Result<()>
             }
             for k in &p.kept_back {
                 s.push_str(&format!(
-                    "kept back {} {} (candidate {}: it needs new packages or removals; --full allows them)\n",
-                    k.name, k.installed, k.candidate
+                    "kept back {} {} (candidate {}: {})\n",
+                    k.name, k.installed, k.candidate, k.reason
                 ));
             }
             for x in &p.remove {

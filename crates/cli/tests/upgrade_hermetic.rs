@@ -143,6 +143,33 @@ fn the_plan_lists_security_first_and_security_only_keeps_to_the_security_pocket(
     assert_eq!(v["plan"].as_array().map(Vec::len), Some(0), "{v}");
     assert_eq!(v["kept_back"][0]["name"], "hello", "{v}");
     assert_eq!(v["kept_back"][0]["candidate"], "1.0+deb12u1", "{v}");
+    assert_eq!(v["kept_back"][0]["code"], "new-or-removal", "{v}");
+    // a package held on the server stays, and the plan says why
+    let held = fx.file(
+        "held.opaas",
+        &web01()
+            .replace("Holds: \n", "Holds: libhello1 \n")
+            .replacen(
+                "Package: libhello1\nStatus: install ok installed",
+                "Package: libhello1\nStatus: hold ok installed",
+                1,
+            ),
+    );
+    let h = fx.run(&["upgrade", "-q", "--from", &held, "--json"]);
+    assert!(h.status.success(), "{}", stderr(&h));
+    let v = json(&h);
+    let kept: Vec<(String, String)> = v["kept_back"]
+        .as_array()
+        .expect("kept_back")
+        .iter()
+        .map(|k| {
+            (
+                k["name"].as_str().unwrap_or("").to_string(),
+                k["code"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert!(kept.contains(&("libhello1".into(), "hold".into())), "{v}");
     // a host with only libhello1: nothing from the security pocket to take
     let b = fx.file("db01.opaas", &db01());
     let s = fx.run(&["upgrade", "-q", "--security-only", "--from", &b, "--json"]);

@@ -35,6 +35,9 @@ pub struct PlanKept {
     pub name: String,
     pub installed: String,
     pub candidate: String,
+    /// Why: `hold` (held on the host), `new-or-removal` (apt-get upgrade: the new version needs
+    /// new packages or removals), `conflict` (dist-upgrade cannot fit it in).
+    pub code: &'static str,
     /// Why, in words.
     pub reason: String,
 }
@@ -111,7 +114,13 @@ pub fn upgrade_plan(c: &Collected, r: &Resolved, req: &Request) -> UpgradePlan {
             name: k.name.clone(),
             installed: k.installed.clone(),
             candidate: k.candidate.clone(),
-            reason: "the new version needs new packages or removals (apt-get upgrade keeps it back; a full upgrade allows them)".into(),
+            code: kept_code(c, req, &k.name),
+            reason: match kept_code(c, req, &k.name) {
+                "hold" => "held on the server (apt-mark hold)",
+                "conflict" => "apt's dist-upgrade keeps it: its new version cannot be installed with the rest of the plan",
+                _ => "the new version needs new packages or removals (apt-get upgrade keeps it back; a full upgrade allows them)",
+            }
+            .into(),
         })
         .collect();
     let not_in_archive = if security_only {
@@ -144,6 +153,17 @@ pub fn upgrade_plan(c: &Collected, r: &Resolved, req: &Request) -> UpgradePlan {
         remove: r.result.remove.clone(),
         not_in_archive,
         counts,
+    }
+}
+
+/// Why apt keeps `name` back (see [`PlanKept::code`]).
+fn kept_code(c: &Collected, req: &Request, name: &str) -> &'static str {
+    if c.holds.iter().any(|h| h == name) {
+        "hold"
+    } else if req.upgrade == Some(opaas_resolve::UpgradeMode::FullUpgrade) {
+        "conflict"
+    } else {
+        "new-or-removal"
     }
 }
 

@@ -229,7 +229,11 @@ export default {
     k: { security: 'security', upgrade: 'upgrade', new: 'new' },
     nothing: 'Nothing to upgrade: this server is up to date.',
     keptBack: 'Kept back',
-    keptWhy: 'the new version needs new packages or removals (a full upgrade allows them)',
+    kept: {
+      hold: 'held on the server (apt-mark hold)',
+      'new-or-removal': 'the new version needs new packages or removals (a full upgrade allows them)',
+      conflict: 'the full upgrade cannot fit its new version in with the rest',
+    },
     remove: 'This plan removes installed packages: {list}. install.sh asks for --force before it does.',
     notInArchive: '1 installed package is not in the archive (local or obsolete; left as it is): {list} | {n} installed packages are not in the archive (local or obsolete; left as they are): {list}',
     hosts: 'For servers',

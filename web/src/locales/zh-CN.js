@@ -228,7 +228,11 @@ export default {
     k: { security: '安全', upgrade: '升级', new: '新安装' },
     nothing: '无需升级：该服务器已是最新。',
     keptBack: '保留不升级',
-    keptWhy: '新版本需要安装新软件包或卸载软件包（完全升级允许）',
+    kept: {
+      hold: '已在服务器上锁定版本（apt-mark hold）',
+      'new-or-removal': '新版本需要安装新软件包或卸载软件包（完全升级允许）',
+      conflict: '完全升级无法同时容纳其新版本',
+    },
     remove: '此方案会卸载已安装的软件包：{list}。install.sh 会要求加 --force 才执行。',
     notInArchive: '1 个已安装的软件包不在软件源中（本地或已废弃，保持不变）：{list} | {n} 个已安装的软件包不在软件源中（本地或已废弃，保持不变）：{list}',
     hosts: '适用服务器',
