@@ -1219,10 +1219,30 @@ async fn upgrade_jobs_plan_each_host_and_refuse_bad_collected_files() {
     let m = app.get(&format!("/api/jobs/{id}/manifest")).await.json();
     assert_eq!(m["hosts"][0]["host"], "web01", "{m}");
     assert_eq!(m["hosts"][1]["files"].as_array().map(Vec::len), Some(1));
+    // one host, security only: its own bundle (no plan table), hello kept back
+    let r = app
+        .post(
+            "/api/jobs",
+            &json!({"mode":"upgrade","security_only":true,"collected":[db01]}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let one = r.json()["id"].as_str().expect("id").to_string();
+    let d1 = app.wait(&one).await;
+    assert_eq!(d1["state"], "done", "{d1}");
+    assert_eq!(d1["security_only"], true);
+    let m1 = app.get(&format!("/api/jobs/{one}/manifest")).await.json();
+    assert_eq!(
+        (m1["mode"].as_str(), m1["host"].as_str()),
+        (Some("upgrade"), Some("db01")),
+        "{m1}"
+    );
+    assert!(m1.get("hosts").is_none(), "{m1}");
     // the list shows the hosts, not the plans
     let list = app.get("/api/jobs").await.json();
-    assert_eq!(list["items"][0]["hosts"], json!(["web01", "db01"]));
-    assert!(list["items"][0].get("plan").is_none(), "{list}");
+    assert_eq!(list["items"][1]["hosts"], json!(["web01", "db01"]));
+    assert_eq!(list["items"][0]["hosts"], json!(["db01"]));
+    assert!(list["items"][1].get("plan").is_none(), "{list}");
     // bad collected files: 4xx naming the problem, no job stored
     let before = app.get("/api/jobs").await.json()["total"].clone();
     let cut = &web01[..web01.len() - 30];
