@@ -288,6 +288,45 @@ fn a_fleet_gets_one_bundle_with_a_plan_and_an_index_per_host() {
     assert_eq!(debs, 2);
     let sh = read("install.sh");
     assert!(sh.contains("FLEET='1'") && sh.contains("FLEET_HOSTS=('web01' 'db01')"));
+    // verify checks each plan's index against the manifest, not only SHA256SUMS: a copy whose
+    // db01 index also offers hello (and whose SHA256SUMS was rewritten to match) is refused
+    let verify_dir = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_opaas"))
+            .arg("verify")
+            .arg(dir)
+            .output()
+            .expect("verify")
+    };
+    assert!(verify_dir(&top).status.success());
+    let y = tempfile::tempdir().expect("y");
+    let copy = unpack(&tarball, y.path());
+    let p1 = read("repo/plans/1/Packages");
+    std::fs::write(copy.join("repo/plans/2/Packages"), &p1).expect("write");
+    let sums = read("SHA256SUMS");
+    let new_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(p1.as_bytes()))
+    };
+    let sums: String = sums
+        .lines()
+        .map(|l| {
+            if l.ends_with("  repo/plans/2/Packages") {
+                format!("{new_sha}  repo/plans/2/Packages\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(copy.join("SHA256SUMS"), sums).expect("sums");
+    let bad = verify_dir(&copy);
+    assert!(!bad.status.success(), "{}", stdout(&bad));
+    assert!(
+        format!("{}{}", stdout(&bad), stderr(&bad))
+            .contains("repo/plans/2/Packages lists 2 files, the manifest's plan of db01 1"),
+        "{}{}",
+        stdout(&bad),
+        stderr(&bad)
+    );
     // install.sh on this machine (neither web01 nor db01): no plan, refused before anything
     if !have_debian12_dpkg() {
         eprintln!("SKIP the install.sh part: this host is not a debian-12 amd64 dpkg system");
