@@ -11,6 +11,8 @@
 #   --with-arch print pkg:arch=version
 #   -o OPT      pass an apt option (e.g. APT::Get::Never-Include-Phased-Updates=true), repeatable
 #   --update    refresh the private root's indices
+#   --security-only  the security pocket(s) alone as sources (what `opaas … --security-only`
+#               means), in a root of its own
 #   --download D  really download what `install PKG...` needs into directory D (apt-get install
 #               --download-only, archives in D; nothing is installed), instead of simulating
 # The mirrors are the ones opaas itself would use for that target (`opaas mirrors --json`: flag,
@@ -24,7 +26,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 work=${ORACLE_WORK:-${TMPDIR:-/tmp}/opaas-oracle}
 
-update=0 recommends=true statusfile="" witharch=0 cmd=install aptopts=() download=""
+update=0 recommends=true statusfile="" witharch=0 cmd=install aptopts=() download="" seconly=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --update) update=1; shift;;
@@ -34,7 +36,8 @@ while [ $# -gt 0 ]; do
     --cmd) cmd=$2; shift 2;;
     -o) aptopts+=(-o "$2"); shift 2;;
     --download) download=$2; shift 2;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0;;
+    --security-only) seconly=1; shift;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0;;
     --) shift; break;;
     -*) echo "apt-oracle: unknown option $1" >&2; exit 2;;
     *) break;;
@@ -64,11 +67,14 @@ doc = json.load(sys.stdin)
 if not doc["pockets"]:
     sys.exit("apt-oracle: no mirror configured for %s %s: %s" % (doc["distro"], doc["arch"], doc["how"]["main"]))
 for p in doc["pockets"]:
+    if sys.argv[2] == "1" and not p["suite"].endswith("-security"):
+        continue
     uri = p["url"][: -len("/dists/%s/" % p["suite"])]
     print("Types: deb\nURIs: %s\nSuites: %s\nComponents: %s\nSigned-By: %s\n" % (uri, p["suite"], " ".join(p["components"]), sys.argv[1]))
-' "$kr")
+' "$kr" "$seconly")
 
 root=$work/roots/$target
+[ "$seconly" = 0 ] || root=$work/roots/$target-security
 conf=$root/apt.conf
 mkdir -p "$root"/etc/apt/{apt.conf.d,preferences.d,trusted.gpg.d,sources.list.d} \
          "$root"/var/lib/apt/lists/partial "$root"/var/cache/apt/archives/partial \

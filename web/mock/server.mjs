@@ -80,6 +80,92 @@ function search(idx, q, limit) {
   return { items, suggestions }
 }
 
+// ---- patch bundles (upgrade mode): collected files, plans -----------------------------------
+const here = path.dirname(fileURLToPath(import.meta.url))
+/** The real collect script (crates/engine/src/collect.rs), as GET /api/collect-script serves it. */
+export function collectScript() {
+  try {
+    const src = fs.readFileSync(path.join(here, '../../crates/engine/src/collect.rs'), 'utf8')
+    const m = /pub const COLLECT_SCRIPT: &str = r#"([\s\S]*?)"#;/.exec(src)
+    if (m) return m[1]
+  } catch { /* outside the repository */ }
+  return '#!/bin/sh\n# OPaaS collect script\n'
+}
+function badCollected(i, msg) {
+  const e = new HttpError(400, 'bad_collected_file', `collected file ${i + 1}: ${msg}`, `collected[${i}]`)
+  e.index = i
+  return e
+}
+/** A collected file, read as strictly as the service: header, status (name -> version). */
+export function parseCollected(text, i) {
+  if (typeof text !== 'string') throw badCollected(i, 'each collected file must be a string (the file\'s text)')
+  if (text.includes('\0')) throw badCollected(i, 'the collected file is not text (binary data); give the file `sh collect.sh` wrote')
+  const lines = text.split('\n')
+  if (lines[0] !== 'OPaaS-Collect: 1') throw badCollected(i, "line 1: not a collected file (it must start with 'OPaaS-Collect: 1')")
+  const head = {}
+  let k = 1
+  for (; k < lines.length && lines[k] !== ''; k++) {
+    const c = lines[k].indexOf(':')
+    if (c > 0) head[lines[k].slice(0, c)] = lines[k].slice(c + 1).trim()
+  }
+  if (!text.includes('\n### end')) throw badCollected(i, "the collected file is cut short: no '### end' line; copy it again")
+  const distro = DISTROS.find((d) => d.id === `${(head['OS-ID'] || '').toLowerCase()}-${head['OS-Version-ID']}`)
+  if (!distro) throw badCollected(i, `the collected machine runs ${head['OS-ID']}-${head['OS-Version-ID']}, which this opaas does not support (end of life or unknown); supported: ${DISTROS.map((d) => d.id).join(', ')}`)
+  const arch = distro.architectures.find((a) => a.name === head.Architecture)
+  if (!arch) throw badCollected(i, `the collected machine is ${distro.id} ${head.Architecture}; ${distro.id} supports ${distro.architectures.map((a) => a.name).join(', ')}`)
+  const body = text.split('### /var/lib/dpkg/status\n')[1] || ''
+  const status = body.split('### /var/lib/apt/extended_states')[0]
+  const installed = new Map()
+  for (const para of status.split(/\n\s*\n/)) {
+    const name = /^Package:\s*(\S+)/m.exec(para)
+    const ver = /^Version:\s*(\S+)/m.exec(para)
+    if (name && ver && /^Status:\s*(install|hold) ok installed\s*$/m.test(para)) installed.set(name[1], ver[1])
+  }
+  return { host: head.Hostname || '?', collected: head.Collected || '', distro, arch, installed }
+}
+/** What the service's upgrade preview answers: each host's plan, security first. */
+function upgradePlans(body) {
+  const mode = body.mode
+  if (mode !== 'upgrade' && mode !== 'full-upgrade') throw new HttpError(400, 'bad_request', 'mode must be "install", "upgrade" or "full-upgrade"', 'mode')
+  if (!Array.isArray(body.collected) || !body.collected.length) throw new HttpError(400, 'bad_request', 'collected is required in upgrade modes: a list of the files the collect script wrote', 'collected')
+  const hosts = body.collected.map((t, i) => parseCollected(t, i))
+  const first = hosts[0]
+  hosts.forEach((h, i) => {
+    if (h.distro.id !== first.distro.id || h.arch.name !== first.arch.name) throw new HttpError(400, 'bad_collected_file', `collected file ${i + 1}: ${h.host} is ${h.distro.id} ${h.arch.name}, but collected file 1 (${first.host}) is ${first.distro.id} ${first.arch.name}: a fleet bundle is for one distro and architecture`, 'collected')
+    if (hosts.findIndex((o) => o.host === h.host) < i) throw new HttpError(400, 'bad_collected_file', `two files were both collected on host '${h.host}': give each host once`, 'collected')
+  })
+  const idx = indexFor(first.distro.id)
+  const files = new Map()
+  const plans = hosts.map((h, i) => {
+    const items = []
+    const missing = []
+    for (const [name, from] of h.installed) {
+      const p = idx.get(name)
+      if (!p) { missing.push(`${name}:${h.arch.name}`); continue }
+      if (p.version === from) continue
+      const security = /-security\//.test(p.pocket)
+      if (body.security_only && !security) continue
+      items.push({ kind: security ? 'security' : 'upgrade', name, arch: h.arch.name, from, to: p.version, pocket: p.pocket })
+      files.set(`${name}_${p.version}`, p.size)
+    }
+    if (h.installed.size && missing.length === h.installed.size) {
+      throw new HttpError(400, 'bad_collected_file', `collected file ${i + 1}: none of the ${h.installed.size} packages installed on ${h.host} exists in the ${h.distro.id} ${h.arch.name} archive`, 'collected')
+    }
+    items.sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'security' ? -1 : 1))
+    const n = (k) => items.filter((x) => x.kind === k).length
+    return {
+      host: h.host, collected: h.collected, distro: h.distro.id, arch: h.arch.name, mode, security_only: !!body.security_only,
+      installed: h.installed.size, plan: items, kept_back: [], remove: [], not_in_archive: missing.sort(),
+      counts: { security: n('security'), upgrade: n('upgrade'), new: 0, kept_back: 0, remove: 0 },
+    }
+  })
+  return {
+    mode, distro: first.distro.id, arch: first.arch.name, security_only: !!body.security_only,
+    count: files.size, total_size: [...files.values()].reduce((a, b) => a + b, 0), hosts: plans,
+    req: { distro: first.distro, arch: first.arch, idx, requests: [...new Set(plans.flatMap((p) => p.plan.map((x) => x.name)))], recommends: false, baseline: 'none', installed: new Set(hosts.flatMap((h) => [...h.installed.keys()])), format: body.format ?? 'tar.gz' },
+  }
+}
+
 function parseStatus(text) {
   const installed = new Set()
   for (const para of String(text).split(/\n\s*\n/)) {
@@ -259,7 +345,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
       recommends: req.recommends, baseline: req.installed ? 'status' : req.baseline, format: req.format, // the status text is not repeated
       created_at: iso(createdAt), started_at: null, finished_at: null,
       progress: { phase: 'queued', packages_done: 0, packages_total: 0, bytes_done: 0, bytes_total: 0 },
-      error: null, bundle: null,
+      error: null, bundle: null, mode: 'install', security_only: false, hosts: [],
     }
     const rec = { job, log: [], subs: new Set(), timers: [], req }
     jobs.set(id, rec)
@@ -448,7 +534,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
       if (alt && alt.startsWith(root) && fs.existsSync(alt)) file = alt
       else {
         if (/\/assets\//.test(pathname)) { res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }); return res.end('not found\n') }
-        if (!/^\/(index\.html|history\/?|jobs\/[^/]+\/?)?$/.test(pathname)) status = 404
+        if (!/^\/(index\.html|history\/?|patch\/?|jobs\/[^/]+\/?)?$/.test(pathname)) status = 404
         file = path.join(root, 'index.html')
       }
     }
@@ -502,12 +588,29 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
       const limit = Math.min(100, Math.max(1, Number(url.searchParams.get('limit')) || 20))
       return json(res, 200, search(indexFor(d.id), url.searchParams.get('q') || '', limit))
     }
+    if (method === 'GET' && p === '/api/collect-script') {
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' })
+      return res.end(collectScript())
+    }
     if (method === 'POST' && p === '/api/resolve') {
       const body = await readBody(req)
+      if (body && typeof body === 'object' && body.mode && body.mode !== 'install') {
+        const { req: _r, ...preview } = upgradePlans(body)
+        return json(res, 200, preview)
+      }
       return json(res, 200, resolve(validate(body)))
     }
     if (method === 'POST' && p === '/api/jobs') {
       const body = await readBody(req)
+      if (body && typeof body === 'object' && body.mode && body.mode !== 'install') {
+        const up = upgradePlans(body)
+        const rec = newJob(up.req, { packages: [] })
+        Object.assign(rec.job, { baseline: 'status', mode: up.mode, security_only: up.security_only, hosts: up.hosts.map((h) => h.host), plan: { hosts: up.hosts } })
+        // the plan's packages, upgraded in place (the mock's resolver installs what is missing)
+        rec.req = { ...up.req, installed: new Set([...up.req.installed].filter((n) => !up.req.requests.includes(n))) }
+        run(rec)
+        return json(res, 202, rec.job)
+      }
       const r = validate(body, { job: true })
       const rec = newJob(r, body)
       run(rec)
@@ -516,7 +619,7 @@ export function createMock({ token = '', speed = 1, seed = true, dist = path.joi
     if (method === 'GET' && p === '/api/jobs') {
       const page = Math.max(1, Number(url.searchParams.get('page')) || 1)
       const per = Math.min(100, Math.max(1, Number(url.searchParams.get('per_page')) || 20))
-      const all = [...jobs.values()].map((r) => fresh(r.job)).sort((a, b) => b.created_at.localeCompare(a.created_at))
+      const all = [...jobs.values()].map((r) => { const { plan, ...j } = fresh(r.job); return j }).sort((a, b) => b.created_at.localeCompare(a.created_at))
       return json(res, 200, { items: all.slice((page - 1) * per, page * per), total: all.length, page, per_page: per })
     }
     let rec

@@ -160,3 +160,15 @@ export function logLineText(line, loc = locale.value) {
   }
   return line
 }
+
+/**
+ * The collect script of patch bundles as one line to paste into a root or user shell on the
+ * offline server (base64, so no quoting can break it; nothing is fetched there): it writes
+ * `<hostname>.opaas` in the current directory.
+ */
+export function collectOneLiner(script) {
+  const bytes = new TextEncoder().encode(script)
+  let bin = ''
+  for (const b of bytes) bin += String.fromCharCode(b)
+  return `echo ${btoa(bin)} | base64 -d | sh > "$(hostname).opaas"`
+}

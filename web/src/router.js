@@ -1,4 +1,4 @@
-// Hash routing: #/ (build), #/jobs/{id}, #/history. `#/?from=ID` pre-fills the build form from a job.
+// Hash routing: #/ (build), #/patch (patch a server), #/jobs/{id}, #/history. `#/?from=ID` pre-fills the build form from a job.
 // The page itself lives at the UI's root (ROOT, see api.js). `<root>/jobs/{id}` and `<root>/history`
 // (addresses typed or shared without the `#`) are sent to their hash route; any other path is
 // the not-found page (the server answers it with 404).
@@ -13,6 +13,7 @@ export function pathRoute(pathname, rootPath) {
   let m
   if ((m = rest.match(/^jobs\/([^/]+)\/?$/))) return { hash: `#/jobs/${m[1]}` }
   if (/^history\/?$/.test(rest)) return { hash: '#/history' }
+  if (/^patch\/?$/.test(rest)) return { hash: '#/patch' }
   return { notFound: true }
 }
 
@@ -36,6 +37,7 @@ function parse(hash) {
   let m
   if ((m = path.match(/^\/jobs\/([^/]+)\/?$/))) return { name: 'job', id: decodeURIComponent(m[1]), params }
   if (/^\/history\/?$/.test(path)) return { name: 'history', params }
+  if (/^\/patch\/?$/.test(path)) return { name: 'patch', params }
   return { name: 'build', params }
 }
 

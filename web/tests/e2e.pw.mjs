@@ -828,6 +828,68 @@ test('keyboard focus is never hidden under the sticky action bar', async ({ o })
   eq(hidden.length, 0, `focused elements under the bar: ${JSON.stringify(hidden.slice(0, 3))}`)
 })
 
+// ---------------------------------------------------------------------------------- patch a server
+const collectedFile = (host, status) => `OPaaS-Collect: 1\nHostname: ${host}\nCollected: 2026-12-02T10:00:00Z\nOS-ID: debian\nOS-Version-ID: 12\nOS-Codename: bookworm\nArchitecture: amd64\nForeign-Architectures: \nHolds: \nStatus-Lines: 1\n\n### /var/lib/dpkg/status\n${status}### /var/lib/apt/extended_states\n### end\n`
+const inst = (n, v) => `Package: ${n}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${v}\n\n`
+
+test('patch a server: the collect line, two servers, their plans, one bundle, history (en and zh-CN)', async ({ o }) => {
+  if (!selfHosted) return console.log('# skipped against a real server: the collected files name mock versions')
+  for (const lang of ['en', 'zh-CN']) {
+    const { page } = await o({ locale: lang === 'en' ? 'en-US' : 'zh-CN', storage: { 'opaas.locale': lang } })
+    await page.goto(`${base}/#/patch`)
+    await page.waitForSelector('[data-testid=command]')
+    const line = await page.textContent('[data-testid=command]')
+    assert(/^echo [A-Za-z0-9+/=]+ \| base64 -d \| sh > "\$\(hostname\)\.opaas"$/.test(line), `one-liner: ${line}`)
+    const script = Buffer.from(line.split(' ')[1], 'base64').toString('utf8')
+    assert(script.startsWith('#!/bin/sh\n# OPaaS collect script'), 'the line carries the collect script')
+    // nothing added: the page says so
+    await page.click('[data-testid=show-plan]')
+    await page.waitForSelector('[data-testid=notice]')
+    // one uploaded, one pasted
+    await page.setInputFiles('#collected-files', { name: 'web01.opaas', mimeType: 'text/plain', buffer: Buffer.from(collectedFile('web01', inst('openssl', '3.0.11-1~deb12u1') + inst('libsystemd0', '252.30-1~deb12u2'))) })
+    await page.fill('#collected-paste', collectedFile('db01', inst('curl', '7.88.1-10+deb12u5') + inst('local-tool', '1.0')))
+    await page.click('[data-testid=collected-add]')
+    await page.waitForSelector('[data-testid=collected-list] [data-host=db01]')
+    eq(await page.locator('[data-testid=collected-list] li').count(), 2, 'two servers listed')
+    let sent = null
+    page.on('request', (r) => { if (r.url().endsWith('/api/resolve')) sent = r.postDataJSON() })
+    await page.click('[data-testid=show-plan]')
+    await page.waitForSelector('[data-testid=plan-result] [data-host=db01]')
+    eq(sent.mode, 'upgrade', 'mode sent')
+    eq(sent.collected.length, 2, 'both files sent')
+    // web01: the security update first, then the other upgrade, each with its version jump
+    const kinds = await page.locator('[data-host=web01] tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.kind))
+    eq(kinds.join(' '), 'security upgrade', 'security first')
+    const first = await page.textContent('[data-host=web01] tbody tr:first-child')
+    assert(first.includes('openssl') && first.includes('3.0.11-1~deb12u1') && first.includes('3.0.15-1~deb12u1'), `version jump: ${first}`)
+    await page.waitForSelector('[data-host=db01] [data-testid=plan-missing]')
+    const r = await new AxeBuilder({ page }).analyze()
+    eq(r.violations.length, 0, `patch page ${lang}: axe ${r.violations.map((x) => x.id).join(', ')}`)
+    await noHorizontalScroll(page, `patch ${lang}`)
+    await page.screenshot({ path: path.join(OUT, `patch-${lang}.png`), fullPage: true })
+    // a bad file: the server's message, nothing else
+    await page.fill('#collected-paste', 'Package: x\n')
+    await page.click('[data-testid=collected-add]')
+    await page.click('[data-testid=show-plan]')
+    await page.waitForSelector('[data-testid=error]')
+    await page.locator('[data-testid=collected-list] li').last().locator('button').click()
+    // build: the job page shows the servers and their plan
+    await page.click('[data-testid=patch-build]')
+    await page.waitForURL(/#\/jobs\//)
+    const id = decodeURIComponent(page.url().split('#/jobs/')[1])
+    await page.waitForSelector('[data-testid=job-hosts]')
+    await page.waitForSelector('[data-testid=job-plan] [data-host=web01]')
+    await waitJobEnd(page)
+    await page.goto(`${base}/#/history`)
+    const row = page.locator(`[data-job="${id}"] [data-testid=history-hosts]`)
+    await row.waitFor()
+    assert((await row.textContent()).includes('web01 db01'), 'history names the servers')
+    const item = page.locator(`[data-job="${id}"]`)
+    assert(await item.locator('[data-testid=rerun]').isDisabled(), 're-run disabled: the collected files are not kept')
+    eq(await item.locator('a[href="#/patch"]').count(), 1, 'a way back to Patch a server')
+  }
+})
+
 test('axe-core: no violations on the build, job and history pages (en and zh-CN)', async ({ o }) => {
   const setup = await o()
   const id = builtJob || await buildJob(setup.page, [PKG])

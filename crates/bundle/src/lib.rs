@@ -147,6 +147,39 @@ pub struct BundleDistro {
     pub os_id: String,
 }
 
+/// One host's plan in a fleet upgrade bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostPlan {
+    /// The host name the collect script recorded.
+    pub host: String,
+    /// SHA256 (lowercase hex) of `assumed`, sorted bytewise, one entry per line, each line
+    /// ending in a newline: install.sh computes the same from dpkg to find this plan when the
+    /// host name changed.
+    pub digest: String,
+    /// `name:arch=version` of every package the plan assumes installed (drift check).
+    pub assumed: Vec<String>,
+    /// The file names (in `repo/`) of the .debs this plan installs.
+    pub files: Vec<String>,
+    /// Installed packages this plan removes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}
+
+impl HostPlan {
+    /// The digest of an `assumed` list (see [`HostPlan::digest`]).
+    pub fn digest_of(assumed: &[String]) -> String {
+        use sha2::{Digest, Sha256};
+        let mut v: Vec<&String> = assumed.iter().collect();
+        v.sort();
+        let mut h = Sha256::new();
+        for a in v {
+            h.update(a.as_bytes());
+            h.update(b"\n");
+        }
+        hex::encode(h.finalize())
+    }
+}
+
 /// Everything a bundle is made of.
 #[derive(Debug, Clone)]
 pub struct BundleInput {
@@ -163,8 +196,14 @@ pub struct BundleInput {
     pub mode: String,
     /// Upgrade bundles: `name:arch=version` of every package the plan assumes installed.
     pub assumed: Vec<String>,
-    /// Upgrade bundles: the host name of the collected system (empty otherwise).
+    /// Upgrade bundles: the host name of the collected system (empty otherwise; a fleet
+    /// bundle names its hosts in `hosts`).
     pub host: String,
+    /// Fleet upgrade bundles (several collected systems, one bundle): each host's own plan.
+    /// `packages` is then the union of the plans; install.sh picks the plan of the machine it
+    /// runs on (by host name, else by the digest of its installed packages) and gives apt only
+    /// that plan's packages. Empty for every other bundle.
+    pub hosts: Vec<HostPlan>,
     /// Upgrade bundles: `exclude` when the plan kept Ubuntu's phased updates back (install.sh
     /// then tells the target's apt to do the same), else `include`.
     pub phased: String,

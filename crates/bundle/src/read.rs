@@ -48,6 +48,9 @@ pub struct Manifest {
     /// Upgrade bundles: the collected host.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub host: String,
+    /// Fleet upgrade bundles: each host's plan (its index is `repo/plans/<n>/`, n from 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<crate::HostPlan>,
     /// The request as given (`pkg`, `pkg:ARCH`).
     pub request: Vec<String>,
     /// `opaas <version>`

@@ -42,6 +42,32 @@ fn render(
         Some(k) => (keyring_paths(k), String::new()),
     };
     let installed: u64 = input.packages.iter().map(|p| p.installed_size_kb).sum();
+    let pkgver = |p: &crate::BundlePackage| {
+        let arch = if p.arch == "all" {
+            &input.arch
+        } else {
+            &p.arch
+        };
+        format!("{}:{arch}={}", p.name, p.version)
+    };
+    // a fleet: one case per host, setting that host's plan (every value single-quoted)
+    let mut plan_cases = String::new();
+    for (i, h) in input.hosts.iter().enumerate() {
+        let mine: Vec<&crate::BundlePackage> = input
+            .packages
+            .iter()
+            .filter(|p| h.files.contains(&p.filename))
+            .collect();
+        plan_cases.push_str(&format!(
+            "    {i}) PLAN_HOST={}; PLAN_DIR='plans/{}'\n       ASSUMED=({})\n       PKGVERS=({})\n       PACKAGES=({})\n       REMOVALS=({}) ;;\n",
+            sh_quote(&h.host),
+            i + 1,
+            words(&h.assumed),
+            words(mine.iter().map(|p| pkgver(p))),
+            words(mine.iter().map(|p| p.name.as_str())),
+            words(&h.remove),
+        ));
+    }
     t.render(context! {
         bundle_id => id,
         distro_id => input.distro.id,
@@ -54,16 +80,12 @@ fn render(
         removals => words(&input.remove),
         mode => if input.mode.is_empty() { "install" } else { input.mode.as_str() },
         assumed => words(&input.assumed),
-        pkgvers => words(
-            input
-                .packages
-                .iter()
-                .map(|p| {
-                    let arch = if p.arch == "all" { &input.arch } else { &p.arch };
-                    format!("{}:{arch}={}", p.name, p.version)
-                }),
-        ),
+        pkgvers => words(input.packages.iter().map(pkgver)),
         host => sh_quote(&input.host),
+        fleet => if input.hosts.is_empty() { "0" } else { "1" },
+        fleet_hosts => words(input.hosts.iter().map(|h| h.host.as_str())),
+        fleet_digests => words(input.hosts.iter().map(|h| h.digest.as_str())),
+        plan_cases => plan_cases,
         phased_opt => if input.phased == "exclude" {
             "APT::Get::Never-Include-Phased-Updates=true"
         } else {

@@ -77,7 +77,9 @@ const REQUIRED_FLAT: [&str; 3] = ["repo/Packages", "repo/Packages.gz", "repo/Rel
 
 /// Whether a file's bytes are kept for the checks after the walk.
 fn keep(rel: &str) -> bool {
-    KEEP.contains(&rel) || rel.starts_with("archive/dists/")
+    KEEP.contains(&rel)
+        || rel.starts_with("archive/dists/")
+        || (rel.starts_with("repo/plans/") && rel.ends_with("/Packages"))
 }
 
 /// Verifies a bundle: a tarball (`.tar.gz`, `.tar.zst`) or the directory it unpacks to. In a
@@ -327,6 +329,9 @@ impl Walk {
             check_signed(&mut rep, &hashes, &kept, &suites, mpk, checker);
         } else {
             check_flat(&mut rep, &hashes, &kept, mpk);
+            if let Some(m) = &manifest {
+                check_plans(&mut rep, &kept, m);
+            }
         }
         rep
     }
@@ -334,6 +339,53 @@ impl Walk {
 
 type Hashes = BTreeMap<String, (String, u64)>;
 type Kept = BTreeMap<String, Vec<u8>>;
+
+/// A fleet upgrade bundle: each host's index `repo/plans/<n>/Packages` lists exactly the files
+/// of its plan in the manifest, each with the manifest's SHA256 (the .debs themselves are
+/// checked against repo/Packages and SHA256SUMS).
+fn check_plans(rep: &mut VerifyReport, kept: &Kept, m: &Manifest) {
+    let sha: BTreeMap<&str, &str> = m
+        .packages
+        .iter()
+        .map(|p| (p.filename.as_str(), p.sha256.as_str()))
+        .collect();
+    for (i, h) in m.hosts.iter().enumerate() {
+        let path = format!("repo/plans/{}/Packages", i + 1);
+        let Some(text) = kept.get(&path) else {
+            rep.problems
+                .push(format!("{path} (the plan of {}) is missing", h.host));
+            continue;
+        };
+        let text = String::from_utf8_lossy(text);
+        let mut listed: Vec<String> = Vec::new();
+        for p in opaas_deb::paragraphs(&text) {
+            let file = p
+                .get("Filename")
+                .unwrap_or("")
+                .trim_start_matches("./")
+                .to_string();
+            let want = sha.get(file.as_str()).copied().unwrap_or("");
+            if want.is_empty() || !p.get("SHA256").unwrap_or("").eq_ignore_ascii_case(want) {
+                rep.problems.push(format!(
+                    "{path}: {file} is not the manifest's file (the plan of {})",
+                    h.host
+                ));
+            }
+            listed.push(file);
+        }
+        let mut planned = h.files.clone();
+        planned.sort();
+        listed.sort();
+        if planned != listed {
+            rep.problems.push(format!(
+                "{path} lists {} files, the manifest's plan of {} {}",
+                listed.len(),
+                h.host,
+                planned.len()
+            ));
+        }
+    }
+}
 
 /// An unsigned bundle: manifest ↔ repo/Packages ↔ .debs, and repo/Release ↔ repo/Packages.
 fn check_flat(rep: &mut VerifyReport, hashes: &Hashes, kept: &Kept, mpk: &[PackageInfo]) {

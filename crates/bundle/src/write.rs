@@ -76,6 +76,15 @@ pub fn bundle_id(input: &BundleInput) -> String {
             line(a);
         }
     }
+    for h in &input.hosts {
+        line(&format!("plan {} {}", h.host, h.digest));
+        for f in &h.files {
+            line(f);
+        }
+        if !h.remove.is_empty() {
+            line(&format!("remove {}", h.remove.join(" ")));
+        }
+    }
     let mut pk: Vec<_> = input
         .packages
         .iter()
@@ -213,6 +222,7 @@ pub fn write_bundle_streaming(
         },
         assumed: input.assumed.clone(),
         host: input.host.clone(),
+        hosts: input.hosts.clone(),
         request: input.request.clone(),
         tool: format!("opaas {}", input.tool_version),
     };
@@ -228,6 +238,11 @@ pub fn write_bundle_streaming(
         Entry::mem("build.log", 0o644, input.build_log.clone().into_bytes()),
         Entry::mem("sbom.cdx.json", 0o644, sbom.clone()),
     ];
+    if !input.hosts.is_empty() && input.archive.is_some() {
+        return Err(BundleError::Invalid(
+            "a fleet upgrade bundle has a flat repository (unsigned): each host's plan is an index of its own".into(),
+        ));
+    }
     match &input.archive {
         Some(a) => signed_entries(a, &pkgs, &mut entries)?,
         None => flat_entries(input, &id, &pkgs, &mut entries, out_dir)?,
@@ -437,6 +452,47 @@ fn flat_entries(
             )));
         }
     }
+    flat_index(input, id, pkgs, "repo", "", entries, out_dir)?;
+    // a fleet: each host's plan is an index of its own under repo/plans/<n>/ whose Filename
+    // fields point back at the shared .debs (a flat repository's Filename is relative to its
+    // base URI, not to the index's directory)
+    for (n, h) in input.hosts.iter().enumerate() {
+        let mine: Vec<BundlePackage> = pkgs
+            .iter()
+            .filter(|p| h.files.contains(&p.filename))
+            .cloned()
+            .collect();
+        if mine.len() != h.files.len() {
+            return Err(BundleError::Invalid(format!(
+                "the plan of {} names a file the bundle does not hold",
+                h.host
+            )));
+        }
+        let dir = format!("repo/plans/{}", n + 1);
+        let label = format!(" plan {} ({})", n + 1, h.host);
+        flat_index(input, id, &mine, &dir, &label, entries, out_dir)?;
+    }
+    for p in pkgs {
+        entries.push(Entry {
+            path: format!("repo/{}", p.filename),
+            mode: 0o644,
+            data: EntryData::File(p.path.clone(), p.size, p.sha256.clone()),
+        });
+    }
+    Ok(())
+}
+
+/// `Packages`, `Packages.gz` and `Release` of `pkgs` in `dir`, whose Filename fields are
+/// `./<file>` (relative to `repo/`, the base of the flat repository).
+fn flat_index(
+    input: &BundleInput,
+    id: &str,
+    pkgs: &[BundlePackage],
+    dir: &str,
+    label: &str,
+    entries: &mut Vec<Entry>,
+    out_dir: &Path,
+) -> Result<(), BundleError> {
     let mut packages = String::new();
     for p in pkgs {
         packages.push_str(&flat_stanza(&p.stanza, &format!("./{}", p.filename)));
@@ -448,7 +504,7 @@ fn flat_entries(
     gz.write_all(packages.as_bytes()).map_err(io_err(out_dir))?;
     let packages_gz = gz.finish().map_err(io_err(out_dir))?;
     let release = format!(
-        "Origin: OPaaS\nLabel: OPaaS offline bundle {id}\nSuite: opaas-{id}\nCodename: {}\nDate: {}\nArchitectures: {}\nDescription: offline bundle {id} for {} {}\nSHA256:\n {} {} Packages\n {} {} Packages.gz\n",
+        "Origin: OPaaS\nLabel: OPaaS offline bundle {id}{label}\nSuite: opaas-{id}\nCodename: {}\nDate: {}\nArchitectures: {}\nDescription: offline bundle {id} for {} {}\nSHA256:\n {} {} Packages\n {} {} Packages.gz\n",
         input.distro.codename,
         input.created_rfc2822,
         input.arch,
@@ -459,16 +515,17 @@ fn flat_entries(
         sha(&packages_gz),
         packages_gz.len()
     );
-    entries.push(Entry::mem("repo/Packages", 0o644, packages.into_bytes()));
-    entries.push(Entry::mem("repo/Packages.gz", 0o644, packages_gz));
-    entries.push(Entry::mem("repo/Release", 0o644, release.into_bytes()));
-    for p in pkgs {
-        entries.push(Entry {
-            path: format!("repo/{}", p.filename),
-            mode: 0o644,
-            data: EntryData::File(p.path.clone(), p.size, p.sha256.clone()),
-        });
-    }
+    entries.push(Entry::mem(
+        format!("{dir}/Packages"),
+        0o644,
+        packages.into_bytes(),
+    ));
+    entries.push(Entry::mem(format!("{dir}/Packages.gz"), 0o644, packages_gz));
+    entries.push(Entry::mem(
+        format!("{dir}/Release"),
+        0o644,
+        release.into_bytes(),
+    ));
     Ok(())
 }
 

@@ -67,6 +67,7 @@ fn input(dir: &Path) -> BundleInput {
         mode: "install".into(),
         assumed: Vec::new(),
         host: String::new(),
+        hosts: Vec::new(),
         phased: "include".into(),
         build_log: "test build\n".into(),
         archive: None,
@@ -246,7 +247,35 @@ fn install_sh_parses_and_passes_shellcheck() {
             package: "debian-archive-keyring".into(),
         },
     });
-    for inp in [unsigned, signed] {
+    // an upgrade bundle for a fleet: a plan per host, picked at run time
+    let mut fleet = input(d.path());
+    fleet.mode = "upgrade".into();
+    fleet.host = "web01 db01".into();
+    let files: Vec<String> = fleet.packages.iter().map(|p| p.filename.clone()).collect();
+    fleet.hosts = vec![
+        opaas_bundle::HostPlan {
+            host: "web01".into(),
+            digest: opaas_bundle::HostPlan::digest_of(&["a:amd64=1".into()]),
+            assumed: vec!["a:amd64=1".into()],
+            files: files.clone(),
+            remove: vec![],
+        },
+        opaas_bundle::HostPlan {
+            host: "db01".into(),
+            digest: opaas_bundle::HostPlan::digest_of(&["b:amd64=1".into()]),
+            assumed: vec!["b:amd64=1".into()],
+            files: files[..1].to_vec(),
+            remove: vec!["old-tool".into()],
+        },
+    ];
+    let sh = render_install_sh(&fleet, "1a2b3c4d").expect("render");
+    assert!(sh.contains("FLEET='1'") && sh.contains("FLEET_HOSTS=('web01' 'db01')"));
+    assert!(
+        sh.contains("    1) PLAN_HOST='db01'; PLAN_DIR='plans/2'"),
+        "{sh}"
+    );
+    assert!(sh.contains("       REMOVALS=('old-tool') ;;"), "{sh}");
+    for inp in [unsigned, signed, fleet] {
         install_sh_checks(&inp, d.path());
     }
 }

@@ -167,6 +167,30 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode> {
 
 /// `build` of an engine request made elsewhere (`upgrade --from` makes its own).
 pub fn build_request(a: &BuildArgs, req: &opaas_engine::Request) -> Result<ExitCode> {
+    let locked = a.locked.clone();
+    build_with(a, |settings, out, format, bars| match &locked {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| user_err(Kind::BadInput, format!("--locked {}: {e}", f.display())))?;
+            Ok(opaas_engine::build_locked(
+                settings, &text, out, format, bars,
+            )?)
+        }
+        None => Ok(opaas_engine::build(settings, req, out, format, bars)?),
+    })
+}
+
+/// The engine's settings, progress bars and summary around one build made by `run` (a plain
+/// build, a locked one, or a fleet's).
+pub fn build_with(
+    a: &BuildArgs,
+    run: impl FnOnce(
+        &opaas_engine::Settings,
+        &Path,
+        Format,
+        &dyn opaas_engine::BuildProgress,
+    ) -> Result<opaas_engine::Built>,
+) -> Result<ExitCode> {
     let t0 = Instant::now();
     let format = Format::parse(&a.format).ok_or_else(|| {
         user_err(
@@ -193,14 +217,7 @@ pub fn build_request(a: &BuildArgs, req: &opaas_engine::Request) -> Result<ExitC
         marks: std::sync::Mutex::new(Vec::new()),
     };
     settings.unsigned = a.unsigned;
-    let built = match &a.locked {
-        Some(f) => {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| user_err(Kind::BadInput, format!("--locked {}: {e}", f.display())))?;
-            opaas_engine::build_locked(&settings, &text, &a.output, format, &bars)?
-        }
-        None => opaas_engine::build(&settings, req, &a.output, format, &bars)?,
-    };
+    let built = run(&settings, &a.output, format, &bars)?;
     if built.reused && !quiet {
         eprintln!(
             "reusing {}, verified: {} ({} packages, {}; nothing downloaded or packed) in {:.1} s",

@@ -11,6 +11,7 @@ pub mod collect;
 mod error;
 mod lock;
 mod pipeline;
+pub mod plan;
 mod search;
 mod session;
 mod signed;

@@ -446,6 +446,7 @@ pub fn build_locked(
         mode: "install".into(),
         assumed: Vec::new(),
         host: String::new(),
+        hosts: Vec::new(),
         phased: "include".into(),
         created: opaas_repo::release::format_rfc3339(when),
         created_epoch: lock.options.created_epoch,

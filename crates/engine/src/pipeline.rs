@@ -734,6 +734,7 @@ pub(crate) fn assemble(
         .to_string(),
         assumed: assumed.clone(),
         host: req.host.clone().unwrap_or_default(),
+        hosts: Vec::new(),
         phased: match req.phased {
             opaas_resolve::Phased::Include => "include",
             opaas_resolve::Phased::Exclude => "exclude",

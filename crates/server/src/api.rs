@@ -64,6 +64,7 @@ pub fn router(st: AppState) -> Router {
         .route("/api/jobs/{id}/manifest", get(job_manifest))
         .route("/api/jobs/{id}/sbom", get(job_sbom))
         .route("/api/openapi.json", get(openapi))
+        .route("/api/collect-script", get(collect_script))
         .layer(middleware::from_fn_with_state(st.clone(), timeout));
     let streaming = Router::new()
         .route("/api/jobs/{id}/events", get(job_events))
@@ -497,6 +498,14 @@ async fn resolve(State(st): State<AppState>, req: Request) -> Result<Json<Value>
         ..
     } = crate::uploads::intake(&st, req, false).await?;
     let settings = st.cfg.engine_settings();
+    if v.mode != crate::model::JobMode::Install {
+        let out = st
+            .heavy
+            .run(move || upgrade_preview(&settings, &v))
+            .await?
+            .map_err(from_engine)?;
+        return Ok(Json(out));
+    }
     let req = v.engine_request();
     drop(v);
     let out = st.heavy.run(move || -> Result<Value, opaas_engine::EngineError> {
@@ -511,6 +520,41 @@ async fn resolve(State(st): State<AppState>, req: Request) -> Result<Json<Value>
     .await?
     .map_err(from_engine)?;
     Ok(Json(out))
+}
+
+/// The plans of an upgrade request (issue 10): each collected host's `apt-get upgrade` (or
+/// `dist-upgrade`), security updates first, and the bundle they make together.
+fn upgrade_preview(
+    settings: &opaas_engine::Settings,
+    v: &crate::model::JobRequest,
+) -> Result<Value, opaas_engine::EngineError> {
+    let hosts =
+        crate::request::collected_of(v.status_text.as_deref().unwrap_or("[]")).map_err(|m| {
+            opaas_engine::EngineError::new(opaas_engine::Kind::BadInput, m).field("collected")
+        })?;
+    let planned = opaas_engine::plan::plan_fleet(
+        settings,
+        &v.engine_request(),
+        &hosts,
+        &opaas_engine::NoBuildProgress,
+    )
+    .map_err(|mut e| {
+        if e.field == Some("from") {
+            e.field = Some("collected");
+        }
+        e
+    })?;
+    let mut files = std::collections::BTreeMap::new();
+    for (r, _) in &planned {
+        for p in r.packages() {
+            files.insert(p.filename.clone(), p.size);
+        }
+    }
+    let plans: Vec<_> = planned.into_iter().map(|(_, p)| p).collect();
+    Ok(json!({
+        "mode": v.mode, "distro": v.distro, "arch": v.arch, "security_only": v.security_only,
+        "count": files.len(), "total_size": files.values().sum::<u64>(), "hosts": plans,
+    }))
 }
 
 // ---------------------------------------------------------------- jobs
@@ -546,6 +590,19 @@ async fn submit(st: &AppState, req: Request) -> Result<Response, ApiError> {
                 ),
             ));
         }
+    }
+    // an upgrade job: the plans now (a file whose packages the archive does not have is a
+    // 400 here, not a failed job later); they are the job's `plan`
+    let mut v = v;
+    if v.mode != crate::model::JobMode::Install {
+        let settings = st.cfg.engine_settings();
+        let v2 = v.clone();
+        let preview = st
+            .heavy
+            .run(move || upgrade_preview(&settings, &v2))
+            .await?
+            .map_err(from_engine)?;
+        v.plan = Some(json!({ "hosts": preview["hosts"] }));
     }
     // unknown names are refused now when the indices are at hand (else the job finds out)
     {
@@ -598,6 +655,10 @@ async fn list_jobs(State(st): State<AppState>, uri: Uri) -> Result<Json<Value>, 
     let per_page = number(&q, "per_page", 20, 1, 100)?;
     let offset = (page - 1).saturating_mul(per_page);
     let (mut items, total) = st.db.run(move |c| db::list(c, offset, per_page)).await?;
+    // plans are long: a list shows the hosts, GET /api/jobs/{id} the plans
+    for j in &mut items {
+        j.plan = None;
+    }
     for j in items.iter_mut() {
         if let Some(l) = st.jobs.live(&j.id) {
             *j = l.snapshot();
@@ -637,6 +698,16 @@ async fn delete_job(State(st): State<AppState>, JobId(id): JobId) -> Result<Stat
     } else {
         Err(ApiError::no_job(&id))
     }
+}
+
+/// The collect script of patch bundles (issue 10): the admin runs it on the offline server
+/// and uploads what it writes (`mode: upgrade`).
+async fn collect_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        opaas_engine::collect::COLLECT_SCRIPT,
+    )
+        .into_response()
 }
 
 async fn job_log(State(st): State<AppState>, JobId(id): JobId) -> Result<Response, ApiError> {

@@ -7,8 +7,8 @@
 //! IN (…)`), so a cancel, a finishing worker and a restart recovery cannot overwrite each other.
 
 use crate::model::{
-    now_ms, rfc3339, BaselineKind, BundleFormat, BundleInfo, Job, JobError, JobRequest, Progress,
-    State,
+    now_ms, rfc3339, BaselineKind, BundleFormat, BundleInfo, Job, JobError, JobMode, JobRequest,
+    Progress, State,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/0003_jobs_by_bundle_file.sql"),
     ),
+    (4, include_str!("../migrations/0004_upgrade_jobs.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +67,8 @@ pub struct DoneInfo {
 
 const COLS: &str = "id, state, distro, arch, packages, recommends, baseline, format, created_at, \
     started_at, finished_at, progress, error_code, error_message, bundle_file, bundle_size, \
-    bundle_sha256, bundle_packages, expires_at, bundle_expired, error_index, error_package";
+    bundle_sha256, bundle_packages, expires_at, bundle_expired, error_index, error_package, \
+    mode, security_only, hosts, plan";
 
 const RUNNING: &str = "('resolving', 'downloading', 'packing')";
 const NOT_TERMINAL: &str = "('queued', 'resolving', 'downloading', 'packing')";
@@ -113,6 +115,15 @@ fn row_job(r: &Row) -> rusqlite::Result<Job> {
             None => None,
         },
         bundle,
+        mode: JobMode::parse(&r.get::<_, String>(22)?).unwrap_or(JobMode::Install),
+        security_only: r.get::<_, i64>(23)? != 0,
+        hosts: r
+            .get::<_, Option<String>>(24)?
+            .and_then(|h| serde_json::from_str(&h).ok())
+            .unwrap_or_default(),
+        plan: r
+            .get::<_, Option<String>>(25)?
+            .and_then(|p| serde_json::from_str(&p).ok()),
     })
 }
 
@@ -231,8 +242,8 @@ fn migrate(c: &mut Connection) -> Result<(), DbError> {
 /// Stores a new queued job `id` for a checked request.
 pub fn insert(c: &Connection, id: &str, j: &JobRequest) -> rusqlite::Result<Job> {
     c.execute(
-        "INSERT INTO jobs (id, state, distro, arch, packages, recommends, baseline, status_text, format, created_at, progress)
-         VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO jobs (id, state, distro, arch, packages, recommends, baseline, status_text, format, created_at, progress, mode, security_only, hosts, plan)
+         VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             id,
             j.distro,
@@ -244,6 +255,10 @@ pub fn insert(c: &Connection, id: &str, j: &JobRequest) -> rusqlite::Result<Job>
             j.format.as_str(),
             now_ms(),
             json(&Progress::queued()),
+            j.mode.as_str(),
+            j.security_only as i64,
+            (!j.hosts.is_empty()).then(|| json(&j.hosts)),
+            j.plan.as_ref().map(json),
         ],
     )?;
     get(c, id).map(|o| o.ok_or(rusqlite::Error::QueryReturnedNoRows))?
@@ -548,6 +563,10 @@ mod tests {
             baseline: BaselineKind::None,
             status_text: None,
             format: BundleFormat::TarZst,
+            mode: JobMode::Install,
+            security_only: false,
+            hosts: Vec::new(),
+            plan: None,
         }
     }
 

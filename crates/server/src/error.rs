@@ -110,6 +110,8 @@ pub fn engine_code(e: &EngineError) -> (StatusCode, &'static str) {
             Some("distro") => (StatusCode::BAD_REQUEST, "unknown_distro"),
             Some("arch") => (StatusCode::BAD_REQUEST, "unknown_arch"),
             Some("baseline") => (StatusCode::BAD_REQUEST, "bad_status_file"),
+            // an upgrade job's collected files (issue 10)
+            Some("collected") | Some("from") => (StatusCode::BAD_REQUEST, "bad_collected_file"),
             // the name parsed (we check syntax first): an unknown version, suite or arch of it
             Some("packages") => (StatusCode::BAD_REQUEST, "unknown_package"),
             // the service's own mirror configuration does not cover this target

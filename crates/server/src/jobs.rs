@@ -246,6 +246,34 @@ impl Jobs {
             let live = self.live_for(&job);
             Ok((job, live))
         })?;
+        if !job.hosts.is_empty() {
+            live.log(&format!(
+                "queued: apt-get {} of {} collected host(s) ({}) on {} {}{}{} (format: {})",
+                if job.mode == crate::model::JobMode::FullUpgrade {
+                    "dist-upgrade"
+                } else {
+                    "upgrade"
+                },
+                job.hosts.len(),
+                job.hosts.join(" "),
+                job.distro,
+                job.arch,
+                if job.security_only {
+                    ", security updates only"
+                } else {
+                    ""
+                },
+                if job.packages.is_empty() {
+                    String::new()
+                } else {
+                    format!(", also installing {}", job.packages.join(" "))
+                },
+                job.format.as_str()
+            ));
+            Metrics::add(&self.metrics.jobs_submitted, 1);
+            self.wake.notify_one();
+            return Ok(job);
+        }
         live.log(&format!(
             "queued: {} for {} {} (recommends: {}, baseline: {}{}, format: {})",
             job.packages.join(" "),
@@ -426,17 +454,42 @@ impl Jobs {
             None => None,
         };
         let tmp = self.cfg.tmp_dir().join(&job.id);
-        let settings = self.cfg.engine_settings();
+        let mut settings = self.cfg.engine_settings();
+        let upgrade = job.mode.engine();
+        // an upgrade job: its collected files (a JSON list), read and checked again
+        let hosts = match (upgrade, status.as_deref()) {
+            (Some(_), Some(t)) => match crate::request::collected_of(t) {
+                Ok(h) => h,
+                Err(msg) => {
+                    let mut finished = lock(&live.finished);
+                    if *finished {
+                        return None;
+                    }
+                    *finished = true;
+                    drop(finished);
+                    finish_failed(&self.db, live, &JobError::new("bad_collected_file", msg));
+                    return Some(State::Failed);
+                }
+            },
+            _ => Vec::new(),
+        };
+        if upgrade.is_some() {
+            // upgrade bundles have the flat repository (see cmd_upgrade.rs)
+            settings.unsigned = true;
+        }
         let req = opaas_engine::Request {
             distro: job.distro.clone(),
             arch: job.arch.clone(),
             packages: job.packages.clone(),
             recommends: job.recommends,
-            baseline: job.baseline.engine(status.as_deref()),
-            upgrade: None,
+            baseline: match hosts.first() {
+                Some((_, c)) => opaas_engine::Baseline::StatusText(c.status.clone()),
+                None => job.baseline.engine(status.as_deref()),
+            },
+            upgrade,
             phased: Default::default(),
-            security_only: false,
-            host: None,
+            security_only: job.security_only,
+            host: hosts.first().map(|(_, c)| c.hostname.clone()),
         };
         let format = job.format.bundle();
         let progress = JobProgress {
@@ -456,7 +509,14 @@ impl Jobs {
                         Metrics::add(&self.metrics.mirror_errors, 1);
                     }
                 }
-                opaas_engine::build_reusing(&settings, &req, &tmp, format, &progress, &reuse)
+                if hosts.len() > 1 {
+                    opaas_engine::plan::build_fleet(
+                        &settings, &req, &hosts, &tmp, format, &progress, &reuse,
+                    )
+                    .map(|(built, _)| built)
+                } else {
+                    opaas_engine::build_reusing(&settings, &req, &tmp, format, &progress, &reuse)
+                }
             });
         match &result {
             Ok(_) => self.targets.record_refresh(&req.distro, &req.arch, true),

@@ -90,6 +90,38 @@ impl BaselineKind {
     }
 }
 
+/// What a job does: install packages (the default), or upgrade collected hosts (issue 10:
+/// patch bundles) as `apt-get upgrade` or `apt-get dist-upgrade`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobMode {
+    Install,
+    Upgrade,
+    FullUpgrade,
+}
+
+impl JobMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobMode::Install => "install",
+            JobMode::Upgrade => "upgrade",
+            JobMode::FullUpgrade => "full-upgrade",
+        }
+    }
+    pub fn parse(s: &str) -> Option<JobMode> {
+        [JobMode::Install, JobMode::Upgrade, JobMode::FullUpgrade]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+    pub fn engine(self) -> Option<opaas_resolve::UpgradeMode> {
+        match self {
+            JobMode::Install => None,
+            JobMode::Upgrade => Some(opaas_resolve::UpgradeMode::Upgrade),
+            JobMode::FullUpgrade => Some(opaas_resolve::UpgradeMode::FullUpgrade),
+        }
+    }
+}
+
 /// The bundle's archive format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BundleFormat {
@@ -128,9 +160,17 @@ pub struct JobRequest {
     pub packages: Vec<String>,
     pub recommends: bool,
     pub baseline: BaselineKind,
-    /// The uploaded dpkg status file of a `Status` baseline.
+    /// The uploaded dpkg status file of a `Status` baseline; in upgrade modes, the collected
+    /// files as a JSON list of strings.
     pub status_text: Option<String>,
     pub format: BundleFormat,
+    pub mode: JobMode,
+    /// Upgrade modes: only versions from the security pocket(s).
+    pub security_only: bool,
+    /// Upgrade modes: the collected hosts, in the order given.
+    pub hosts: Vec<String>,
+    /// Upgrade modes: each host's plan (`opaas_engine::plan::UpgradePlan`), once computed.
+    pub plan: Option<serde_json::Value>,
 }
 
 impl JobRequest {
@@ -141,9 +181,9 @@ impl JobRequest {
             packages: self.packages.clone(),
             recommends: self.recommends,
             baseline: self.baseline.engine(self.status_text.as_deref()),
-            upgrade: None,
+            upgrade: self.mode.engine(),
             phased: Default::default(),
-            security_only: false,
+            security_only: self.security_only,
             host: None,
         }
     }
@@ -234,6 +274,15 @@ pub struct Job {
     pub progress: Progress,
     pub error: Option<JobError>,
     pub bundle: Option<BundleInfo>,
+    /// `install`, or `upgrade` / `full-upgrade` of collected hosts (a patch bundle).
+    pub mode: JobMode,
+    pub security_only: bool,
+    /// Upgrade jobs: the hosts the bundle is for.
+    pub hosts: Vec<String>,
+    /// Upgrade jobs: `{"hosts": [plan, …]}`, each host's plan (security first); omitted in
+    /// job lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<serde_json::Value>,
 }
 
 /// Milliseconds since the epoch, now.

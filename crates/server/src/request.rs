@@ -4,8 +4,9 @@
 //! here or later hands user input to a shell.
 
 use crate::error::ApiError;
-use crate::model::{BaselineKind, BundleFormat, JobRequest};
+use crate::model::{BaselineKind, BundleFormat, JobMode, JobRequest};
 use axum::http::StatusCode;
+use opaas_engine::collect::{CollectError, Collected};
 use opaas_repo::catalog;
 use serde_json::Value;
 
@@ -17,14 +18,20 @@ pub struct Limits {
 }
 
 const MAX_REQUEST_LEN: usize = 256;
-const KNOWN: [&str; 6] = [
+const KNOWN: [&str; 9] = [
     "distro",
     "arch",
     "packages",
     "recommends",
     "baseline",
     "format",
+    "mode",
+    "collected",
+    "security_only",
 ];
+
+/// The most collected files one upgrade job takes (a fleet).
+pub const MAX_HOSTS: usize = 50;
 
 /// Parses a JSON body (bytes as received).
 pub fn parse_body(body: &[u8], limits: Limits) -> Result<JobRequest, ApiError> {
@@ -50,6 +57,30 @@ pub fn check(v: &Value, limits: Limits) -> Result<JobRequest, ApiError> {
             KNOWN.join(", ")
         ))
         .field(shown));
+    }
+    let mode = match obj.get("mode") {
+        None | Some(Value::Null) => JobMode::Install,
+        Some(Value::String(s)) => JobMode::parse(s).ok_or_else(|| {
+            ApiError::bad_request("mode must be \"install\", \"upgrade\" or \"full-upgrade\"")
+                .field("mode")
+        })?,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "mode must be \"install\", \"upgrade\" or \"full-upgrade\"",
+            )
+            .field("mode"))
+        }
+    };
+    if mode != JobMode::Install {
+        return check_upgrade(obj, mode, limits);
+    }
+    for k in ["collected", "security_only"] {
+        if obj.get(k).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::bad_request(format!(
+                "{k} applies to \"mode\": \"upgrade\" or \"full-upgrade\""
+            ))
+            .field(k));
+        }
     }
     // distro
     let all_ids = || catalog::distros().iter().map(|d| d.id.clone()).collect();
@@ -240,7 +271,187 @@ pub fn check(v: &Value, limits: Limits) -> Result<JobRequest, ApiError> {
         baseline,
         status_text,
         format,
+        mode,
+        security_only: false,
+        hosts: Vec::new(),
+        plan: None,
     })
+}
+
+/// A bad collected file (`collected[i]`): 413 when too large, else 400.
+fn bad_collected(i: usize, e: &CollectError) -> ApiError {
+    let status = match e {
+        CollectError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(
+        status,
+        "bad_collected_file",
+        format!("collected file {}: {e}", i + 1),
+    )
+    .index(i)
+    .field(format!("collected[{i}]"))
+}
+
+/// An upgrade job: `{"mode": "upgrade"|"full-upgrade", "collected": ["<file the collect script
+/// wrote>", …], "security_only", "packages" (optional), "recommends", "format"}`. The distro
+/// and architecture are the collected files' (all alike); given, they must match.
+fn check_upgrade(
+    obj: &serde_json::Map<String, Value>,
+    mode: JobMode,
+    limits: Limits,
+) -> Result<JobRequest, ApiError> {
+    let list = match obj.get("collected") {
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        _ => {
+            return Err(ApiError::bad_request(
+                "collected is required in upgrade modes: a list of the files the collect script wrote (GET /api/collect-script), one per host",
+            )
+            .field("collected"))
+        }
+    };
+    if list.len() > MAX_HOSTS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_collected_file",
+            format!(
+                "at most {MAX_HOSTS} collected files per job (got {})",
+                list.len()
+            ),
+        )
+        .field("collected"));
+    }
+    let mut texts = Vec::with_capacity(list.len());
+    let mut hosts: Vec<(String, Collected)> = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let Some(t) = v.as_str() else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_collected_file",
+                "each collected file must be a string (the file's text)",
+            )
+            .index(i)
+            .field(format!("collected[{i}]")));
+        };
+        if t.len() > limits.max_status_bytes {
+            return Err(bad_collected(
+                i,
+                &CollectError::TooLarge {
+                    size: t.len(),
+                    limit: limits.max_status_bytes,
+                },
+            ));
+        }
+        let c = Collected::parse(t.as_bytes()).map_err(|e| bad_collected(i, &e))?;
+        hosts.push((format!("collected file {}", i + 1), c));
+        texts.push(t.to_string());
+    }
+    opaas_engine::plan::check_fleet(&hosts).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_collected_file", e.message).field("collected")
+    })?;
+    let first = &hosts[0].1;
+    for (k, want) in [("distro", &first.distro), ("arch", &first.arch)] {
+        match obj.get(k) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s))
+                if k == "distro" && catalog::find(s).is_ok_and(|d| &d.id == want) => {}
+            Some(Value::String(s)) if s == want => {}
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "{k} does not match the collected files ({want}); leave it out in upgrade modes"
+                ))
+                .field(k))
+            }
+        }
+    }
+    let packages = match obj.get("packages") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => {
+            if a.len() > limits.max_packages {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "too_many_packages",
+                    format!("at most {} packages per request", limits.max_packages),
+                )
+                .field("packages"));
+            }
+            let mut v = Vec::new();
+            for (i, p) in a.iter().enumerate() {
+                let s = p
+                    .as_str()
+                    .map(str::trim)
+                    .filter(|s| s.len() <= MAX_REQUEST_LEN);
+                let Some(s) = s else {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_package_name",
+                        "each package request must be a string",
+                    )
+                    .index(i));
+                };
+                opaas_resolve::Request::parse(s).map_err(|e| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_package_name",
+                        e.to_string(),
+                    )
+                    .index(i)
+                })?;
+                v.push(s.to_string());
+            }
+            v
+        }
+        Some(_) => return Err(ApiError::bad_request("packages must be a list").field("packages")),
+    };
+    let flag = |k: &'static str, default: bool| match obj.get(k) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::bad_request(format!("{k} must be true or false")).field(k)),
+    };
+    let recommends = flag("recommends", true)?;
+    let security_only = flag("security_only", false)?;
+    let format = match obj.get("format") {
+        None | Some(Value::Null) => Some(BundleFormat::TarGz),
+        Some(Value::String(s)) => BundleFormat::parse(s),
+        Some(_) => None,
+    }
+    .ok_or_else(|| {
+        ApiError::bad_request("format must be \"tar.gz\" or \"tar.zst\"").field("format")
+    })?;
+    if obj.get("baseline").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::bad_request(
+            "baseline does not apply in upgrade modes: the collected files are the baseline",
+        )
+        .field("baseline"));
+    }
+    Ok(JobRequest {
+        distro: first.distro.clone(),
+        arch: first.arch.clone(),
+        packages,
+        recommends,
+        baseline: BaselineKind::Status,
+        status_text: Some(serde_json::to_string(&texts).unwrap_or_default()),
+        format,
+        mode,
+        security_only,
+        hosts: hosts.iter().map(|(_, c)| c.hostname.clone()).collect(),
+        plan: None,
+    })
+}
+
+/// The collected files of an upgrade job's stored text (a JSON list), read again.
+pub fn collected_of(stored: &str) -> Result<Vec<(String, Collected)>, String> {
+    let texts: Vec<String> = serde_json::from_str(stored)
+        .map_err(|e| format!("the job's collected files cannot be read: {e}"))?;
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            Collected::parse(t.as_bytes())
+                .map(|c| (format!("collected file {}", i + 1), c))
+                .map_err(|e| format!("collected file {}: {e}", i + 1))
+        })
+        .collect()
 }
 
 /// An uploaded dpkg status file: bounded, text, with at least one installed package.

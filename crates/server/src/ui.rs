@@ -123,10 +123,10 @@ fn encoded_response(path: &str, method: &Method, req: &HeaderMap) -> Option<Resp
 }
 
 /// Whether `path` (without the leading `/`) is an address of a UI page: the root, `index.html`,
-/// `jobs/{id}` or `history`.
+/// `jobs/{id}`, `history` or `patch`.
 fn is_page(path: &str) -> bool {
     let p = path.strip_suffix('/').unwrap_or(path);
-    if p.is_empty() || p == "index.html" || p == "history" {
+    if p.is_empty() || p == "index.html" || p == "history" || p == "patch" {
         return true;
     }
     match p.strip_prefix("jobs/") {
@@ -221,13 +221,14 @@ mod tests {
             "index.html",
             "history",
             "history/",
+            "patch",
             "jobs/abc",
             "jobs/abc/",
         ] {
             assert!(super::is_page(p), "{p}");
         }
         for p in [
-            "foo", "foo/bar", "jobs", "jobs/", "jobs/a/b", "historyx", "api2",
+            "foo", "foo/bar", "jobs", "jobs/", "jobs/a/b", "historyx", "patchx", "api2",
         ] {
             assert!(!super::is_page(p), "{p}");
         }

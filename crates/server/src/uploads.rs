@@ -285,6 +285,10 @@ mod tests {
             baseline: crate::model::BaselineKind::Status,
             status_text,
             format: crate::model::BundleFormat::TarGz,
+            mode: crate::model::JobMode::Install,
+            security_only: false,
+            hosts: Vec::new(),
+            plan: None,
         }
     }
 

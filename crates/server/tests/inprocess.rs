@@ -712,6 +712,7 @@ async fn health_metrics_and_the_openapi_document() {
         "/api/jobs/{id}/manifest",
         "/api/jobs/{id}/bundle",
         "/api/jobs/{id}/cancel",
+        "/api/collect-script",
         "/healthz",
         "/metrics",
     ] {
@@ -1122,4 +1123,204 @@ async fn a_flood_of_identical_jobs_packs_one_bundle_file() {
         "{m}"
     );
     app.svc.shutdown().await;
+}
+
+fn stanza(name: &str, version: &str, arch: &str) -> String {
+    format!("Package: {name}\nStatus: install ok installed\nArchitecture: {arch}\nVersion: {version}\n\n")
+}
+
+/// What the collect script writes, for a host with `status`.
+fn collected(host: &str, version_id: &str, arch: &str, status: &str) -> String {
+    format!(
+        "OPaaS-Collect: 1\nHostname: {host}\nCollected: 2026-12-02T10:00:00Z\nOS-ID: debian\nOS-Version-ID: {version_id}\nOS-Codename: bookworm\nArchitecture: {arch}\nForeign-Architectures: \nHolds: \nStatus-Lines: {}\n\n### /var/lib/dpkg/status\n{status}### /var/lib/apt/extended_states\n### end\n",
+        status.lines().count()
+    )
+}
+
+/// Patch bundles through the API (issue 10): the plan of each collected host (security first)
+/// from the preview and in the job record, a fleet job that builds one bundle for two hosts,
+/// and every bad collected file a 4xx naming it, nothing stored, the service healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_jobs_plan_each_host_and_refuse_bad_collected_files() {
+    let (_fx, data, app) = started(|cfg| cfg.max_body_bytes = 4 << 20).await;
+    let web01 = collected(
+        "web01",
+        "12",
+        "amd64",
+        &(stanza("hello", "1.0", "amd64")
+            + &stanza("libhello1", "1.0", "amd64")
+            + &stanza("hello-doc", "1.0", "all")),
+    );
+    let db01 = collected("db01", "12", "amd64", &stanza("libhello1", "1.0", "amd64"));
+    // the collect script the UI shows
+    let cs = app.get("/api/collect-script").await;
+    assert_eq!(cs.status, 200);
+    assert!(
+        cs.text().starts_with("#!/bin/sh\n# OPaaS collect script"),
+        "{}",
+        cs.text()
+    );
+    // the preview: each host's plan, security first
+    let r = app
+        .post(
+            "/api/resolve",
+            &json!({"mode":"upgrade","collected":[web01, db01]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let p = r.json();
+    assert_eq!(
+        (p["distro"].as_str(), p["count"].as_u64()),
+        (Some("debian-12"), Some(2))
+    );
+    assert_eq!(p["hosts"][0]["host"], "web01");
+    assert_eq!(p["hosts"][0]["plan"][0]["kind"], "security");
+    assert_eq!(p["hosts"][0]["plan"][0]["name"], "hello");
+    assert_eq!(p["hosts"][0]["plan"][0]["from"], "1.0");
+    assert_eq!(p["hosts"][0]["plan"][1]["name"], "libhello1");
+    assert_eq!(p["hosts"][1]["plan"].as_array().map(Vec::len), Some(1));
+    // security only: hello's security update needs libhello1 1.1 (not a security version)
+    let r = app
+        .post(
+            "/api/resolve",
+            &json!({"mode":"upgrade","security_only":true,"collected":[web01]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["hosts"][0]["plan"].as_array().map(Vec::len),
+        Some(0)
+    );
+    assert_eq!(r.json()["hosts"][0]["kept_back"][0]["name"], "hello");
+    // the fleet job: its plan in the record, one bundle for both hosts
+    let r = app
+        .post(
+            "/api/jobs",
+            &json!({"mode":"upgrade","collected":[web01, db01]}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["mode"], "upgrade");
+    assert_eq!(j["hosts"], json!(["web01", "db01"]));
+    assert_eq!(j["plan"]["hosts"][0]["plan"][0]["name"], "hello");
+    let id = j["id"].as_str().expect("id").to_string();
+    let done = app.wait(&id).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["bundle"]["package_count"], 2);
+    assert_eq!(done["plan"]["hosts"][1]["host"], "db01");
+    let log = app.get(&format!("/api/jobs/{id}/log")).await.text();
+    assert!(
+        log.contains(
+            "queued: apt-get upgrade of 2 collected host(s) (web01 db01) on debian-12 amd64"
+        ),
+        "{log}"
+    );
+    let m = app.get(&format!("/api/jobs/{id}/manifest")).await.json();
+    assert_eq!(m["hosts"][0]["host"], "web01", "{m}");
+    assert_eq!(m["hosts"][1]["files"].as_array().map(Vec::len), Some(1));
+    // one host, security only: its own bundle (no plan table), hello kept back
+    let r = app
+        .post(
+            "/api/jobs",
+            &json!({"mode":"upgrade","security_only":true,"collected":[db01]}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let one = r.json()["id"].as_str().expect("id").to_string();
+    let d1 = app.wait(&one).await;
+    assert_eq!(d1["state"], "done", "{d1}");
+    assert_eq!(d1["security_only"], true);
+    let m1 = app.get(&format!("/api/jobs/{one}/manifest")).await.json();
+    assert_eq!(
+        (m1["mode"].as_str(), m1["host"].as_str()),
+        (Some("upgrade"), Some("db01")),
+        "{m1}"
+    );
+    assert!(m1.get("hosts").is_none(), "{m1}");
+    // the list shows the hosts, not the plans
+    let list = app.get("/api/jobs").await.json();
+    assert_eq!(list["items"][1]["hosts"], json!(["web01", "db01"]));
+    assert_eq!(list["items"][0]["hosts"], json!(["db01"]));
+    assert!(list["items"][1].get("plan").is_none(), "{list}");
+    // bad collected files: 4xx naming the problem, no job stored
+    let before = app.get("/api/jobs").await.json()["total"].clone();
+    let cut = &web01[..web01.len() - 30];
+    let gone = collected("old01", "12", "amd64", &stanza("gone-tool", "1.0", "amd64"));
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (
+            json!({"mode":"upgrade","collected":[cut]}),
+            400,
+            "cut short",
+        ),
+        (
+            json!({"mode":"upgrade","collected":[web01.replace("hello-doc", "hello\u{0}doc")]}),
+            400,
+            "is not text",
+        ),
+        (
+            json!({"mode":"upgrade","collected":[web01.replace("amd64\nForeign", "sparc\nForeign")]}),
+            400,
+            "debian-12 sparc",
+        ),
+        (
+            json!({"mode":"upgrade","collected":[web01.replace("OS-Version-ID: 12", "OS-Version-ID: 10")]}),
+            400,
+            "runs debian-10",
+        ),
+        (
+            json!({"mode":"upgrade","collected":[gone]}),
+            400,
+            "none of the 1 packages installed on old01 exists in the debian-12 amd64 archive",
+        ),
+        (
+            json!({"mode":"upgrade","collected":[web01, web01]}),
+            400,
+            "both collected on host 'web01'",
+        ),
+        (
+            json!({"mode":"upgrade","collected":[web01, db01.replace("amd64\nForeign", "arm64\nForeign")]}),
+            400,
+            "db01 is debian-12 arm64, but",
+        ),
+        (
+            json!({"mode":"upgrade","collected":[]}),
+            400,
+            "collected is required",
+        ),
+        (
+            json!({"mode":"sideways","collected":[web01]}),
+            400,
+            "mode must be",
+        ),
+        (
+            json!({"distro":"debian-12","packages":["hello"],"collected":[web01]}),
+            400,
+            "collected applies to",
+        ),
+    ];
+    for (body, status, needle) in cases {
+        for path in ["/api/resolve", "/api/jobs"] {
+            let r = app.post(path, &body).await;
+            assert_eq!(r.status, status, "{path} {needle}: {}", r.text());
+            let e = r.json()["error"].clone();
+            assert!(
+                e["message"].as_str().unwrap_or("").contains(needle),
+                "{path}: expected '{needle}': {e}"
+            );
+            assert!(
+                e["field"]
+                    .as_str()
+                    .is_some_and(|f| f.starts_with("collected") || f == "mode"),
+                "{path} {needle}: {e}"
+            );
+        }
+    }
+    // a 100 MB body: refused by the body limit before it is read whole
+    let big = vec![b'a'; 100 << 20];
+    let r = app.call(Method::POST, "/api/jobs", Some(big)).await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(app.get("/api/jobs").await.json()["total"], before);
+    assert_eq!(app.get("/healthz").await.status, 200);
+    drop(data);
 }

@@ -155,6 +155,30 @@ describe('the mock API against openapi.json', () => {
     expect(gone.res.status).toBe(404)
   })
 
+  it('patch bundles: the collect script, plans, an upgrade job, bad collected files', async () => {
+    const script = await fetch(`${mock.url}/api/collect-script`)
+    const text = await script.text()
+    check('GET', `${mock.url}/api/collect-script`, script, text)
+    calls.add('GET /api/collect-script 200')
+    expect(text).toMatch(/^#!\/bin\/sh\n# OPaaS collect script/)
+    const file = (host, status) => `OPaaS-Collect: 1\nHostname: ${host}\nCollected: 2026-12-02T10:00:00Z\nOS-ID: debian\nOS-Version-ID: 12\nOS-Codename: bookworm\nArchitecture: amd64\nForeign-Architectures: \nHolds: \nStatus-Lines: 1\n\n### /var/lib/dpkg/status\n${status}### /var/lib/apt/extended_states\n### end\n`
+    const st = (n, v) => `Package: ${n}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${v}\n\n`
+    const web01 = file('web01', st('openssl', '3.0.11-1~deb12u1') + st('libsystemd0', '252.30-1~deb12u2'))
+    const db01 = file('db01', st('curl', '7.88.1-10+deb12u5'))
+    const { res, body } = await call(mock, 'POST', '/api/resolve', { body: { mode: 'upgrade', collected: [web01, db01] } })
+    expect(res.status).toBe(200)
+    expect(body.hosts.map((h) => h.host)).toEqual(['web01', 'db01'])
+    expect(body.hosts[0].plan[0]).toMatchObject({ kind: 'security', name: 'openssl' })
+    expect(body.hosts[0].plan[1]).toMatchObject({ kind: 'upgrade', name: 'libsystemd0' })
+    const { res: r2, body: job } = await call(mock, 'POST', '/api/jobs', { body: { mode: 'upgrade', collected: [web01, db01] } })
+    expect(r2.status).toBe(202)
+    expect(job.hosts).toEqual(['web01', 'db01'])
+    expect(job.plan.hosts[1].plan[0].name).toBe('curl')
+    const bad = await call(mock, 'POST', '/api/resolve', { body: { mode: 'upgrade', collected: ['Package: x\n'] } })
+    expect(bad.res.status).toBe(400)
+    expect(bad.body.error).toMatchObject({ code: 'bad_collected_file', field: 'collected[0]' })
+  })
+
   it('a token: 401 without it, answers with it', async () => {
     const no = await call(authed, 'GET', '/api/distros')
     expect(no.res.status).toBe(401)
