@@ -21,6 +21,12 @@ pub enum Baseline {
     StatusFile(PathBuf),
     /// The same, uploaded as text.
     StatusText(String),
+    /// A collected host (`opaas collect-script`): its status and apt's extended_states, whose
+    /// auto flags tell apt's autoremover which installed packages are not roots.
+    Host {
+        status: String,
+        extended_states: String,
+    },
 }
 
 impl Baseline {
@@ -148,6 +154,16 @@ fn load_baseline(
             }
             b
         }
+        Baseline::Host {
+            status,
+            extended_states,
+        } => {
+            let b = opaas_resolve::Baseline::from_status(status, &u.native_arch);
+            if b.packages.is_empty() {
+                return Err(bad("the collected file's status has no installed package (expected stanzas with 'Status: install ok installed')".into()));
+            }
+            b.with_extended_states(extended_states, &u.native_arch)
+        }
     })
 }
 
@@ -208,7 +224,7 @@ pub fn resolve_with(
     if req.upgrade.is_some()
         && !matches!(
             req.baseline,
-            Baseline::StatusFile(_) | Baseline::StatusText(_)
+            Baseline::StatusFile(_) | Baseline::StatusText(_) | Baseline::Host { .. }
         )
     {
         return Err(EngineError::new(

@@ -182,7 +182,10 @@ pub fn collected_request(c: &Collected, base: &Request) -> Request {
     let mut req = base.clone();
     req.distro = c.distro.clone();
     req.arch = c.arch.clone();
-    req.baseline = crate::pipeline::Baseline::StatusText(c.status.clone());
+    req.baseline = crate::pipeline::Baseline::Host {
+        status: c.status.clone(),
+        extended_states: c.extended_states.clone(),
+    };
     req.host = Some(c.hostname.clone());
     req
 }

@@ -285,3 +285,20 @@ impl Baseline {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extended_states_mark_installed_packages_automatic() {
+        let status = "Package: a\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\nPackage: b\nStatus: install ok installed\nArchitecture: all\nVersion: 1\n";
+        let ext = "Package: a\nArchitecture: amd64\nAuto-Installed: 1\n\nPackage: b\nAuto-Installed: 0\n\nPackage: c\nAuto-Installed: 1\n";
+        let b = Baseline::from_status(status, "amd64").with_extended_states(ext, "amd64");
+        assert!(b.is_auto("a", "amd64"));
+        assert!(!b.is_auto("b", "amd64"));
+        // no Architecture: the native one (older apt wrote none)
+        assert!(b.is_auto("c", "amd64"));
+        assert!(!b.is_auto("a", "arm64"));
+    }
+}

@@ -483,7 +483,10 @@ impl Jobs {
             packages: job.packages.clone(),
             recommends: job.recommends,
             baseline: match hosts.first() {
-                Some((_, c)) => opaas_engine::Baseline::StatusText(c.status.clone()),
+                Some((_, c)) => opaas_engine::Baseline::Host {
+                    status: c.status.clone(),
+                    extended_states: c.extended_states.clone(),
+                },
                 None => job.baseline.engine(status.as_deref()),
             },
             upgrade,
