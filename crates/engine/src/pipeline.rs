@@ -891,6 +891,10 @@ pub(crate) fn finish(
         let fetch = sc.spawn(|| {
             let r = opaas_fetch::fetch_all(&cas, &queued, &opts, &adapter);
             gate.finish();
+            if r.is_ok() {
+                // what is left of the packing now runs alone
+                progress.phase(Phase::Packing);
+            }
             r
         });
         let w = opaas_bundle::write_bundle_streaming(
@@ -913,7 +917,6 @@ pub(crate) fn finish(
     check_cancel(progress)?;
     // a failed download explains a failed tarball better than the tarball's error does
     let fetched = fetched?;
-    progress.phase(Phase::Packing);
     let w = written?;
     progress.log(&format!("wrote {} ({} bytes)", w.file_name, w.size));
     Ok(Built {
