@@ -498,6 +498,12 @@ async fn resolve(State(st): State<AppState>, req: Request) -> Result<Json<Value>
         ..
     } = crate::uploads::intake(&st, req, false).await?;
     let settings = st.cfg.engine_settings();
+    if v.mode == crate::model::JobMode::Locked {
+        return Err(ApiError::bad_request(
+            "a lockfile is not resolved: it lists its packages; POST /api/jobs builds it",
+        )
+        .field("lock"));
+    }
     if v.mode != crate::model::JobMode::Install {
         let out = st
             .heavy
@@ -594,7 +600,10 @@ async fn submit(st: &AppState, req: Request) -> Result<Response, ApiError> {
     // an upgrade job: the plans now (a file whose packages the archive does not have is a
     // 400 here, not a failed job later); they are the job's `plan`
     let mut v = v;
-    if v.mode != crate::model::JobMode::Install {
+    if !matches!(
+        v.mode,
+        crate::model::JobMode::Install | crate::model::JobMode::Locked
+    ) {
         let settings = st.cfg.engine_settings();
         let v2 = v.clone();
         let preview = st

@@ -487,6 +487,9 @@ impl Jobs {
                     status: c.status.clone(),
                     extended_states: c.extended_states.clone(),
                 },
+                None if job.mode == crate::model::JobMode::Locked => {
+                    opaas_engine::Baseline::Minimal
+                }
                 None => job.baseline.engine(status.as_deref()),
             },
             upgrade,
@@ -512,7 +515,11 @@ impl Jobs {
                         Metrics::add(&self.metrics.mirror_errors, 1);
                     }
                 }
-                if hosts.len() > 1 {
+                if job.mode == crate::model::JobMode::Locked {
+                    // `opaas build --locked`: the lockfile's packages, nothing resolved
+                    let text = status.as_deref().unwrap_or_default();
+                    opaas_engine::build_locked(&settings, text, &tmp, format, &progress)
+                } else if hosts.len() > 1 {
                     opaas_engine::plan::build_fleet(
                         &settings, &req, &hosts, &tmp, format, &progress, &reuse,
                     )

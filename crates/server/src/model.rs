@@ -98,6 +98,8 @@ pub enum JobMode {
     Install,
     Upgrade,
     FullUpgrade,
+    /// `opaas build --locked`: the lockfile's exact packages, nothing resolved.
+    Locked,
 }
 
 impl JobMode {
@@ -106,16 +108,22 @@ impl JobMode {
             JobMode::Install => "install",
             JobMode::Upgrade => "upgrade",
             JobMode::FullUpgrade => "full-upgrade",
+            JobMode::Locked => "locked",
         }
     }
     pub fn parse(s: &str) -> Option<JobMode> {
-        [JobMode::Install, JobMode::Upgrade, JobMode::FullUpgrade]
-            .into_iter()
-            .find(|m| m.as_str() == s)
+        [
+            JobMode::Install,
+            JobMode::Upgrade,
+            JobMode::FullUpgrade,
+            JobMode::Locked,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
     }
     pub fn engine(self) -> Option<opaas_resolve::UpgradeMode> {
         match self {
-            JobMode::Install => None,
+            JobMode::Install | JobMode::Locked => None,
             JobMode::Upgrade => Some(opaas_resolve::UpgradeMode::Upgrade),
             JobMode::FullUpgrade => Some(opaas_resolve::UpgradeMode::FullUpgrade),
         }

@@ -18,7 +18,7 @@ pub struct Limits {
 }
 
 const MAX_REQUEST_LEN: usize = 256;
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 10] = [
     "distro",
     "arch",
     "packages",
@@ -28,6 +28,7 @@ const KNOWN: [&str; 9] = [
     "mode",
     "collected",
     "security_only",
+    "lock",
 ];
 
 /// The most collected files one upgrade job takes (a fleet).
@@ -58,6 +59,9 @@ pub fn check(v: &Value, limits: Limits) -> Result<JobRequest, ApiError> {
         ))
         .field(shown));
     }
+    if obj.get("lock").is_some_and(|v| !v.is_null()) {
+        return check_locked(obj, limits);
+    }
     let mode = match obj.get("mode") {
         None | Some(Value::Null) => JobMode::Install,
         Some(Value::String(s)) => JobMode::parse(s).ok_or_else(|| {
@@ -71,6 +75,12 @@ pub fn check(v: &Value, limits: Limits) -> Result<JobRequest, ApiError> {
             .field("mode"))
         }
     };
+    if mode == JobMode::Locked {
+        return Err(ApiError::bad_request(
+            "mode \"locked\" needs \"lock\": the text of an opaas.lock (opaas lock)",
+        )
+        .field("lock"));
+    }
     if mode != JobMode::Install {
         return check_upgrade(obj, mode, limits);
     }
@@ -435,6 +445,98 @@ fn check_upgrade(
         mode,
         security_only,
         hosts: hosts.iter().map(|(_, c)| c.hostname.clone()).collect(),
+        plan: None,
+    })
+}
+
+/// A locked job: `{"lock": "<text of an opaas.lock>", "format"}` (and `"mode": "locked"`,
+/// optional): `opaas build --locked` as a job. The lockfile names the target, the request and
+/// every package; nothing else may be given.
+fn check_locked(
+    obj: &serde_json::Map<String, Value>,
+    limits: Limits,
+) -> Result<JobRequest, ApiError> {
+    let bad_lock = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_lock", m).field("lock");
+    let Some(text) = obj.get("lock").and_then(Value::as_str) else {
+        return Err(bad_lock(
+            "lock must be a string: the text of an opaas.lock (opaas lock)".into(),
+        ));
+    };
+    if text.len() > limits.max_status_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "bad_lock",
+            format!(
+                "the lockfile has {} bytes; at most {} are accepted",
+                text.len(),
+                limits.max_status_bytes
+            ),
+        )
+        .field("lock"));
+    }
+    match obj.get("mode") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(m)) if m == "locked" || m == "install" => {}
+        Some(_) => {
+            return Err(
+                ApiError::bad_request("a lockfile builds with \"mode\": \"locked\"").field("mode"),
+            )
+        }
+    }
+    for k in [
+        "distro",
+        "arch",
+        "packages",
+        "recommends",
+        "baseline",
+        "collected",
+        "security_only",
+    ] {
+        if obj.get(k).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::bad_request(format!(
+                "{k} comes from the lockfile; leave it out when \"lock\" is given"
+            ))
+            .field(k));
+        }
+    }
+    let lock = opaas_engine::parse_lock(text).map_err(|e| bad_lock(e.message))?;
+    let distro = catalog::find(&lock.target.distro).map_err(|e| {
+        bad_lock(format!(
+            "the lockfile's target: {e}; write it again with this opaas"
+        ))
+    })?;
+    if !distro.all_architectures().any(|a| a == lock.target.arch) {
+        return Err(bad_lock(format!(
+            "the lockfile's architecture '{}' is not one of {}'s",
+            lock.target.arch, distro.id
+        )));
+    }
+    if lock.packages.is_empty() {
+        return Err(bad_lock("the lockfile lists no package".into()));
+    }
+    let format = match obj.get("format") {
+        None | Some(Value::Null) => Some(BundleFormat::TarGz),
+        Some(Value::String(s)) => BundleFormat::parse(s),
+        Some(_) => None,
+    }
+    .ok_or_else(|| {
+        ApiError::bad_request("format must be \"tar.gz\" or \"tar.zst\"").field("format")
+    })?;
+    Ok(JobRequest {
+        distro: distro.id.clone(),
+        arch: lock.target.arch.clone(),
+        packages: lock.request.packages.clone(),
+        recommends: lock.options.recommends,
+        baseline: match lock.options.baseline.as_str() {
+            "minimal" => BaselineKind::Minimal,
+            "none" => BaselineKind::None,
+            _ => BaselineKind::Status,
+        },
+        status_text: Some(text.to_string()),
+        format,
+        mode: JobMode::Locked,
+        security_only: false,
+        hosts: Vec::new(),
         plan: None,
     })
 }

@@ -1324,3 +1324,85 @@ async fn upgrade_jobs_plan_each_host_and_refuse_bad_collected_files() {
     assert_eq!(app.get("/healthz").await.status, 200);
     drop(data);
 }
+
+/// `POST /api/jobs` with `{"lock": …}` is `opaas build --locked` as a job: the lockfile of a
+/// finished job's request builds the same packages (the manifest adds the lock's digest), and
+/// the same lockfile again the byte-identical bundle; a bad lockfile is a 400 naming `lock`,
+/// and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lockfile_job_rebuilds_the_same_bundle() {
+    let (fx, data, app) = started(|_| {}).await;
+    let a = submit(
+        &app,
+        &json!({"distro":"debian-12","packages":["tool-a"],"baseline":"none"}),
+    )
+    .await;
+    let ja = app.wait(&a).await;
+    assert_eq!(ja["state"], "done", "{ja}");
+    // the lockfile `opaas lock` writes for the same request, with the service's settings
+    let settings = common::config(&fx, data.path()).engine_settings();
+    let req = opaas_engine::Request {
+        distro: "debian-12".into(),
+        arch: "amd64".into(),
+        packages: vec!["tool-a".into()],
+        recommends: true,
+        baseline: opaas_engine::Baseline::None,
+        upgrade: None,
+        phased: Default::default(),
+        security_only: false,
+        host: None,
+    };
+    let text = tokio::task::spawn_blocking(move || {
+        opaas_engine::lock(&settings, &req, &opaas_engine::NoBuildProgress)
+    })
+    .await
+    .expect("join")
+    .expect("lock");
+    let b = submit(&app, &json!({ "lock": text, "format": "tar.gz" })).await;
+    let jb = app.wait(&b).await;
+    assert_eq!(jb["state"], "done", "{jb}");
+    assert_eq!(jb["mode"], "locked", "{jb}");
+    assert_eq!(jb["distro"], "debian-12");
+    assert_eq!(jb["packages"], json!(["tool-a"]));
+    assert_eq!(jb["bundle"]["package_count"], ja["bundle"]["package_count"]);
+    let r = app.get(&format!("/api/jobs/{b}/bundle")).await;
+    assert_eq!(r.status, 200);
+    let sha_b = sha256_hex(&r.body);
+    assert_eq!(jb["bundle"]["sha256"], sha_b.as_str());
+    let log = app.get(&format!("/api/jobs/{b}/log")).await.text();
+    assert!(log.contains("wrote "), "{log}");
+    // the same lockfile again: byte for byte the same bundle
+    let c = submit(&app, &json!({ "lock": text })).await;
+    let jc = app.wait(&c).await;
+    assert_eq!(jc["state"], "done", "{jc}");
+    assert_eq!(jc["bundle"]["sha256"], sha_b.as_str(), "{jc}");
+    // bad lockfiles and mixed bodies: 400 naming the field, no job stored
+    let before = app.get("/api/jobs").await.json()["total"].clone();
+    let e = app
+        .post("/api/jobs", &json!({"lock": "version = 99\n"}))
+        .await
+        .error(400, "bad_lock");
+    assert_eq!(e["field"], "lock", "{e}");
+    let e = app
+        .post("/api/jobs", &json!({"lock": 7}))
+        .await
+        .error(400, "bad_lock");
+    assert_eq!(e["field"], "lock", "{e}");
+    let e = app
+        .post("/api/jobs", &json!({"lock": text, "distro": "debian-11"}))
+        .await
+        .error(400, "bad_request");
+    assert_eq!(e["field"], "distro", "{e}");
+    let e = app
+        .post("/api/jobs", &json!({"mode": "locked"}))
+        .await
+        .error(400, "bad_request");
+    assert_eq!(e["field"], "lock", "{e}");
+    let e = app
+        .post("/api/resolve", &json!({ "lock": text }))
+        .await
+        .error(400, "bad_request");
+    assert_eq!(e["field"], "lock", "{e}");
+    assert_eq!(app.get("/api/jobs").await.json()["total"], before);
+    app.svc.shutdown().await;
+}
