@@ -679,43 +679,49 @@ impl IndexFile {
     }
 
     /// The run of a name-sorted permutation (`count` u32 at `base`, each an index whose name
-    /// `name_of` gives) whose names equal `name`.
+    /// `name_of` gives) whose names equal `name`: a binary search for its first position, then
+    /// forward while the name matches (runs are short).
     fn run<'a>(
         &'a self,
         base: usize,
         count: usize,
-        name_of: impl Fn(u32) -> &'a str,
-        name: &str,
+        name_of: impl Fn(u32) -> &'a str + 'a,
+        name: &'a str,
     ) -> impl Iterator<Item = u32> + 'a {
         let r = self.raw();
         let at = move |k: usize| le32(r, base + k * 4);
-        // first position whose name is >= `name`, then the first > it
-        let bound = |strict: bool| {
-            let (mut lo, mut hi) = (0usize, count);
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                let n = name_of(at(mid));
-                let before = if strict { n <= name } else { n < name };
-                if before {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
+        let (mut lo, mut hi) = (0usize, count);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if name_of(at(mid)) < name {
+                lo = mid + 1;
+            } else {
+                hi = mid;
             }
-            lo
-        };
-        let (a, b) = (bound(false), bound(true));
-        (a..b).map(at)
+        }
+        (lo..count)
+            .map(at)
+            .take_while(move |&i| name_of(i) == name)
+    }
+
+    /// The name range of entry `i`, read alone (the binary searches read nothing else).
+    fn entry_name(&self, i: u32) -> (u32, u32) {
+        if i as usize >= self.ne {
+            return (0, 0);
+        }
+        let b = HDR + i as usize * 32 + 8;
+        let r = self.raw();
+        (le32(r, b), le32(r, b + 4))
     }
 
     /// The paragraphs named `name`, in file order.
-    pub fn entries_named<'a>(&'a self, name: &str) -> impl Iterator<Item = u32> + 'a {
-        let name_of = move |i: u32| self.name_at(self.entry(i).name);
+    pub fn entries_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = u32> + 'a {
+        let name_of = move |i: u32| self.name_at(self.entry_name(i));
         self.run(self.eb_by_name(), self.ne, name_of, name)
     }
 
     /// The paragraphs that provide `name`, in file order (one per Provides item).
-    pub fn providers_of<'a>(&'a self, name: &str) -> impl Iterator<Item = u32> + 'a {
+    pub fn providers_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = u32> + 'a {
         let name_of = move |i: u32| self.name_at(self.provide(i).name);
         self.run(self.pb_by_name(), self.np, name_of, name)
             .map(move |i| self.provide(i).entry)

@@ -93,8 +93,42 @@ impl DepCache<'_> {
             return false;
         };
         let deps = self.vers[v].deps.clone();
-        deps.iter()
-            .any(|g| g.kind.critical() && !self.group_satisfied(v, g, Which::Now))
+        deps.iter().any(|g| {
+            g.kind.critical()
+                && !self.now_satisfied_directly(v, g)
+                && !self.group_satisfied(v, g, Which::Now)
+        })
+    }
+
+    /// A sound shortcut of `group_satisfied(.., Which::Now)` for the common case, without
+    /// creating any package: a positive group one of whose members names an installed package
+    /// of the parent's architecture at a matching version, or a negative group none of whose
+    /// names is installed or provided by an installed package. False means "ask properly".
+    fn now_satisfied_directly(&self, parent: VerId, g: &DepGroup) -> bool {
+        let arch = &self.pkgs[self.vers[parent].pkg].arch;
+        if g.kind.negative() {
+            return g.alts.iter().all(|a| {
+                !self.status_provides.contains_key(&a.name)
+                    && !self
+                        .base
+                        .packages
+                        .range((a.name.clone(), String::new())..)
+                        .next()
+                        .is_some_and(|((n, _), _)| n == &a.name)
+            });
+        }
+        g.alts.iter().any(|a| {
+            a.arch.is_none()
+                && self
+                    .base
+                    .packages
+                    .get(&(a.name.clone(), arch.clone()))
+                    .is_some_and(|i| {
+                        a.cons
+                            .as_ref()
+                            .is_none_or(|(op, want)| op.matches(&i.version, want))
+                    })
+        })
     }
 
     /// The per-member dependency state (DepNow, DepCVer, …): for a positive member, some `w`
