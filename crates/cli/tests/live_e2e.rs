@@ -206,6 +206,31 @@ fn live_e2e_debian12_full_upgrade() {
     ]);
 }
 
+/// Issue 10 on Ubuntu: an older ubuntu-24.04 system (release pocket only, with openssh-server
+/// nginx curl sudo), its full upgrade planned (equal to apt-get -s dist-upgrade), installed
+/// offline, nothing left, drift refused. Runs where OPAAS_MIRROR_UBUNTU names a mirror.
+#[test]
+#[ignore = "live: the real mirror, root and mmdebstrap; run with cargo test -- --include-ignored"]
+fn live_e2e_ubuntu2404_full_upgrade() {
+    if std::env::var_os("OPAAS_MIRROR_UBUNTU").is_none() {
+        eprintln!(
+            "SKIP (live e2e) ubuntu-24.04 upgrade: OPAAS_MIRROR_UBUNTU is not set (configuration)"
+        );
+        return;
+    }
+    if !can_run("ubuntu-24.04 full-upgrade bundle", "ubuntu-24.04") {
+        return;
+    }
+    upgrade_test(&[
+        "--full",
+        "noble-amd64",
+        "openssh-server",
+        "nginx",
+        "curl",
+        "sudo",
+    ]);
+}
+
 /// Issue 10, fleets and --security-only: two older debian-12 systems with different package sets
 /// (the one above, and one with cron logrotate) collected under their own host names; one
 /// bundle for both, whose plans equal apt-get -s upgrade on each status; installed offline on

@@ -699,9 +699,7 @@ impl IndexFile {
                 hi = mid;
             }
         }
-        (lo..count)
-            .map(at)
-            .take_while(move |&i| name_of(i) == name)
+        (lo..count).map(at).take_while(move |&i| name_of(i) == name)
     }
 
     /// The name range of entry `i`, read alone (the binary searches read nothing else).
