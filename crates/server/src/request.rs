@@ -265,14 +265,7 @@ pub fn check(v: &Value, limits: Limits) -> Result<JobRequest, ApiError> {
         Some(_) => return Err(baseline_err()),
     };
     // format
-    let format = match obj.get("format") {
-        None | Some(Value::Null) => Some(BundleFormat::TarGz),
-        Some(Value::String(s)) => BundleFormat::parse(s),
-        Some(_) => None,
-    }
-    .ok_or_else(|| {
-        ApiError::bad_request("format must be \"tar.gz\" or \"tar.zst\"").field("format")
-    })?;
+    let format = format_of(obj)?;
     Ok(JobRequest {
         distro: distro.id.clone(),
         arch,
@@ -420,14 +413,7 @@ fn check_upgrade(
     };
     let recommends = flag("recommends", true)?;
     let security_only = flag("security_only", false)?;
-    let format = match obj.get("format") {
-        None | Some(Value::Null) => Some(BundleFormat::TarGz),
-        Some(Value::String(s)) => BundleFormat::parse(s),
-        Some(_) => None,
-    }
-    .ok_or_else(|| {
-        ApiError::bad_request("format must be \"tar.gz\" or \"tar.zst\"").field("format")
-    })?;
+    let format = format_of(obj)?;
     if obj.get("baseline").is_some_and(|v| !v.is_null()) {
         return Err(ApiError::bad_request(
             "baseline does not apply in upgrade modes: the collected files are the baseline",
@@ -514,14 +500,7 @@ fn check_locked(
     if lock.packages.is_empty() {
         return Err(bad_lock("the lockfile lists no package".into()));
     }
-    let format = match obj.get("format") {
-        None | Some(Value::Null) => Some(BundleFormat::TarGz),
-        Some(Value::String(s)) => BundleFormat::parse(s),
-        Some(_) => None,
-    }
-    .ok_or_else(|| {
-        ApiError::bad_request("format must be \"tar.gz\" or \"tar.zst\"").field("format")
-    })?;
+    let format = format_of(obj)?;
     Ok(JobRequest {
         distro: distro.id.clone(),
         arch: lock.target.arch.clone(),
@@ -538,6 +517,18 @@ fn check_locked(
         security_only: false,
         hosts: Vec::new(),
         plan: None,
+    })
+}
+
+/// The body's `format` (default tar.gz).
+fn format_of(obj: &serde_json::Map<String, Value>) -> Result<BundleFormat, ApiError> {
+    match obj.get("format") {
+        None | Some(Value::Null) => Some(BundleFormat::TarGz),
+        Some(Value::String(s)) => BundleFormat::parse(s),
+        Some(_) => None,
+    }
+    .ok_or_else(|| {
+        ApiError::bad_request("format must be \"tar.gz\" or \"tar.zst\"").field("format")
     })
 }
 
