@@ -109,12 +109,12 @@ impl DepCache<'_> {
         if g.kind.negative() {
             return g.alts.iter().all(|a| {
                 !self.status_provides.contains_key(&a.name)
-                    && !self
+                    && self
                         .base
                         .packages
                         .range((a.name.clone(), String::new())..)
                         .next()
-                        .is_some_and(|((n, _), _)| n == &a.name)
+                        .is_none_or(|((n, _), _)| n != &a.name)
             });
         }
         g.alts.iter().any(|a| {
