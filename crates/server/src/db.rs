@@ -37,6 +37,16 @@ pub enum DbError {
     Pg(#[from] postgres::Error),
     #[error("database: {0}")]
     Config(String),
+    #[error("database: {0}")]
+    Unreachable(String),
+}
+
+impl DbError {
+    /// The database cannot be reached now (a shared database restarting, the network): worth
+    /// trying again, not a fault of the request or of the service.
+    pub fn is_unreachable(&self) -> bool {
+        crate::pg::is_connection(self)
+    }
 }
 
 #[derive(Clone)]

@@ -470,7 +470,16 @@ impl Jobs {
 
     async fn run_job(self: Arc<Self>, c: Claimed) {
         let id = c.job.id.clone();
-        let live = self.live_for(&c.job);
+        let live = if self.db.shared() {
+            // a shared store is a network round trip: off the async threads
+            let (jobs, job) = (Arc::clone(&self), c.job.clone());
+            match tokio::task::spawn_blocking(move || jobs.live_for(&job)).await {
+                Ok(l) => l,
+                Err(_) => self.live_for(&c.job),
+            }
+        } else {
+            self.live_for(&c.job)
+        };
         // cancelled or deleted between the claim and now: nothing to run
         let still = {
             let id2 = id.clone();
@@ -485,10 +494,13 @@ impl Jobs {
             live.cancel.store(true, Ordering::Relaxed);
         }
         live.set(c.job.clone());
-        live.log(&format!(
-            "started (attempt {} of {MAX_ATTEMPTS})",
-            c.attempts
-        ));
+        let started = format!("started (attempt {} of {MAX_ATTEMPTS})", c.attempts);
+        if self.db.shared() {
+            let l = Arc::clone(&live);
+            let _ = tokio::task::spawn_blocking(move || l.log(&started)).await;
+        } else {
+            live.log(&started);
+        }
         self.running.fetch_add(1, Ordering::Relaxed);
         let beat = self.heartbeat(&live);
         let guard = Arc::clone(&self.build_lock).read_owned().await;

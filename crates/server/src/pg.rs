@@ -98,7 +98,7 @@ fn row_job(r: &Row) -> Result<Job, postgres::Error> {
 }
 
 /// Whether an error is about the connection (the database is away) rather than the query.
-fn is_connection(e: &DbError) -> bool {
+pub(crate) fn is_connection(e: &DbError) -> bool {
     match e {
         DbError::Pg(e) => {
             e.is_closed()
@@ -107,7 +107,7 @@ fn is_connection(e: &DbError) -> bool {
                     matches!(d.code().code(), "57P01" | "57P02" | "57P03")
                 })
         }
-        DbError::Config(_) => true,
+        DbError::Unreachable(_) => true,
         _ => false,
     }
 }
@@ -175,8 +175,11 @@ impl Pg {
         {
             // fail fast while the database is away: one attempt a second
             let l = lock(&self.link);
-            if l.0.is_none() && l.1.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-                return Err(DbError::Config(
+            if l.0.is_none()
+                && l.1
+                    .is_some_and(|t| t.elapsed() < Duration::from_millis(250))
+            {
+                return Err(DbError::Unreachable(
                     "the job database does not answer (retrying)".into(),
                 ));
             }
@@ -186,7 +189,7 @@ impl Pg {
             Err(e) => {
                 let mut l = lock(&self.link);
                 *l = (None, Some(Instant::now()));
-                Err(DbError::Pg(e))
+                Err(DbError::Unreachable(e.to_string()))
             }
         }
     }

@@ -73,11 +73,19 @@ fn free_ports(n: u16) -> u16 {
 /// The `opaas` binary, built if needed.
 fn opaas_bin() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo)
-        .args(["build", "-q", "-p", "opaas"])
-        .current_dir(root())
-        .status()
-        .expect("cargo build -p opaas");
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-q", "-p", "opaas"]).current_dir(root());
+    // without the variables cargo sets for a test (they change fingerprints: a full rebuild)
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME" && k != "CARGO_TARGET_DIR")
+            || k == "OUT_DIR"
+            || k.starts_with("RUST")
+        {
+            cmd.env_remove(&k);
+        }
+    }
+    let st = cmd.status().expect("cargo build -p opaas");
     assert!(st.success(), "cargo build -p opaas failed");
     // this test runs from <target>/debug/deps/
     let exe = std::env::current_exe().expect("exe");
@@ -94,6 +102,8 @@ fn opaas_bin() -> PathBuf {
 /// PostgreSQL and Garage, stopped on drop.
 struct Engines {
     dir: tempfile::TempDir,
+    /// `OPAAS_SCALEOUT_NO_GARAGE=1` (debugging only): a shared directory instead of the bucket.
+    shared_dir: Option<PathBuf>,
     pg_port: u16,
     pg_url: String,
     s3_port: u16,
@@ -114,6 +124,18 @@ impl Engines {
         .trim()
         .to_string();
         let s3_port = free_ports(3);
+        if std::env::var("OPAAS_SCALEOUT_NO_GARAGE").is_ok_and(|v| v == "1") {
+            eprintln!("# OPAAS_SCALEOUT_NO_GARAGE=1: bundles in a shared directory, NOT in Garage (debugging only)");
+            let shared = dir.path().join("shared-bundles");
+            return Engines {
+                dir,
+                shared_dir: Some(shared),
+                pg_port,
+                pg_url,
+                s3_port,
+                aws: Vec::new(),
+            };
+        }
         let vars = run(
             "garage.sh",
             &["start", &Self::garage_dir(dir.path()), &s3_port.to_string()],
@@ -126,6 +148,7 @@ impl Engines {
         assert!(aws.len() >= 4, "garage.sh printed {vars}");
         Engines {
             dir,
+            shared_dir: None,
             pg_port,
             pg_url,
             s3_port,
@@ -210,7 +233,10 @@ impl Replica {
                 "--database",
                 &e.pg_url,
                 "--storage",
-                &format!("s3://opaas/{prefix}"),
+                &match &e.shared_dir {
+                    Some(d) => d.display().to_string(),
+                    None => format!("s3://opaas/{prefix}"),
+                },
                 "--lease",
                 &format!("{LEASE_S}s"),
             ])
@@ -268,10 +294,19 @@ impl Drop for Replica {
     }
 }
 
+/// Submits a job; a 503 (the database is restarting) is tried again, as a client would.
 fn submit(c: &Client, body: Value) -> String {
-    let r = c.post("/api/jobs", &body);
-    assert_eq!(r.status, 202, "{}", r.text());
-    r.json()["id"].as_str().expect("id").to_string()
+    let t0 = Instant::now();
+    loop {
+        let r = c.post("/api/jobs", &body);
+        if r.status == 503 && t0.elapsed() < Duration::from_secs(30) {
+            eprintln!("# 503, trying again: {}", r.text());
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
+        }
+        assert_eq!(r.status, 202, "{}", r.text());
+        return r.json()["id"].as_str().expect("id").to_string();
+    }
 }
 
 fn sha256(b: &[u8]) -> String {
@@ -303,17 +338,23 @@ fn three_replicas_on_postgres_and_garage() {
     let t_all = Instant::now();
     let bin = opaas_bin();
     let mut suites = common::debian12_suites();
-    let release = suites.remove(0).package(
-        "main",
-        Package::new("slow-app", "1.0", "amd64")
-            .depends("libshared1")
-            .deb_file("/usr/bin/slow-app", b"slow"),
-    );
+    let release = suites
+        .remove(0)
+        .package(
+            "main",
+            Package::new("slow-app", "1.0", "amd64")
+                .depends("libshared1")
+                .deb_file("/usr/bin/slow-app", b"slow"),
+        )
+        .package(
+            "main",
+            Package::new("slow-app2", "1.0", "amd64").deb_file("/usr/bin/slow-app2", b"slow2"),
+        );
     suites.insert(0, release);
     let fx = common::fixture_with(&suites);
-    // the slow job's .deb takes 8 s to answer: long enough to kill its replica meanwhile
+    // the slow jobs' .debs take 8 s to answer: long enough to kill a replica meanwhile
     fx.server
-        .fail_always("slow-app_", Fault::Delay(Duration::from_secs(8)));
+        .fail_always("slow-app", Fault::Delay(Duration::from_secs(8)));
     let t0 = Instant::now();
     let e = Engines::start();
     eprintln!("# engines up in {:.1} s", t0.elapsed().as_secs_f64());
@@ -473,7 +514,7 @@ fn three_replicas_on_postgres_and_garage() {
     // cancel and delete from a replica that does not run the job
     let c2 = submit(
         &cs[watcher],
-        json!({"distro":"debian-12","arch":"amd64","packages":["slow-app"],"baseline":"none"}),
+        json!({"distro":"debian-12","arch":"amd64","packages":["slow-app2"],"baseline":"none"}),
     );
     let t0 = Instant::now();
     let ran_on = loop {
@@ -529,26 +570,28 @@ fn three_replicas_on_postgres_and_garage() {
             )
         })
         .collect();
-    e.garage("stop");
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs(5));
-    let h = live[1].get("/healthz");
-    assert_eq!(h.status, 503, "healthy without its bucket: {}", h.text());
-    assert!(h.text().contains("bundle storage"), "{}", h.text());
-    let during: Vec<Value> = more
-        .iter()
-        .map(|id| live[0].get(&format!("/api/jobs/{id}")).json())
-        .collect();
-    assert!(
-        during.iter().all(|j| j["state"] != "done"),
-        "a job was done without its bucket"
-    );
-    std::thread::sleep(Duration::from_secs(outage.saturating_sub(5)));
-    e.garage("start");
-    eprintln!(
-        "# Garage stopped for {:.1} s and started again",
-        t0.elapsed().as_secs_f64()
-    );
+    if e.shared_dir.is_none() {
+        e.garage("stop");
+        std::thread::sleep(Duration::from_secs(5));
+        let h = live[1].get("/healthz");
+        assert_eq!(h.status, 503, "healthy without its bucket: {}", h.text());
+        assert!(h.text().contains("bundle storage"), "{}", h.text());
+        let during: Vec<Value> = more
+            .iter()
+            .map(|id| live[0].get(&format!("/api/jobs/{id}")).json())
+            .collect();
+        assert!(
+            during.iter().all(|j| j["state"] != "done"),
+            "a job was done without its bucket"
+        );
+        std::thread::sleep(Duration::from_secs(outage.saturating_sub(5)));
+        e.garage("start");
+        eprintln!(
+            "# Garage stopped for {:.1} s and started again",
+            t0.elapsed().as_secs_f64()
+        );
+    }
     let all: Vec<String> = batch.iter().chain(&more).cloned().collect();
     let t0 = Instant::now();
     let done = wait_all(&live, &all, Duration::from_secs(180));
