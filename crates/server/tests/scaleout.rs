@@ -350,11 +350,18 @@ fn three_replicas_on_postgres_and_garage() {
             "main",
             Package::new("slow-app2", "1.0", "amd64").deb_file("/usr/bin/slow-app2", b"slow2"),
         );
+    let release = (0..4).fold(release, |r, i| {
+        let name = format!("slow-b{i}");
+        r.package(
+            "main",
+            Package::new(&name, "1.0", "amd64").deb_file(&format!("/usr/bin/{name}"), b"b"),
+        )
+    });
     suites.insert(0, release);
     let fx = common::fixture_with(&suites);
     // the slow jobs' .debs take 8 s to answer: long enough to kill a replica meanwhile
     fx.server
-        .fail_always("slow-app", Fault::Delay(Duration::from_secs(8)));
+        .fail_always("slow-", Fault::Delay(Duration::from_secs(8)));
     let t0 = Instant::now();
     let e = Engines::start();
     eprintln!("# engines up in {:.1} s", t0.elapsed().as_secs_f64());
@@ -542,15 +549,29 @@ fn three_replicas_on_postgres_and_garage() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
+    // four of them download a slow .deb: they are running when the database goes away
     let batch: Vec<String> = (0..10)
         .map(|i| {
+            let first = if i < 4 {
+                format!("slow-b{i}")
+            } else {
+                tools[i % 6].to_string()
+            };
             submit(
                 live[i % 2],
-                json!({"distro":"debian-12","arch":"amd64","packages":[tools[i % 6], "hello"],"baseline":"none","format":"tar.zst"}),
+                json!({"distro":"debian-12","arch":"amd64","packages":[first, "hello"],"baseline":"none","format":"tar.zst"}),
             )
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_secs(2));
+    let running = batch[..4]
+        .iter()
+        .filter(|id| {
+            let s = live[0].get(&format!("/api/jobs/{id}")).json()["state"].clone();
+            s == "downloading" || s == "resolving" || s == "packing"
+        })
+        .count();
+    assert!(running >= 2, "only {running} of the slow jobs are running");
     let t0 = Instant::now();
     e.pg("stop");
     std::thread::sleep(Duration::from_secs(3));
@@ -558,7 +579,7 @@ fn three_replicas_on_postgres_and_garage() {
     assert_eq!(h.status, 503, "healthy without its database: {}", h.text());
     e.pg("start");
     eprintln!(
-        "# PostgreSQL stopped and started again ({:.1} s)",
+        "# PostgreSQL stopped and started again ({:.1} s) while {running} jobs ran",
         t0.elapsed().as_secs_f64()
     );
     // and the bucket away while jobs finish
@@ -603,6 +624,8 @@ fn three_replicas_on_postgres_and_garage() {
             1,
             "{log}"
         );
+        // the outages re-ran nothing: the owners kept their leases
+        assert_eq!(starts(&log), 1, "{log}");
         let d = live[1].get(&format!("/api/jobs/{id}/bundle"));
         assert_eq!(
             sha256(&d.body),
