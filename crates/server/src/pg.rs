@@ -152,7 +152,7 @@ impl Pg {
             pool: Mutex::new(Vec::new()),
             link: Mutex::new((None, None)),
         };
-        pg.with(|c| migrate(c))?;
+        pg.with(migrate)?;
         tracing::info!(replica = %pg.replica, "job database: PostgreSQL");
         Ok(pg)
     }
