@@ -570,14 +570,20 @@ async fn submit(st: &AppState, req: Request) -> Result<Response, ApiError> {
     let id = crate::model::new_id();
     let jobs = Arc::clone(&st.jobs);
     let cfg = Arc::clone(&st.cfg);
+    let shared = st.db.shared();
     let job = blocking(move || {
         let mut v = v;
-        // the upload lives outside the row (compressed, shared by digest)
+        // the upload lives outside the row (compressed, shared by digest); with several
+        // replicas (a shared database) inside it, so that whichever replica runs the job reads it
         if let Some(t) = v.status_text.take() {
-            let r = crate::uploads::store(&cfg, &t).map_err(|e| {
-                ApiError::internal(format!("cannot store the uploaded status file: {e}"))
-            })?;
-            v.status_text = Some(r);
+            if shared {
+                v.status_text = Some(t);
+            } else {
+                let r = crate::uploads::store(&cfg, &t).map_err(|e| {
+                    ApiError::internal(format!("cannot store the uploaded status file: {e}"))
+                })?;
+                v.status_text = Some(r);
+            }
         }
         jobs.submit_blocking(&id, &v, status_lines)
             .map_err(ApiError::from)
