@@ -451,6 +451,24 @@ fn three_replicas_on_postgres_and_garage() {
         t0.elapsed().as_secs_f64()
     );
 
+    // an uploaded dpkg status file: whichever replica runs the job reads it (it is in the row)
+    let status =
+        "Package: libshared1\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n";
+    let with_status: Vec<String> = (0..3)
+        .map(|i| {
+            submit(
+                &cs[i],
+                json!({"distro":"debian-12","arch":"amd64","packages":["tool-a"],"baseline":{"status":status}}),
+            )
+        })
+        .collect();
+    for (i, id) in with_status.iter().enumerate() {
+        let j = cs[(i + 2) % 3].wait(id, Duration::from_secs(60));
+        assert_eq!(j["state"], "done", "{j}");
+        // tool-a alone: libshared1 is installed already
+        assert_eq!(j["bundle"]["package_count"], 1, "{j}");
+    }
+
     // ------------------------------------------------ 2. kill -9 of the running replica
     let slow = submit(
         &cs[0],
