@@ -223,6 +223,8 @@ impl BundleStore for Local {
 /// `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true`; plain http allowed for an `http://` endpoint.
 pub struct S3 {
     store: Arc<object_store::aws::AmazonS3>,
+    /// The same bucket without retries and with short timeouts: the health probe.
+    probe: object_store::aws::AmazonS3,
     prefix: String,
     handle: tokio::runtime::Handle,
     presign: bool,
@@ -256,6 +258,20 @@ impl S3 {
         }
         let virtual_hosted = env("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").is_some_and(|v| v == "true");
         b = b.with_virtual_hosted_style_request(virtual_hosted);
+        let probe = b
+            .clone()
+            .with_retry(object_store::RetryConfig {
+                backoff: object_store::BackoffConfig::default(),
+                max_retries: 0,
+                retry_timeout: Duration::from_secs(2),
+            })
+            .with_client_options(
+                object_store::ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(1))
+                    .with_timeout(Duration::from_secs(2)),
+            )
+            .build()
+            .map_err(|e| BundleError::Config(format!("--storage {url}: {e}")))?;
         b = b.with_retry(object_store::RetryConfig {
             backoff: object_store::BackoffConfig::default(),
             max_retries: 3,
@@ -276,6 +292,7 @@ impl S3 {
             .unwrap_or(Duration::from_secs(300));
         Ok(S3 {
             store: Arc::new(store),
+            probe,
             prefix: prefix.trim_matches('/').to_string(),
             handle,
             presign,
@@ -498,7 +515,7 @@ impl BundleStore for S3 {
         use object_store::ObjectStore;
         let path = self.path(".opaas", "ping");
         self.handle.block_on(async {
-            match self.store.head(&path).await {
+            match self.probe.head(&path).await {
                 Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                 Err(e) => Err(Self::err(e)),
             }
