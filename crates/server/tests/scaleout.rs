@@ -188,10 +188,12 @@ impl Drop for Engines {
             .arg(script("pg.sh"))
             .args(["kill", &Self::pg_dir(d)])
             .status();
-        let _ = Command::new("bash")
-            .arg(script("garage.sh"))
-            .args(["stop", &Self::garage_dir(d)])
-            .status();
+        if self.shared_dir.is_none() {
+            let _ = Command::new("bash")
+                .arg(script("garage.sh"))
+                .args(["stop", &Self::garage_dir(d)])
+                .status();
+        }
     }
 }
 
@@ -350,6 +352,22 @@ fn three_replicas_on_postgres_and_garage() {
             "main",
             Package::new("slow-app2", "1.0", "amd64").deb_file("/usr/bin/slow-app2", b"slow2"),
         );
+    // 12 MiB that do not compress: its bundle goes up to the bucket as a multipart upload
+    let blob: Vec<u8> = {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..12 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    };
+    let release = release.package(
+        "main",
+        Package::new("big-blob", "1.0", "amd64").deb_file("/usr/share/big-blob/data", &blob),
+    );
     let release = (0..4).fold(release, |r, i| {
         let name = format!("slow-b{i}");
         r.package(
@@ -468,6 +486,30 @@ fn three_replicas_on_postgres_and_garage() {
         // tool-a alone: libshared1 is installed already
         assert_eq!(j["bundle"]["package_count"], 1, "{j}");
     }
+
+    // a bundle larger than one part (8 MiB): multipart upload, then whole and ranged downloads
+    // through another replica
+    let big = submit(
+        &cs[0],
+        json!({"distro":"debian-12","arch":"amd64","packages":["big-blob"],"baseline":"none"}),
+    );
+    let j = cs[1].wait(&big, Duration::from_secs(120));
+    assert_eq!(j["state"], "done", "{j}");
+    let size = j["bundle"]["size"].as_u64().expect("size");
+    assert!(size > 8 << 20, "{size}");
+    let d = cs[2].get(&format!("/api/jobs/{big}/bundle"));
+    assert_eq!(d.status, 200);
+    assert_eq!(
+        sha256(&d.body),
+        j["bundle"]["sha256"].as_str().expect("sha")
+    );
+    let r = cs[1].get_with(
+        &format!("/api/jobs/{big}/bundle"),
+        &[("Range", "bytes=9000000-9000999")],
+    );
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, d.body[9_000_000..9_001_000].to_vec());
+    eprintln!("# a {size}-byte bundle (more than one 8 MiB part) stored, whole and ranged downloads checked");
 
     // ------------------------------------------------ 2. kill -9 of the running replica
     let slow = submit(
