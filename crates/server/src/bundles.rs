@@ -247,11 +247,11 @@ impl S3 {
         let endpoint = env("AWS_ENDPOINT_URL_S3")
             .or_else(|| env("AWS_ENDPOINT_URL"))
             .or_else(|| env("AWS_ENDPOINT"));
+        let allow_http = endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
         if let Some(e) = &endpoint {
             b = b.with_endpoint(e.clone());
-            if e.starts_with("http://") {
-                b = b.with_allow_http(true);
-            }
         }
         if let Some(r) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
             b = b.with_region(r);
@@ -267,6 +267,7 @@ impl S3 {
             })
             .with_client_options(
                 object_store::ClientOptions::new()
+                    .with_allow_http(allow_http)
                     .with_connect_timeout(Duration::from_secs(1))
                     .with_timeout(Duration::from_secs(2)),
             )
@@ -279,6 +280,7 @@ impl S3 {
         });
         b = b.with_client_options(
             object_store::ClientOptions::new()
+                .with_allow_http(allow_http)
                 .with_connect_timeout(Duration::from_secs(5))
                 .with_timeout(Duration::from_secs(300)),
         );
