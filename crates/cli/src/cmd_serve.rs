@@ -92,6 +92,23 @@ pub struct ServeArgs {
     /// Open connections at most (more wait in the listen backlog)
     #[arg(long, default_value_t = 512)]
     pub max_connections: usize,
+    /// Job database shared by several replicas: postgres://user:password@host:port/db
+    /// (default: SQLite in <data-dir>/jobs.sqlite)
+    #[arg(long, env = "OPAAS_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
+    /// Bundle storage shared by several replicas: s3://bucket/prefix, with the endpoint,
+    /// region and credentials from the AWS variables (AWS_ENDPOINT_URL, AWS_REGION,
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); default: <data-dir>/bundles
+    #[arg(long, env = "OPAAS_STORAGE")]
+    pub storage: Option<String>,
+    /// With --database: a replica that has not renewed a job's lease for this long is taken to
+    /// be dead, and another replica takes the job over
+    #[arg(long, default_value = "30s", value_parser = duration, env = "OPAAS_LEASE")]
+    pub lease: Duration,
+    /// With an s3:// --storage: answer downloads with a redirect to a presigned URL (the
+    /// clients must reach the bucket) instead of streaming them through the replica
+    #[arg(long, env = "OPAAS_PRESIGN_DOWNLOADS")]
+    pub presign_downloads: bool,
 }
 
 pub fn serve(a: &ServeArgs) -> Result<ExitCode> {
@@ -111,6 +128,10 @@ pub fn serve(a: &ServeArgs) -> Result<ExitCode> {
     cfg.janitor_interval = a.janitor_interval.max(Duration::from_secs(1));
     cfg.index_max_age = a.index_max_age.unwrap_or(a.age.max_index_age);
     cfg.log_keep = a.log_keep.max(1);
+    cfg.database_url = a.database.clone().filter(|u| !u.trim().is_empty());
+    cfg.storage_url = a.storage.clone().filter(|u| !u.trim().is_empty());
+    cfg.lease = a.lease.max(Duration::from_secs(1));
+    cfg.presign_downloads = a.presign_downloads;
     cfg.hardening = opaas_server::guard::Hardening {
         public_url: a.public_url.clone().filter(|u| !u.trim().is_empty()),
         allowed_hosts: a.allowed_hosts.clone(),

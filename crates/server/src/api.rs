@@ -1,13 +1,13 @@
 //! The HTTP API of docs/API.md: routes, handlers, auth, timeouts, the event stream.
 
 use crate::config::ServerConfig;
-use crate::db::{self, Db};
 use crate::error::{from_engine, ApiError};
 use crate::jobs::{self, Jobs};
 use crate::metrics::Metrics;
 use crate::model::{now_ms, rfc3339, valid_id, Job};
 use crate::presets::Presets;
 use crate::request::Limits;
+use crate::store::Store;
 use crate::universes::Universes;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -24,12 +24,11 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch, Semaphore};
-use tower::ServiceExt;
 
 /// What every handler can reach.
 pub struct Inner {
     pub cfg: Arc<ServerConfig>,
-    pub db: Db,
+    pub db: Store,
     pub jobs: Arc<Jobs>,
     pub metrics: Arc<Metrics>,
     pub universes: Arc<Universes>,
@@ -392,7 +391,7 @@ async fn load_job(st: &AppState, id: &str) -> Result<Job, ApiError> {
     }
     let id2 = id.to_string();
     st.db
-        .run(move |c| db::get(c, &id2))
+        .run(move |s| s.get(&id2))
         .await?
         .ok_or_else(|| ApiError::no_job(id))
 }
@@ -637,14 +636,20 @@ async fn submit(st: &AppState, req: Request) -> Result<Response, ApiError> {
     let id = crate::model::new_id();
     let jobs = Arc::clone(&st.jobs);
     let cfg = Arc::clone(&st.cfg);
+    let shared = st.db.shared();
     let job = blocking(move || {
         let mut v = v;
-        // the upload lives outside the row (compressed, shared by digest)
+        // the upload lives outside the row (compressed, shared by digest); with several
+        // replicas (a shared database) inside it, so that whichever replica runs the job reads it
         if let Some(t) = v.status_text.take() {
-            let r = crate::uploads::store(&cfg, &t).map_err(|e| {
-                ApiError::internal(format!("cannot store the uploaded status file: {e}"))
-            })?;
-            v.status_text = Some(r);
+            if shared {
+                v.status_text = Some(t);
+            } else {
+                let r = crate::uploads::store(&cfg, &t).map_err(|e| {
+                    ApiError::internal(format!("cannot store the uploaded status file: {e}"))
+                })?;
+                v.status_text = Some(r);
+            }
         }
         jobs.submit_blocking(&id, &v, status_lines)
             .map_err(ApiError::from)
@@ -663,7 +668,7 @@ async fn list_jobs(State(st): State<AppState>, uri: Uri) -> Result<Json<Value>, 
     let page = number(&q, "page", 1, 1, 1_000_000)?;
     let per_page = number(&q, "per_page", 20, 1, 100)?;
     let offset = (page - 1).saturating_mul(per_page);
-    let (mut items, total) = st.db.run(move |c| db::list(c, offset, per_page)).await?;
+    let (mut items, total) = st.db.run(move |s| s.list(offset, per_page)).await?;
     // plans are long: a list shows the hosts, GET /api/jobs/{id} the plans
     for j in &mut items {
         j.plan = None;
@@ -721,6 +726,22 @@ async fn collect_script() -> Response {
 
 async fn job_log(State(st): State<AppState>, JobId(id): JobId) -> Result<Response, ApiError> {
     load_job(&st, &id).await?;
+    if st.db.shared() {
+        // several replicas: the log is kept in the job store
+        let id2 = id.clone();
+        if let Some(lines) = st.db.run(move |s| s.log_since(&id2, 0)).await? {
+            let mut text = String::new();
+            for (_, l) in lines {
+                text.push_str(&l);
+                text.push('\n');
+            }
+            return Ok((
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                Body::from(text),
+            )
+                .into_response());
+        }
+    }
     let text = match tokio::fs::read(st.jobs.log_path(&id)).await {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -764,10 +785,13 @@ async fn done_job_file(
             job.state.as_str()
         )));
     }
-    let path = st.jobs.bundle_dir(id).join(name);
-    let data = tokio::fs::read(&path)
-        .await
-        .map_err(|_| ApiError::not_found(format!("job {id} has no {what}")))?;
+    let bundles = Arc::clone(&st.jobs.bundles);
+    let (id2, name2) = (id.to_string(), name.to_string());
+    let data = blocking(move || bundles.get_bytes(&id2, &name2))
+        .await?
+        .ok()
+        .flatten()
+        .ok_or_else(|| ApiError::not_found(format!("job {id} has no {what}")))?;
     Ok(([(header::CONTENT_TYPE, content_type)], Body::from(data)).into_response())
 }
 
@@ -778,7 +802,7 @@ async fn job_bundle(
 ) -> Result<Response, ApiError> {
     let job = load_job(&st, &id).await?;
     let id2 = id.clone();
-    let info = st.db.run(move |c| db::bundle_of(c, &id2)).await?;
+    let info = st.db.run(move |s| s.bundle_of(&id2)).await?;
     let Some((file, expired, expires_at)) = info else {
         return Err(ApiError::not_found(format!(
             "job {id} is {}: the bundle exists once the job is done",
@@ -800,33 +824,21 @@ async fn job_bundle(
     }
     let name =
         crate::files::safe_file_name(&file).ok_or_else(|| ApiError::internal("bad bundle name"))?;
-    let path = st.jobs.bundle_dir(&id).join(&name);
-    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
-        return Err(gone());
-    }
     let mime = if name.ends_with(".zst") {
         "application/zstd"
     } else {
         "application/gzip"
     };
-    let mut req = req;
-    if let Some(v) = req.headers().get(header::IF_RANGE).cloned() {
-        // RFC 9110 13.1.5: a Range is honoured only while the validator still matches (our
-        // validator is Last-Modified); otherwise the whole file, 200
-        let modified = tokio::fs::metadata(&path)
-            .await
-            .and_then(|m| m.modified())
-            .ok()
-            .map(httpdate::fmt_http_date);
-        if modified.as_deref() != v.to_str().ok().map(str::trim) {
-            req.headers_mut().remove(header::RANGE);
-        }
-    }
-    let resp = tower_http::services::ServeFile::new(&path)
-        .oneshot(req)
+    // the store answers Range and If-Range (local: a file; S3: proxied or a presigned redirect)
+    let Some(mut resp) = st
+        .jobs
+        .bundles
+        .serve(&id, &name, req)
         .await
-        .map_err(|e| ApiError::internal(format!("cannot send the bundle: {e}")))?;
-    let mut resp = resp.map(Body::new);
+        .map_err(|e| ApiError::internal(format!("cannot send the bundle: {e}")))?
+    else {
+        return Err(gone());
+    };
     let status = resp.status();
     let h = resp.headers_mut();
     if matches!(status, StatusCode::OK | StatusCode::PARTIAL_CONTENT) && resp_ok(h) {
@@ -871,12 +883,22 @@ async fn job_events(State(st): State<AppState>, JobId(id): JobId) -> Result<Resp
         }
         None => {
             let id2 = id.clone();
-            let j = st
+            let (j, lines) = st
                 .db
-                .run(move |c| db::get(c, &id2))
-                .await?
-                .ok_or_else(|| ApiError::no_job(&id))?;
-            (None, j, Vec::new())
+                .run(move |s| {
+                    let j = s.get(&id2)?;
+                    // several replicas: the story so far, from the store
+                    let lines = match &j {
+                        Some(j) if !j.state.is_terminal() => {
+                            s.log_since(&id2, 0)?.unwrap_or_default()
+                        }
+                        _ => Vec::new(),
+                    };
+                    Ok((j, lines))
+                })
+                .await?;
+            let j = j.ok_or_else(|| ApiError::no_job(&id))?;
+            (None, j, lines)
         }
     };
     let (tx, out) = mpsc::channel::<SseEvent>(64);
@@ -908,7 +930,7 @@ async fn forward(
     rx: Option<broadcast::Receiver<jobs::Event>>,
     tx: mpsc::Sender<SseEvent>,
     mut shutdown: watch::Receiver<bool>,
-    db: Db,
+    db: Store,
     id: String,
 ) {
     let first_ev = sse_json("state", &first).retry(Duration::from_secs(2));
@@ -919,6 +941,7 @@ async fn forward(
         let _ = tx.send(sse_json("end", &first)).await;
         return;
     }
+    let mut seen = backlog.last().map_or(0, |(n, _)| *n);
     for (n, line) in backlog {
         if tx
             .send(sse_json("log", &json!({"line": line, "n": n})))
@@ -928,9 +951,10 @@ async fn forward(
             return;
         }
     }
-    let from_db = |db: Db, id: String| async move { db.run(move |c| db::get(c, &id)).await };
+    let from_db = |db: Store, id: String| async move { db.run(move |s| s.get(&id)).await };
     let Some(mut rx) = rx else {
-        // not live (a race with the job's end): follow the database
+        // not live (a race with the job's end, or the job runs on another replica): follow
+        // the database, and the log lines a shared store keeps
         let mut last = first;
         loop {
             tokio::select! {
@@ -938,9 +962,23 @@ async fn forward(
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
-            let Ok(Some(j)) = from_db(db.clone(), id.clone()).await else {
+            let (id2, after) = (id.clone(), seen);
+            let got = db
+                .run(move |s| Ok((s.get(&id2)?, s.log_since(&id2, after)?)))
+                .await;
+            let Ok((Some(j), lines)) = got else {
                 return;
             };
+            for (n, line) in lines.unwrap_or_default() {
+                seen = n;
+                if tx
+                    .send(sse_json("log", &json!({"line": line, "n": n})))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
             if j != last {
                 if tx.send(sse_json("state", &j)).await.is_err() {
                     return;
@@ -948,6 +986,19 @@ async fn forward(
                 last = j;
             }
             if last.state.is_terminal() {
+                // the worker logs its last lines right after the terminal state
+                if db.shared() {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let (id2, after) = (id.clone(), seen);
+                    if let Ok(Some(lines)) = db.run(move |s| s.log_since(&id2, after)).await {
+                        for (n, line) in lines {
+                            let ev = sse_json("log", &json!({"line": line, "n": n}));
+                            if tx.send(ev).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
                 let _ = tx.send(sse_json("end", &last)).await;
                 return;
             }
@@ -1012,11 +1063,11 @@ async fn healthz(State(st): State<AppState>) -> Response {
 
 async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
     // on this thread when the reader is free (no hand-off: fast under load), else on the pool
-    let by_state = match st.db.try_read_here(db::count_by_state) {
+    let by_state = match st.db.try_count_by_state_here() {
         Some(r) => r?,
         None => {
             st.db
-                .read(std::time::Duration::from_secs(5), db::count_by_state)
+                .read(std::time::Duration::from_secs(5), |s| s.count_by_state())
                 .await?
         }
     };

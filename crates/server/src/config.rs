@@ -44,6 +44,17 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Host/Origin checks, per-client limits, connection limits (issue 16).
     pub hardening: crate::guard::Hardening,
+    /// The job database: None → SQLite in `<data_dir>/jobs.sqlite`; `postgres://…` → a
+    /// PostgreSQL database several replicas share (`--database`, `OPAAS_DATABASE_URL`).
+    pub database_url: Option<String>,
+    /// Where bundles are kept: None → `<data_dir>/bundles`; `s3://bucket/prefix` → an
+    /// S3-compatible bucket (`--storage`, `OPAAS_STORAGE`).
+    pub storage_url: Option<String>,
+    /// A shared store's job lease: a replica that has not renewed it for this long is taken
+    /// to be dead and its job is taken over (`--lease`, `OPAAS_LEASE`).
+    pub lease: Duration,
+    /// S3: downloads answered by a redirect to a presigned URL instead of through the replica.
+    pub presign_downloads: bool,
 }
 
 impl ServerConfig {
@@ -68,6 +79,10 @@ impl ServerConfig {
             download_jobs: 8,
             shutdown_grace: Duration::from_secs(10),
             hardening: crate::guard::Hardening::default(),
+            database_url: None,
+            storage_url: None,
+            lease: Duration::from_secs(30),
+            presign_downloads: false,
         }
     }
 

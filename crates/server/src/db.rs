@@ -34,6 +34,20 @@ pub enum DbError {
     Task(String),
     #[error("the database did not answer within {0:?}")]
     Timeout(std::time::Duration),
+    #[error("database: {0}")]
+    Pg(#[from] postgres::Error),
+    #[error("database: {0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Unreachable(String),
+}
+
+impl DbError {
+    /// The database cannot be reached now (a shared database restarting, the network): worth
+    /// trying again, not a fault of the request or of the service.
+    pub fn is_unreachable(&self) -> bool {
+        crate::pg::is_connection(self)
+    }
 }
 
 #[derive(Clone)]
@@ -548,6 +562,117 @@ pub fn count_by_state(c: &Connection) -> rusqlite::Result<Vec<(State, u64)>> {
             (s, n)
         })
         .collect())
+}
+
+/// The SQLite backend: the free functions above, on the main connection (reads for
+/// `/healthz` and `/metrics` on the reader connection).
+impl crate::store::JobStore for Db {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+    fn insert(
+        &self,
+        id: &str,
+        j: &JobRequest,
+        _first_line: &str,
+        then: &mut dyn FnMut(&Job),
+    ) -> Result<Job, DbError> {
+        self.with(|c| {
+            let job = insert(c, id, j)?;
+            then(&job);
+            Ok(job)
+        })
+    }
+    fn get(&self, id: &str) -> Result<Option<Job>, DbError> {
+        self.with(|c| get(c, id))
+    }
+    fn list(&self, offset: u64, limit: u64) -> Result<(Vec<Job>, u64), DbError> {
+        self.with(|c| list(c, offset, limit))
+    }
+    fn claim_next(&self) -> Result<Option<Claimed>, DbError> {
+        self.with(claim_next)
+    }
+    fn set_running(&self, id: &str, state: State, progress: &Progress) -> Result<bool, DbError> {
+        self.with(|c| set_running(c, id, state, progress))
+    }
+    fn finish_done(&self, id: &str, d: &DoneInfo, progress: &Progress) -> Result<bool, DbError> {
+        self.with(|c| finish_done(c, id, d, progress))
+    }
+    fn finish_failed(
+        &self,
+        id: &str,
+        error: &JobError,
+        progress: Option<&Progress>,
+    ) -> Result<bool, DbError> {
+        self.with(|c| finish_failed(c, id, error, progress))
+    }
+    fn cancel(&self, id: &str, only_queued: bool) -> Result<bool, DbError> {
+        self.with(|c| cancel(c, id, only_queued))
+    }
+    fn requeue_interrupted(&self, id: &str) -> Result<bool, DbError> {
+        self.with(|c| requeue_interrupted(c, id))
+    }
+    fn delete(&self, id: &str) -> Result<bool, DbError> {
+        self.with(|c| delete(c, id))
+    }
+    fn recover(&self, max_attempts: i64) -> Result<(Vec<String>, Vec<String>), DbError> {
+        self.with(|c| recover(c, max_attempts))
+    }
+    fn queued_ids(&self) -> Result<Vec<String>, DbError> {
+        self.with(|c| queued_ids(c))
+    }
+    fn expired_bundles(&self, now: i64) -> Result<Vec<(String, String)>, DbError> {
+        self.with(|c| expired_bundles(c, now))
+    }
+    fn mark_expired(&self, id: &str) -> Result<(), DbError> {
+        self.with(|c| mark_expired(c, id))
+    }
+    fn published_with(&self, file_name: &str, except: &str) -> Result<Vec<String>, DbError> {
+        self.with(|c| published_with(c, file_name, except))
+    }
+    fn bundle_of(&self, id: &str) -> Result<Option<(String, bool, i64)>, DbError> {
+        self.with(|c| bundle_of(c, id))
+    }
+    fn all_ids(&self) -> Result<std::collections::HashSet<String>, DbError> {
+        self.with(|c| all_ids(c))
+    }
+    fn count_by_state(&self) -> Result<Vec<(State, u64)>, DbError> {
+        // on the reader connection: never waits for the writer
+        let c = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(count_by_state(&c)?)
+    }
+    fn try_count_by_state_here(&self) -> Option<Result<Vec<(State, u64)>, DbError>> {
+        self.try_read_here(count_by_state)
+    }
+    fn ping(&self) -> Result<(), DbError> {
+        let c = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        c.query_row("SELECT count(*) FROM schema_migrations", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        Ok(())
+    }
+    fn referenced_uploads(&self) -> Result<std::collections::HashSet<String>, DbError> {
+        self.with(|c| {
+            let mut st =
+                c.prepare("SELECT status_text FROM jobs WHERE status_text LIKE 'upload:sha256:%'")?;
+            let v = st
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<std::collections::HashSet<_>>>();
+            v
+        })
+    }
+    fn vacuum_if_sparse(&self) -> Result<bool, DbError> {
+        self.with(|c| {
+            let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            let total: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            if free * size >= 4 << 20 && free * 2 >= total {
+                c.execute_batch("VACUUM")?;
+                return Ok(true);
+            }
+            Ok(false)
+        })
+    }
 }
 
 #[cfg(test)]

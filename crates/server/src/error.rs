@@ -99,6 +99,14 @@ impl IntoResponse for ApiError {
 
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
+        if e.is_unreachable() {
+            // a shared database that is away (restarting): the client may try again
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "internal",
+                format!("{e}; try again in a moment"),
+            );
+        }
         ApiError::internal(e.to_string())
     }
 }

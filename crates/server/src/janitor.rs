@@ -10,10 +10,11 @@
 //! * free disk space, for `/metrics` (submissions check it themselves).
 
 use crate::config::ServerConfig;
-use crate::db::{self, Db};
+use crate::db;
 use crate::files::remove_any;
 use crate::metrics::Metrics;
 use crate::model::now_ms;
+use crate::store::Store;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -130,7 +131,8 @@ pub fn prune_logs(dir: &Path, keep: usize) -> usize {
 /// Everything the janitor needs.
 pub struct Janitor {
     pub cfg: Arc<ServerConfig>,
-    pub db: Db,
+    pub db: Store,
+    pub bundles: crate::bundles::Bundles,
     pub metrics: Arc<Metrics>,
     pub build_lock: Arc<tokio::sync::RwLock<()>>,
 }
@@ -151,9 +153,10 @@ impl Janitor {
         self.evict().await;
         let cfg = Arc::clone(&self.cfg);
         let db = self.db.clone();
+        let bundles = Arc::clone(&self.bundles);
         let metrics = Arc::clone(&self.metrics);
         let _ = tokio::task::spawn_blocking(move || {
-            if let Err(e) = sweep_orphans(&cfg, &db) {
+            if let Err(e) = sweep_orphans(&cfg, &db, &*bundles) {
                 tracing::warn!("janitor: orphan sweep failed: {e}");
             }
             let n = prune_logs(&cfg.logs_dir(), cfg.log_keep);
@@ -172,19 +175,22 @@ impl Janitor {
     /// Removes the tarballs of bundles past their TTL.
     pub async fn expire(&self) -> Result<usize, db::DbError> {
         let now = now_ms();
-        let due = self.db.run(move |c| db::expired_bundles(c, now)).await?;
+        let due = self.db.run(move |s| s.expired_bundles(now)).await?;
         let n = due.len();
         for (id, file) in due {
-            let dir = self.cfg.bundles_dir().join(&id);
             if crate::files::safe_file_name(&file).is_some() {
-                if let Err(e) = remove_any(&dir.join(&file)) {
+                let (bundles, id2, file2) = (Arc::clone(&self.bundles), id.clone(), file.clone());
+                let removed =
+                    tokio::task::spawn_blocking(move || bundles.remove_file(&id2, &file2))
+                        .await
+                        .unwrap_or_else(|e| Err(crate::bundles::BundleError::Store(e.to_string())));
+                if let Err(e) = removed {
                     tracing::warn!(job = %id, "cannot remove the expired bundle: {e}");
                     continue;
                 }
-                let _ = remove_any(&opaas_bundle::digest_file_path(&dir.join(&file)));
             }
             let id2 = id.clone();
-            self.db.run(move |c| db::mark_expired(c, &id2)).await?;
+            self.db.run(move |s| s.mark_expired(&id2)).await?;
             Metrics::add(&self.metrics.bundles_expired, 1);
             tracing::info!(job = %id, file = %file, "bundle expired and removed");
         }
@@ -242,14 +248,18 @@ impl Janitor {
 
 /// Bundle directories and job logs without a job (older than ten minutes, so that a job
 /// being submitted right now is not touched).
-fn sweep_orphans(cfg: &ServerConfig, db: &Db) -> Result<(), db::DbError> {
-    let ids = db.with(|c| db::all_ids(c))?;
+fn sweep_orphans(
+    cfg: &ServerConfig,
+    db: &Store,
+    bundles: &dyn crate::bundles::BundleStore,
+) -> Result<(), db::DbError> {
+    let ids = db.all_ids()?;
     let grace = Duration::from_secs(600);
-    if let Ok(rd) = std::fs::read_dir(cfg.bundles_dir()) {
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !ids.contains(&name) && e.metadata().is_ok_and(|m| older_than(&m, grace)) {
-                let _ = remove_any(&e.path());
+    if let Ok(entries) = bundles.entries() {
+        for (id, modified) in entries {
+            let old = modified.elapsed().is_ok_and(|e| e > grace);
+            if !ids.contains(&id) && old {
+                let _ = bundles.remove(&id);
             }
         }
     }

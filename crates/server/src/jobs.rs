@@ -11,11 +11,12 @@
 //! * the build's temporary directory (`<data>/tmp/<id>`) is removed whatever the outcome.
 
 use crate::config::ServerConfig;
-use crate::db::{self, Claimed, Db, DoneInfo};
+use crate::db::{self, Claimed, DoneInfo};
 use crate::error::engine_code;
 use crate::files::{remove_any, safe_file_name, touch_debs};
 use crate::metrics::Metrics;
 use crate::model::{now_ms, Job, JobError, Progress, State};
+use crate::store::Store;
 use opaas_engine::{BuildProgress, EngineError, Kind, Phase};
 use std::collections::HashMap;
 use std::io::Write;
@@ -44,6 +45,8 @@ pub enum PublishError {
     },
     #[error("unexpected bundle file name '{0}'")]
     FileName(String),
+    #[error(transparent)]
+    Store(#[from] crate::bundles::BundleError),
 }
 
 /// How many of a running job's earlier log lines a late subscriber gets first.
@@ -79,13 +82,22 @@ pub struct Live {
     lines: AtomicU64,
     last_emit: Mutex<Instant>,
     last_persist: Mutex<Instant>,
+    /// A shared store (several replicas) that keeps the log lines too.
+    remote: Option<Store>,
+    /// Another replica took the job over (this one's lease expired): stop, write nothing.
+    lost: AtomicBool,
 }
 
 impl Live {
-    fn new(job: Job, log_path: &Path) -> Live {
-        let lines = std::fs::read(log_path)
-            .map(|b| b.iter().filter(|&&c| c == b'\n').count() as u64)
-            .unwrap_or(0);
+    fn new(job: Job, log_path: &Path, remote: Option<Store>) -> Live {
+        let stored = remote
+            .as_ref()
+            .and_then(|r| r.log_len(&job.id).ok().flatten());
+        let lines = stored.unwrap_or_else(|| {
+            std::fs::read(log_path)
+                .map(|b| b.iter().filter(|&&c| c == b'\n').count() as u64)
+                .unwrap_or(0)
+        });
         let (tx, _) = broadcast::channel(128);
         let long_ago = Instant::now()
             .checked_sub(Duration::from_secs(10))
@@ -101,6 +113,8 @@ impl Live {
             lines: AtomicU64::new(lines),
             last_emit: Mutex::new(long_ago),
             last_persist: Mutex::new(long_ago),
+            remote,
+            lost: AtomicBool::new(false),
         }
     }
 
@@ -127,6 +141,13 @@ impl Live {
     pub fn subscribe_with_log(&self) -> (broadcast::Receiver<Event>, Job, Vec<(u64, String)>) {
         let path = lock(&self.log);
         let rx = self.tx.subscribe();
+        if let Some(Ok(Some(all))) = self.remote.as_ref().map(|r| r.log_since(&self.id, 0)) {
+            let skip = all.len().saturating_sub(REPLAY_LINES);
+            let lines = all.into_iter().skip(skip).collect();
+            let job = self.snapshot();
+            drop(path);
+            return (rx, job, lines);
+        }
         let text = std::fs::read(&*path).unwrap_or_default();
         let text = String::from_utf8_lossy(&text);
         let all: Vec<&str> = text.lines().collect();
@@ -165,6 +186,11 @@ impl Live {
                 tracing::warn!(job = %self.id, path = %path.display(), "cannot write the job log");
             }
             let n = self.lines.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(r) = &self.remote {
+                if let Err(e) = r.append_log(&self.id, Some(n), l) {
+                    tracing::debug!(job = %self.id, "cannot store a log line: {e}");
+                }
+            }
             self.send(Event::Log {
                 line: l.to_string(),
                 n,
@@ -176,7 +202,9 @@ impl Live {
 /// What the service keeps about jobs while it runs.
 pub struct Jobs {
     cfg: Arc<ServerConfig>,
-    pub db: Db,
+    pub db: Store,
+    /// Where finished bundles are kept.
+    pub bundles: crate::bundles::Bundles,
     metrics: Arc<Metrics>,
     live: Mutex<HashMap<String, Arc<Live>>>,
     wake: Notify,
@@ -192,10 +220,16 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    pub fn new(cfg: Arc<ServerConfig>, db: Db, metrics: Arc<Metrics>) -> Arc<Jobs> {
+    pub fn new(
+        cfg: Arc<ServerConfig>,
+        db: Store,
+        bundles: crate::bundles::Bundles,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Jobs> {
         Arc::new(Jobs {
             cfg,
             db,
+            bundles,
             metrics,
             live: Mutex::new(HashMap::new()),
             wake: Notify::new(),
@@ -224,7 +258,10 @@ impl Jobs {
     fn live_for(&self, job: &Job) -> Arc<Live> {
         let mut m = lock(&self.live);
         m.entry(job.id.clone())
-            .or_insert_with(|| Arc::new(Live::new(job.clone(), &self.log_path(&job.id))))
+            .or_insert_with(|| {
+                let remote = self.db.shared().then(|| self.db.clone());
+                Arc::new(Live::new(job.clone(), &self.log_path(&job.id), remote))
+            })
             .clone()
     }
 
@@ -241,51 +278,59 @@ impl Jobs {
         new: &crate::model::JobRequest,
         status_lines: Option<usize>,
     ) -> Result<Job, db::DbError> {
-        let (job, live) = self.db.with(|c| {
-            let job = db::insert(c, id, new)?;
-            let live = self.live_for(&job);
-            Ok((job, live))
-        })?;
-        if !job.hosts.is_empty() {
-            live.log(&format!(
+        let first = if !new.hosts.is_empty() {
+            format!(
                 "queued: apt-get {} of {} collected host(s) ({}) on {} {}{}{} (format: {})",
-                if job.mode == crate::model::JobMode::FullUpgrade {
+                if new.mode == crate::model::JobMode::FullUpgrade {
                     "dist-upgrade"
                 } else {
                     "upgrade"
                 },
-                job.hosts.len(),
-                job.hosts.join(" "),
-                job.distro,
-                job.arch,
-                if job.security_only {
+                new.hosts.len(),
+                new.hosts.join(" "),
+                new.distro,
+                new.arch,
+                if new.security_only {
                     ", security updates only"
                 } else {
                     ""
                 },
-                if job.packages.is_empty() {
+                if new.packages.is_empty() {
                     String::new()
                 } else {
-                    format!(", also installing {}", job.packages.join(" "))
+                    format!(", also installing {}", new.packages.join(" "))
                 },
-                job.format.as_str()
-            ));
+                new.format.as_str()
+            )
+        } else {
+            format!(
+                "queued: {} for {} {} (recommends: {}, baseline: {}{}, format: {})",
+                new.packages.join(" "),
+                new.distro,
+                new.arch,
+                if new.recommends { "yes" } else { "no" },
+                new.baseline.as_str(),
+                status_lines
+                    .map(|n| format!(" with {n} installed packages"))
+                    .unwrap_or_default(),
+                new.format.as_str()
+            )
+        };
+        if self.db.shared() {
+            // several replicas: the job gets its live entry on the replica that claims it; the
+            // first log line is stored with the job
+            let job = self.db.insert(id, new, &first, &mut |_| {})?;
+            append_log(&self.log_path(id), &first);
             Metrics::add(&self.metrics.jobs_submitted, 1);
             self.wake.notify_one();
             return Ok(job);
         }
-        live.log(&format!(
-            "queued: {} for {} {} (recommends: {}, baseline: {}{}, format: {})",
-            job.packages.join(" "),
-            job.distro,
-            job.arch,
-            if job.recommends { "yes" } else { "no" },
-            job.baseline.as_str(),
-            status_lines
-                .map(|n| format!(" with {n} installed packages"))
-                .unwrap_or_default(),
-            job.format.as_str()
-        ));
+        let mut live = None;
+        let job = self
+            .db
+            .insert(id, new, &first, &mut |job| live = Some(self.live_for(job)))?;
+        let live = live.unwrap_or_else(|| self.live_for(&job));
+        live.log(&first);
         Metrics::add(&self.metrics.jobs_submitted, 1);
         self.wake.notify_one();
         Ok(job)
@@ -300,7 +345,7 @@ impl Jobs {
                 let _ = remove_any(&e.path());
             }
         }
-        let (requeued, failed) = self.db.with(|c| db::recover(c, MAX_ATTEMPTS))?;
+        let (requeued, failed) = self.db.recover(MAX_ATTEMPTS)?;
         for id in &requeued {
             append_log(
                 &self.log_path(id),
@@ -319,8 +364,12 @@ impl Jobs {
             &self.metrics.jobs_recovered,
             (requeued.len() + failed.len()) as u64,
         );
-        for id in self.db.with(|c| db::queued_ids(c))? {
-            if let Some(job) = self.db.with(|c| db::get(c, &id))? {
+        if self.db.shared() {
+            // queued jobs get their live entry on the replica that claims them
+            return Ok(());
+        }
+        for id in self.db.queued_ids()? {
+            if let Some(job) = self.db.get(&id)? {
                 self.live_for(&job);
             }
         }
@@ -333,13 +382,82 @@ impl Jobs {
         n: usize,
         stop: watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        (0..n.max(1))
+        let mut all: Vec<_> = (0..n.max(1))
             .map(|i| {
                 let jobs = Arc::clone(self);
                 let stop = stop.clone();
                 tokio::spawn(async move { jobs.worker(i, stop).await })
             })
-            .collect()
+            .collect();
+        if self.db.shared() {
+            let jobs = Arc::clone(self);
+            all.push(tokio::spawn(async move { jobs.reaper(stop).await }));
+        }
+        all
+    }
+
+    /// Shared stores: takes over jobs whose replica stopped renewing its lease (re-queued once,
+    /// then failed with a reason), every half lease.
+    async fn reaper(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let period = (self.cfg.lease / 2).max(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() || self.stopping.load(Ordering::Relaxed) {
+                break;
+            }
+            match self.db.run(|s| s.take_over(MAX_ATTEMPTS)).await {
+                Ok((requeued, failed)) => {
+                    for id in &requeued {
+                        tracing::warn!(job = %id, "took over a job whose replica stopped answering; re-queued");
+                    }
+                    for id in &failed {
+                        tracing::warn!(job = %id, "failed a job whose replica stopped answering, again");
+                    }
+                    Metrics::add(
+                        &self.metrics.jobs_recovered,
+                        (requeued.len() + failed.len()) as u64,
+                    );
+                    if !requeued.is_empty() {
+                        self.wake.notify_waiters();
+                    }
+                }
+                Err(e) => tracing::debug!("lease takeover: {e}"),
+            }
+        }
+    }
+
+    /// Shared stores: renews the lease of a running job every third of it; stops the build
+    /// when the job was cancelled or deleted elsewhere, or taken over.
+    fn heartbeat(self: &Arc<Self>, live: &Arc<Live>) -> Option<tokio::task::JoinHandle<()>> {
+        if !self.db.shared() {
+            return None;
+        }
+        let period = (self.cfg.lease / 3).max(Duration::from_millis(200));
+        let db = self.db.clone();
+        let live = Arc::clone(live);
+        Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                let id = live.id.clone();
+                match db.run(move |s| s.heartbeat(&id)).await {
+                    Ok(crate::store::Lease::Held) => {}
+                    Ok(crate::store::Lease::Stopped) => {
+                        live.cancel.store(true, Ordering::Relaxed);
+                    }
+                    Ok(crate::store::Lease::Lost) => {
+                        tracing::warn!(job = %live.id, "another replica took this job over; stopping it here");
+                        live.lost.store(true, Ordering::Relaxed);
+                        live.cancel.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    // the database is away: the build goes on; its outcome waits for it
+                    Err(e) => tracing::debug!(job = %live.id, "lease renewal: {e}"),
+                }
+            }
+        }))
     }
 
     async fn worker(self: Arc<Self>, index: usize, mut stop: watch::Receiver<bool>) {
@@ -348,7 +466,7 @@ impl Jobs {
             if *stop.borrow() || self.stopping.load(Ordering::Relaxed) {
                 break;
             }
-            match self.db.run(db::claim_next).await {
+            match self.db.run(|s| s.claim_next()).await {
                 Ok(Some(c)) => Arc::clone(&self).run_job(c).await,
                 Ok(None) => {
                     tokio::select! {
@@ -378,11 +496,20 @@ impl Jobs {
 
     async fn run_job(self: Arc<Self>, c: Claimed) {
         let id = c.job.id.clone();
-        let live = self.live_for(&c.job);
+        let live = if self.db.shared() {
+            // a shared store is a network round trip: off the async threads
+            let (jobs, job) = (Arc::clone(&self), c.job.clone());
+            match tokio::task::spawn_blocking(move || jobs.live_for(&job)).await {
+                Ok(l) => l,
+                Err(_) => self.live_for(&c.job),
+            }
+        } else {
+            self.live_for(&c.job)
+        };
         // cancelled or deleted between the claim and now: nothing to run
         let still = {
             let id2 = id.clone();
-            self.db.run(move |conn| db::get(conn, &id2)).await
+            self.db.run(move |s| s.get(&id2)).await
         };
         if !matches!(still, Ok(Some(ref j)) if j.state.is_running()) || *lock(&live.finished) {
             self.forget(&id);
@@ -393,11 +520,15 @@ impl Jobs {
             live.cancel.store(true, Ordering::Relaxed);
         }
         live.set(c.job.clone());
-        live.log(&format!(
-            "started (attempt {} of {MAX_ATTEMPTS})",
-            c.attempts
-        ));
+        let started = format!("started (attempt {} of {MAX_ATTEMPTS})", c.attempts);
+        if self.db.shared() {
+            let l = Arc::clone(&live);
+            let _ = tokio::task::spawn_blocking(move || l.log(&started)).await;
+        } else {
+            live.log(&started);
+        }
         self.running.fetch_add(1, Ordering::Relaxed);
+        let beat = self.heartbeat(&live);
         let guard = Arc::clone(&self.build_lock).read_owned().await;
         let started = Instant::now();
         let jobs = Arc::clone(&self);
@@ -407,6 +538,9 @@ impl Jobs {
             jobs.execute(&live2, &c)
         })
         .await;
+        if let Some(b) = beat {
+            b.abort();
+        }
         self.running.fetch_sub(1, Ordering::Relaxed);
         let _ = remove_any(&self.cfg.tmp_dir().join(&id));
         let state = match outcome {
@@ -540,14 +674,16 @@ impl Jobs {
             Err(_) => {}
         }
         let mut finished = lock(&live.finished);
-        if *finished {
-            // cancelled or deleted meanwhile: whatever was built goes away with tmp/
+        if *finished || live.lost.load(Ordering::Relaxed) {
+            // cancelled or deleted meanwhile, or taken over by another replica: whatever was
+            // built goes away with tmp/
+            *finished = true;
             return None;
         }
         if live.shutdown.load(Ordering::Relaxed)
             && matches!(&result, Err(e) if e.kind == Kind::Cancelled)
         {
-            let _ = self.db.with(|c| db::requeue_interrupted(c, &job.id));
+            let _ = self.db.requeue_interrupted(&job.id);
             live.log("interrupted by a shutdown of the service; it runs again at the next start");
             *finished = true;
             return None;
@@ -555,7 +691,7 @@ impl Jobs {
         match result {
             Ok(built) => match self.publish(live, job, &built) {
                 Ok(done) => {
-                    let stored = self.db.with(|c| {
+                    let stored = {
                         let p = Progress {
                             phase: "done".into(),
                             packages_done: built.package_count as u64,
@@ -567,10 +703,10 @@ impl Jobs {
                             index_files: None,
                             index_bytes: None,
                         };
-                        db::finish_done(c, &job.id, &done, &p)
-                    });
+                        self.db.finish_done(&job.id, &done, &p)
+                    };
                     if !matches!(stored, Ok(true)) {
-                        let _ = remove_any(&self.bundle_dir(&job.id));
+                        let _ = self.bundles.remove(&job.id);
                         *finished = true;
                         return None;
                     }
@@ -589,13 +725,13 @@ impl Jobs {
                         built.file_name, built.size, built.package_count, built.downloaded_bytes, built.downloads, built.cache_hits
                     ));
                     *finished = true;
-                    if let Ok(Some(j)) = self.db.with(|c| db::get(c, &job.id)) {
+                    if let Ok(Some(j)) = self.db.get(&job.id) {
                         live.end(j);
                     }
                     Some(State::Done)
                 }
                 Err(e) => {
-                    let _ = remove_any(&self.bundle_dir(&job.id));
+                    let _ = self.bundles.remove(&job.id);
                     *finished = true;
                     drop(finished);
                     finish_failed(&self.db, live, &JobError::new("internal", e.to_string()));
@@ -603,10 +739,10 @@ impl Jobs {
                 }
             },
             Err(e) if e.kind == Kind::Cancelled => {
-                let _ = self.db.with(|c| db::cancel(c, &job.id, false));
+                let _ = self.db.cancel(&job.id, false);
                 live.log("cancelled");
                 *finished = true;
-                if let Ok(Some(j)) = self.db.with(|c| db::get(c, &job.id)) {
+                if let Ok(Some(j)) = self.db.get(&job.id) {
                     live.end(j);
                 }
                 Some(State::Cancelled)
@@ -636,25 +772,15 @@ impl Jobs {
         job: &Job,
         built: &opaas_engine::Built,
     ) -> Result<DoneInfo, PublishError> {
-        let dir = self.bundle_dir(&job.id);
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| PublishError::Io { path, source }
-        };
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let file_name = safe_file_name(&built.file_name)
             .ok_or_else(|| PublishError::FileName(built.file_name.clone()))?;
-        let dest = dir.join(&file_name);
-        std::fs::rename(&built.path, &dest).map_err(|source| PublishError::Move {
-            from: built.path.clone(),
-            to: dest.clone(),
-            source,
-        })?;
-        let mpath = dir.join("manifest.json");
-        std::fs::write(&mpath, &built.manifest_json).map_err(io(&mpath))?;
+        self.bundles
+            .put_file(&job.id, &file_name, &built.path, &|l| live.log(l))?;
+        self.bundles
+            .put_bytes(&job.id, "manifest.json", &built.manifest_json)?;
         if !built.sbom_json.is_empty() {
-            let spath = dir.join("sbom.cdx.json");
-            std::fs::write(&spath, &built.sbom_json).map_err(io(&spath))?;
+            self.bundles
+                .put_bytes(&job.id, "sbom.cdx.json", &built.sbom_json)?;
         }
         let touched = touch_debs(&self.cfg.cache_dir(), &built.manifest.packages);
         tracing::debug!(job = %job.id, touched, "marked cached .debs as used");
@@ -679,11 +805,11 @@ impl Jobs {
             let mut finished = lock(&live.finished);
             if !*finished {
                 live.cancel.store(true, Ordering::Relaxed);
-                if self.db.with(|c| db::cancel(c, id, false))? {
+                if self.db.cancel(id, false)? {
                     live.log(why);
                 }
                 *finished = true;
-                if let Some(j) = self.db.with(|c| db::get(c, id))? {
+                if let Some(j) = self.db.get(id)? {
                     live.end(j);
                 }
             }
@@ -694,17 +820,20 @@ impl Jobs {
             }
         } else {
             // no live entry: finished already (the guard keeps it so), or a worker is between
-            // taking it and starting it (it checks the state before it runs)
-            self.db.with(|c| db::cancel(c, id, false))?;
+            // taking it and starting it (it checks the state before it runs); with several
+            // replicas, maybe running on another one (its heartbeat sees the cancel)
+            if self.db.cancel(id, false)? && self.db.shared() {
+                let _ = self.db.append_log(id, None, why);
+            }
         }
-        self.db.with(|c| db::get(c, id))
+        self.db.get(id)
     }
 
     /// Cancels if needed, then removes the job, its bundle and its log. False: no such job.
     pub fn delete_blocking(&self, id: &str) -> Result<bool, db::DbError> {
         self.cancel_blocking(id, "deleted")?;
-        let existed = self.db.with(|c| db::delete(c, id))?;
-        let _ = remove_any(&self.bundle_dir(id));
+        let existed = self.db.delete(id)?;
+        let _ = self.bundles.remove(id);
         let _ = remove_any(&self.log_path(id));
         self.forget(id);
         Ok(existed)
@@ -712,7 +841,7 @@ impl Jobs {
 }
 
 /// Fails a job (any non-terminal state) and tells subscribers.
-fn finish_failed(db: &Db, live: &Live, error: &JobError) {
+fn finish_failed(db: &Store, live: &Live, error: &JobError) {
     // stored, logged and sent to every subscriber: bounded (issue 16)
     let capped = JobError {
         message: crate::caps::message(&error.message),
@@ -720,13 +849,13 @@ fn finish_failed(db: &Db, live: &Live, error: &JobError) {
     };
     let error = &capped;
     let p = live.snapshot().progress;
-    let _ = db.with(|c| db::finish_failed(c, &live.id, error, Some(&p)));
+    let _ = db.finish_failed(&live.id, error, Some(&p));
     let mut first = true;
     for l in error.message.lines() {
         live.log(&format!("{}{l}", if first { "E: " } else { "   " }));
         first = false;
     }
-    if let Ok(Some(j)) = db.with(|c| db::get(c, &live.id)) {
+    if let Ok(Some(j)) = db.get(&live.id) {
         live.end(j);
     }
 }
@@ -759,7 +888,7 @@ fn refresh_indices(
 /// most once a second) the database.
 struct JobProgress {
     live: Arc<Live>,
-    db: Db,
+    db: Store,
 }
 
 impl JobProgress {
@@ -773,10 +902,7 @@ impl JobProgress {
     }
     fn persist(&self, job: &Job) {
         *lock(&self.live.last_persist) = Instant::now();
-        if let Ok(false) = self
-            .db
-            .with(|c| db::set_running(c, &job.id, job.state, &job.progress))
-        {
+        if let Ok(false) = self.db.set_running(&job.id, job.state, &job.progress) {
             // no longer running in the database (deleted or cancelled): stop the build
             self.live.cancel.store(true, Ordering::Relaxed);
         }

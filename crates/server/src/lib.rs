@@ -19,6 +19,7 @@
 //! (uploaded status files of unfinished jobs).
 
 pub mod api;
+pub mod bundles;
 pub mod caps;
 pub mod config;
 pub mod conn;
@@ -31,9 +32,11 @@ pub mod janitor;
 pub mod jobs;
 pub mod metrics;
 pub mod model;
+pub mod pg;
 pub mod presets;
 pub mod request;
 pub mod reuse;
+pub mod store;
 pub mod targets;
 mod ui;
 pub mod universes;
@@ -75,12 +78,33 @@ impl Service {
         }
         let db = {
             let p = cfg.db_path();
-            tokio::task::spawn_blocking(move || db::Db::open(&p))
+            let url = cfg.database_url.clone();
+            let lease = cfg.lease;
+            tokio::task::spawn_blocking(move || store::open(url.as_deref(), &p, lease))
                 .await?
-                .with_context(|| format!("opening {}", cfg.db_path().display()))?
+                .with_context(|| match &cfg.database_url {
+                    Some(_) => "opening the job database (--database)".to_string(),
+                    None => format!("opening {}", cfg.db_path().display()),
+                })?
         };
+        let bundles = bundles::open(
+            cfg.storage_url.as_deref(),
+            &cfg.bundles_dir(),
+            cfg.presign_downloads,
+        )
+        .context("opening the bundle storage (--storage)")?;
+        tracing::info!(
+            database = db.backend(),
+            storage = bundles.backend(),
+            "job and bundle stores"
+        );
         let metrics = Arc::new(metrics::Metrics::default());
-        let jobs = jobs::Jobs::new(Arc::clone(&cfg), db.clone(), Arc::clone(&metrics));
+        let jobs = jobs::Jobs::new(
+            Arc::clone(&cfg),
+            db.clone(),
+            Arc::clone(&bundles),
+            Arc::clone(&metrics),
+        );
         {
             let j = Arc::clone(&jobs);
             tokio::task::spawn_blocking(move || j.recover())
@@ -88,7 +112,9 @@ impl Service {
                 .context("recovering jobs")?;
         }
         let (stop_tx, stop_rx) = watch::channel(false);
-        let health = Arc::new(health::Health::default());
+        let health = Arc::new(health::Health::new(
+            (bundles.backend() != "local").then(|| Arc::clone(&bundles)),
+        ));
         health.probe(&db).await;
         let state = Arc::new(api::Inner {
             universes: Arc::new(universes::Universes::new(cfg.engine_settings(), 4)),
@@ -119,6 +145,7 @@ impl Service {
         let janitor = janitor::Janitor {
             cfg: Arc::clone(&cfg),
             db,
+            bundles,
             metrics,
             build_lock: Arc::clone(&jobs.build_lock),
         };
@@ -145,6 +172,7 @@ impl Service {
         janitor::Janitor {
             cfg: Arc::clone(&self.state.cfg),
             db: self.state.db.clone(),
+            bundles: Arc::clone(&self.state.jobs.bundles),
             metrics: Arc::clone(&self.state.metrics),
             build_lock: Arc::clone(&self.state.jobs.build_lock),
         }

@@ -16,7 +16,6 @@
 //! that entry only, and the bytes go with the last one. A link to a file being removed fails
 //! (`ENOENT`), so a concurrent delete can never leave a job pointing at nothing.
 
-use crate::db;
 use crate::jobs::{Jobs, Live};
 use std::collections::HashMap;
 use std::path::Path;
@@ -66,7 +65,7 @@ impl<'a> JobReuse<'a> {
     /// Links the newest finished job's bundle `file_name` to `dest`; the job's id, or None.
     fn link_published(&self, file_name: &str, dest: &Path) -> Option<String> {
         let me = self.live.id.clone();
-        let others = match self.jobs.db.with(|c| db::published_with(c, file_name, &me)) {
+        let others = match self.jobs.db.published_with(file_name, &me) {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(job = %me, "cannot look for an identical bundle: {e}");
@@ -74,18 +73,10 @@ impl<'a> JobReuse<'a> {
             }
         };
         for other in others {
-            let src = self.jobs.bundle_dir(&other).join(file_name);
-            let _ = std::fs::remove_file(dest);
-            match std::fs::hard_link(&src, dest) {
-                Ok(()) => {
-                    // its recorded digest too, so that verifying the shared file is one pass
-                    let side = opaas_bundle::digest_file_path(dest);
-                    let _ = std::fs::remove_file(&side);
-                    let _ = std::fs::copy(opaas_bundle::digest_file_path(&src), &side);
-                    return Some(other);
-                }
+            match self.jobs.bundles.link_into(&other, file_name, dest) {
+                Ok(true) => return Some(other),
                 // deleted or expired meanwhile: the next one
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Ok(false) => continue,
                 Err(e) => {
                     // another file system, no links: this job builds its own
                     self.live.log(&format!(

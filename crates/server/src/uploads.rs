@@ -7,9 +7,9 @@
 
 use crate::api::AppState;
 use crate::config::ServerConfig;
-use crate::db::Db;
 use crate::error::ApiError;
 use crate::model::JobRequest;
+use crate::store::{JobStore, Store};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
@@ -205,16 +205,9 @@ pub fn load(cfg: &ServerConfig, stored: &str) -> Result<String, String> {
 
 /// Removes uploads no job row refers to (older than `grace`) and vacuums a database that is
 /// mostly free pages. Returns (files removed, vacuumed).
-pub fn sweep(cfg: &ServerConfig, db: &Db, grace: Duration) -> (usize, bool) {
+pub fn sweep(cfg: &ServerConfig, db: &dyn JobStore, grace: Duration) -> (usize, bool) {
     let referenced: std::collections::HashSet<String> = db
-        .with(|c| {
-            let mut st =
-                c.prepare("SELECT status_text FROM jobs WHERE status_text LIKE 'upload:sha256:%'")?;
-            let v = st
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<std::collections::HashSet<_>>>();
-            v
-        })
+        .referenced_uploads()
         .unwrap_or_default()
         .into_iter()
         .filter_map(|s| s.strip_prefix(MARKER).map(str::to_string))
@@ -236,27 +229,16 @@ pub fn sweep(cfg: &ServerConfig, db: &Db, grace: Duration) -> (usize, bool) {
             }
         }
     }
-    let vacuumed = db
-        .with(|c| {
-            let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-            let total: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-            let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-            if free * size >= 4 << 20 && free * 2 >= total {
-                c.execute_batch("VACUUM")?;
-                return Ok(true);
-            }
-            Ok(false)
-        })
-        .unwrap_or(false);
+    let vacuumed = db.vacuum_if_sparse().unwrap_or(false);
     (removed, vacuumed)
 }
 
 /// Runs [`sweep`] at start and every janitor interval until `stop`.
-pub async fn upkeep(cfg: std::sync::Arc<ServerConfig>, db: Db, mut stop: watch::Receiver<bool>) {
+pub async fn upkeep(cfg: std::sync::Arc<ServerConfig>, db: Store, mut stop: watch::Receiver<bool>) {
     loop {
         let (c, d) = (std::sync::Arc::clone(&cfg), db.clone());
         if let Ok((removed, vacuumed)) =
-            tokio::task::spawn_blocking(move || sweep(&c, &d, GRACE)).await
+            tokio::task::spawn_blocking(move || sweep(&c, &*d, GRACE)).await
         {
             if removed > 0 || vacuumed {
                 tracing::info!(removed, vacuumed, "uploads swept");
@@ -275,6 +257,7 @@ pub async fn upkeep(cfg: std::sync::Arc<ServerConfig>, db: Db, mut stop: watch::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Db;
 
     fn job(status_text: Option<String>) -> crate::model::JobRequest {
         crate::model::JobRequest {
