@@ -206,6 +206,15 @@ struct Replica {
 
 impl Replica {
     fn start(bin: &Path, fx: &common::Fixture, e: &Engines, prefix: &str) -> Replica {
+        Self::start_with(bin, fx, e, prefix, &[])
+    }
+    fn start_with(
+        bin: &Path,
+        fx: &common::Fixture,
+        e: &Engines,
+        prefix: &str,
+        extra: &[&str],
+    ) -> Replica {
         let data = tempfile::tempdir().expect("data");
         let cfgfile = data.path().join("test-config.toml");
         std::fs::write(&cfgfile, "").expect("config");
@@ -242,6 +251,7 @@ impl Replica {
                 "--lease",
                 &format!("{LEASE_S}s"),
             ])
+            .args(extra)
             .env("OPAAS_LOG", "info")
             .env("OPAAS_STORAGE_RETRY", "120s")
             .stdin(Stdio::null())
@@ -510,6 +520,38 @@ fn three_replicas_on_postgres_and_garage() {
     assert_eq!(r.status, 206);
     assert_eq!(r.body, d.body[9_000_000..9_001_000].to_vec());
     eprintln!("# a {size}-byte bundle (more than one 8 MiB part) stored, whole and ranged downloads checked");
+
+    // a fourth replica answers downloads with a redirect to a presigned URL of the bucket
+    if e.shared_dir.is_none() {
+        let presigning = Replica::start_with(&bin, &fx, &e, &prefix, &["--presign-downloads"]);
+        let agent = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let r = agent
+            .get(format!("{}/api/jobs/{big}/bundle", presigning.url))
+            .call()
+            .expect("GET");
+        assert_eq!(r.status().as_u16(), 307);
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(
+            location.contains("X-Amz-Signature=") && location.contains(&format!(":{}/", e.s3_port)),
+            "{location}"
+        );
+        let pc = presigning.client();
+        let d = pc.get(&format!("/api/jobs/{big}/bundle"));
+        assert_eq!(d.status, 200, "{}", d.text());
+        assert_eq!(
+            sha256(&d.body),
+            j["bundle"]["sha256"].as_str().expect("sha")
+        );
+        eprintln!("# the presigned redirect of a fourth replica downloads the same bytes");
+    }
 
     // ------------------------------------------------ 2. kill -9 of the running replica
     let slow = submit(
