@@ -43,6 +43,8 @@ const COLS: &str = "id, state, distro, arch, packages, recommends, baseline, for
     started_at, finished_at, progress, error_code, error_message, bundle_file, bundle_size, \
     bundle_sha256, bundle_packages, expires_at, bundle_expired, error_index, error_package, \
     mode, security_only, hosts, plan";
+/// How many columns `COLS` names (what a query selects after them starts here).
+const COLS_N: usize = 26;
 const RUNNING: &str = "('resolving', 'downloading', 'packing')";
 const NOT_TERMINAL: &str = "('queued', 'resolving', 'downloading', 'packing')";
 /// The database's clock in Unix milliseconds: leases do not depend on the replicas' clocks.
@@ -388,8 +390,8 @@ impl JobStore for Pg {
                 None => Ok(None),
                 Some(r) => Ok(Some(Claimed {
                     job: row_job(&r)?,
-                    status_text: r.try_get(22)?,
-                    attempts: r.try_get(23)?,
+                    status_text: r.try_get(COLS_N)?,
+                    attempts: r.try_get(COLS_N + 1)?,
                 })),
             }
         })
@@ -718,5 +720,14 @@ impl JobStore for Pg {
                 .collect::<Result<Vec<_>, postgres::Error>>()?;
             Ok(Some(v))
         })
+    }
+}
+
+#[cfg(test)]
+mod cols_tests {
+    /// Queries read what they select after `COLS` by position: `COLS_N` must count `COLS`.
+    #[test]
+    fn cols_n_counts_the_columns() {
+        assert_eq!(super::COLS.split(',').count(), super::COLS_N);
     }
 }
