@@ -205,7 +205,7 @@ impl DepCache<'_> {
             owners.dedup();
             // only providers whose candidate is the providing version count
             let mut live = Vec::new();
-            for (n, a, v, _) in &provs {
+            for (n, a, v, _) in provs.iter() {
                 let q = self.pkg(n, a);
                 if self.pkgs[q]
                     .cand

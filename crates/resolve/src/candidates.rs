@@ -98,8 +98,8 @@ impl DepCache<'_> {
                 }
             }
         }
-        for (on, oa, ov, pv) in self.providers(&alt.name) {
-            if negative && on == self.pkgs[parent_pkg].name {
+        for (on, oa, ov, pv) in self.providers(&alt.name).iter() {
+            if negative && *on == self.pkgs[parent_pkg].name {
                 continue;
             }
             // a versioned dependency needs a versioned Provides
@@ -113,11 +113,11 @@ impl DepCache<'_> {
                 Some("any") | None if negative => true,
                 Some("any") => true,
                 Some(a) => oa == a,
-                None => oa == parent_arch,
+                None => *oa == parent_arch,
             };
-            let p = self.pkg(&on, &oa);
+            let p = self.pkg(on, oa);
             let Some(v) = self.ver_of(p, w) else { continue };
-            if self.vers[v].version != ov {
+            if self.vers[v].version != *ov {
                 continue;
             }
             let fits = arch_fits || self.vers[v].multi_arch == MultiArch::Foreign;

@@ -112,10 +112,11 @@ pub(crate) struct DepRef {
     pub group: usize,
 }
 
+/// A name a version provides (the provided version is read where it matters, by
+/// `provided_versions`).
 #[derive(Debug, Clone)]
 pub(crate) struct Provide {
     pub name: String,
-    pub version: Option<String>,
 }
 
 /// A version of a package (pkgCache::Version).
@@ -274,7 +275,36 @@ fn parse_groups(f: &VerFields<'_>, native: &str) -> Vec<DepGroup> {
     out
 }
 
-/// pkgCacheGenerator::NewProvides: only `(= version)` makes a versioned Provides.
+/// The versions with which a Provides field provides `name` (one entry per item naming it;
+/// `None`: unversioned): only the items naming it are parsed, as [`parse_provides`] would.
+fn provided_versions(field: &str, name: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for item in field.split(',') {
+        let t = item.trim_start();
+        // a cheap filter: the item must start with the name, followed by its end
+        if !t.starts_with(name) {
+            continue;
+        }
+        let rest = &t[name.len()..];
+        if !(rest.is_empty() || rest.starts_with([' ', '\t', '\n', '(', ':'])) {
+            continue;
+        }
+        if let Ok(groups) = parse_relations(item) {
+            for a in groups.into_iter().flatten() {
+                if a.name == name {
+                    out.push(
+                        a.constraint
+                            .filter(|(o, _)| *o == Op::Eq)
+                            .map(|(_, v)| v.to_string()),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The names of a Provides field (pkgCacheGenerator::NewProvides).
 pub(crate) fn parse_provides(p: &Paragraph) -> Vec<Provide> {
     let Ok(groups) = parse_relations(p.get("Provides").unwrap_or("")) else {
         return Vec::new();
@@ -284,10 +314,6 @@ pub(crate) fn parse_provides(p: &Paragraph) -> Vec<Provide> {
         .flatten()
         .map(|a| Provide {
             name: a.name.to_string(),
-            version: a
-                .constraint
-                .filter(|(o, _)| *o == Op::Eq)
-                .map(|(_, v)| v.to_string()),
         })
         .collect()
 }
@@ -423,39 +449,39 @@ impl DepCache<'_> {
     }
 
     /// Providers of `name` (pkgCache::PkgIterator::ProvidesList): (owner name, owner arch,
-    /// owner version, provided version), from the indices and the installed status.
-    pub(crate) fn providers(&mut self, name: &str) -> Vec<ProviderInfo> {
+    /// owner version, provided version), from the indices and the installed status. Computed
+    /// once per name and shared (a name is asked for again and again while marking).
+    pub(crate) fn providers(&mut self, name: &str) -> std::rc::Rc<[ProviderInfo]> {
         if let Some(v) = self.prov_cache.get(name) {
-            return v.clone();
+            return std::rc::Rc::clone(v);
         }
         let mut out = Vec::new();
         for r in self.u.providers(name) {
             let p = self.u.paragraph(r);
-            for pr in parse_provides(&p) {
-                if pr.name == name {
-                    out.push((
-                        self.u.name(r).to_string(),
-                        self.u.arch(r).to_string(),
-                        self.u.version(r).to_string(),
-                        pr.version.clone(),
-                    ));
-                }
+            for pv in provided_versions(p.get("Provides").unwrap_or(""), name) {
+                out.push((
+                    self.u.name(r).to_string(),
+                    self.u.arch(r).to_string(),
+                    self.u.version(r).to_string(),
+                    pv,
+                ));
             }
         }
         if let Some(list) = self.status_provides.get(name) {
             for (n, a) in list {
                 if let Some(i) = self.base.packages.get(&(n.clone(), a.clone())) {
-                    for pr in parse_provides(&Paragraph::new(&i.stanza)) {
-                        if pr.name == name {
-                            out.push((n.clone(), a.clone(), i.version.clone(), pr.version.clone()));
-                        }
+                    let para = Paragraph::new(&i.stanza);
+                    for pv in provided_versions(para.get("Provides").unwrap_or(""), name) {
+                        out.push((n.clone(), a.clone(), i.version.clone(), pv));
                     }
                 }
             }
         }
         out.sort();
         out.dedup();
-        self.prov_cache.insert(name.to_string(), out.clone());
+        let out: std::rc::Rc<[ProviderInfo]> = out.into();
+        self.prov_cache
+            .insert(name.to_string(), std::rc::Rc::clone(&out));
         out
     }
 }

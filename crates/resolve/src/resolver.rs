@@ -188,8 +188,8 @@ impl DepCache<'_> {
                 }
             }
         }
-        for (on, oa, ov, pv) in self.providers(&alt.name) {
-            if neg && on == parent_name {
+        for (on, oa, ov, pv) in self.providers(&alt.name).iter() {
+            if neg && *on == parent_name {
                 continue;
             }
             if let Some((op, want)) = &alt.cons {
@@ -198,10 +198,10 @@ impl DepCache<'_> {
                     _ => continue,
                 }
             }
-            let p = self.pkg(&on, &oa);
+            let p = self.pkg(on, oa);
             let is_inst = self.pkgs[p]
                 .inst
-                .is_some_and(|v| self.vers[v].version == ov);
+                .is_some_and(|v| self.vers[v].version == *ov);
             out.push((p, is_inst));
         }
         out

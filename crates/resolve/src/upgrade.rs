@@ -220,11 +220,11 @@ impl DepCache<'_> {
             }
             let name = self.pkgs[i].name.clone();
             let mut provs: Vec<PkgId> = Vec::new();
-            for (on, oa, ov, _) in self.providers(&name) {
-                let p = self.pkg(&on, &oa);
+            for (on, oa, ov, _) in self.providers(&name).iter() {
+                let p = self.pkg(on, oa);
                 if self.pkgs[p]
                     .inst
-                    .is_some_and(|v| self.vers[v].version == ov)
+                    .is_some_and(|v| self.vers[v].version == *ov)
                 {
                     provs.push(p);
                 }
@@ -281,8 +281,8 @@ impl DepCache<'_> {
                             .into_iter()
                             .map(|(t, _)| t)
                             .collect();
-                        for (on, oa, _, _) in self.providers(&a.name) {
-                            pk.push(self.pkg(&on, &oa));
+                        for (on, oa, _, _) in self.providers(&a.name).iter() {
+                            pk.push(self.pkg(on, oa));
                         }
                         for p in pk {
                             if self.pkgs[p].inst.is_none() || self.pkgs[p].current.is_none() {

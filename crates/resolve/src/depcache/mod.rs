@@ -56,7 +56,7 @@ pub(crate) struct DepCache<'u> {
     pub pkgs: Vec<Pkg>,
     pub pkg_ix: HashMap<(String, String), PkgId>,
     pub vers: Vec<Ver>,
-    pub prov_cache: HashMap<String, Vec<ProviderInfo>>,
+    pub prov_cache: HashMap<String, std::rc::Rc<[ProviderInfo]>>,
     pub status_provides: HashMap<String, Vec<(String, String)>>,
     pub next_order: u64,
     /// The packages requested, in command-line order (the roots of every explanation chain).
