@@ -178,59 +178,7 @@ pub fn check(v: &Value, limits: Limits) -> Result<JobRequest, ApiError> {
             .field("packages"))
         }
     };
-    if list.len() > limits.max_packages {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "too_many_packages",
-            format!(
-                "at most {} packages per request (got {})",
-                limits.max_packages,
-                list.len()
-            ),
-        )
-        .field("packages"));
-    }
-    let mut packages = Vec::with_capacity(list.len());
-    for (i, p) in list.iter().enumerate() {
-        let Some(s) = p.as_str() else {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_package_name",
-                "each package request must be a string",
-            )
-            .index(i));
-        };
-        let s = s.trim();
-        if s.len() > MAX_REQUEST_LEN {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_package_name",
-                format!("a package request is at most {MAX_REQUEST_LEN} characters"),
-            )
-            .index(i));
-        }
-        let r = opaas_resolve::Request::parse(s).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_package_name",
-                e.to_string(),
-            )
-            .index(i)
-        })?;
-        if let Some(a) = &r.arch {
-            if a != "all" && a != "any" && a != "native" && distro.check_arch(a).is_err() {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unknown_arch",
-                    format!("{} has no architecture '{a}' (in '{s}')", distro.id),
-                )
-                .index(i)
-                .package(r.name.clone())
-                .suggestions(arches()));
-            }
-        }
-        packages.push(s.to_string());
-    }
+    let packages = package_entries(list, limits, distro)?;
     // recommends
     let recommends = match obj.get("recommends") {
         None | Some(Value::Null) => true,
@@ -370,39 +318,11 @@ fn check_upgrade(
     let packages = match obj.get("packages") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => {
-            if a.len() > limits.max_packages {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "too_many_packages",
-                    format!("at most {} packages per request", limits.max_packages),
-                )
-                .field("packages"));
-            }
-            let mut v = Vec::new();
-            for (i, p) in a.iter().enumerate() {
-                let s = p
-                    .as_str()
-                    .map(str::trim)
-                    .filter(|s| s.len() <= MAX_REQUEST_LEN);
-                let Some(s) = s else {
-                    return Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_package_name",
-                        "each package request must be a string",
-                    )
-                    .index(i));
-                };
-                opaas_resolve::Request::parse(s).map_err(|e| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_package_name",
-                        e.to_string(),
-                    )
-                    .index(i)
-                })?;
-                v.push(s.to_string());
-            }
-            v
+            let distro = catalog::find(&first.distro).map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_collected_file", e.to_string())
+                    .field("collected")
+            })?;
+            package_entries(a, limits, distro)?
         }
         Some(_) => return Err(ApiError::bad_request("packages must be a list").field("packages")),
     };
@@ -518,6 +438,70 @@ fn check_locked(
         hosts: Vec::new(),
         plan: None,
     })
+}
+
+/// The entries of a `packages` list, each checked (at most `max_packages`, strings of at most
+/// MAX_REQUEST_LEN characters in apt's request forms, architectures `distro` has); trimmed.
+fn package_entries(
+    list: &[Value],
+    limits: Limits,
+    distro: &catalog::Distro,
+) -> Result<Vec<String>, ApiError> {
+    let arches = || distro.all_architectures().map(str::to_string).collect();
+    if list.len() > limits.max_packages {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "too_many_packages",
+            format!(
+                "at most {} packages per request (got {})",
+                limits.max_packages,
+                list.len()
+            ),
+        )
+        .field("packages"));
+    }
+    let mut packages = Vec::with_capacity(list.len());
+    for (i, p) in list.iter().enumerate() {
+        let Some(s) = p.as_str() else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_package_name",
+                "each package request must be a string",
+            )
+            .index(i));
+        };
+        let s = s.trim();
+        if s.len() > MAX_REQUEST_LEN {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_package_name",
+                format!("a package request is at most {MAX_REQUEST_LEN} characters"),
+            )
+            .index(i));
+        }
+        let r = opaas_resolve::Request::parse(s).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_package_name",
+                e.to_string(),
+            )
+            .index(i)
+        })?;
+        if let Some(a) = &r.arch {
+            if a != "all" && a != "any" && a != "native" && distro.check_arch(a).is_err() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unknown_arch",
+                    format!("{} has no architecture '{a}' (in '{s}')", distro.id),
+                )
+                .index(i)
+                .package(r.name.clone())
+                .suggestions(arches()));
+            }
+        }
+        packages.push(s.to_string());
+    }
+    Ok(packages)
 }
 
 /// The body's `format` (default tar.gz).
