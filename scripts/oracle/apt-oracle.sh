@@ -79,6 +79,11 @@ conf=$root/apt.conf
 mkdir -p "$root"/etc/apt/{apt.conf.d,preferences.d,trusted.gpg.d,sources.list.d} \
          "$root"/var/lib/apt/lists/partial "$root"/var/cache/apt/archives/partial \
          "$root"/var/lib/dpkg "$root"/var/log/apt
+# One apt root serves one question at a time: the status file below is copied into the root, so two
+# callers sharing ORACLE_WORK (the live upgrade and fleet tests run in parallel threads) would
+# otherwise answer each other's question. The lock is held until this script (or the exec'd apt)
+# exits.
+exec 8>"$root/.oracle.lock"; flock 8
 if ! cmp -s <(printf '%s\n' "$sources") "$root/etc/apt/sources.list.d/target.sources" 2>/dev/null; then
   printf '%s\n' "$sources" >"$root/etc/apt/sources.list.d/target.sources"; update=1
 fi
