@@ -72,7 +72,7 @@ impl<'a> Iterator for Fields<'a> {
             if field.starts_with('#') {
                 continue;
             }
-            if let Some(colon) = field.find(':') {
+            if let Some(colon) = memchr::memchr(b':', field.as_bytes()) {
                 let name = field[..colon].trim();
                 let value = field[colon + 1..].trim();
                 return Some((name, value));
@@ -84,7 +84,8 @@ impl<'a> Iterator for Fields<'a> {
 
 #[inline]
 fn memchr_nl(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+    // SIMD search: a paragraph's Description is most of its bytes, walked line by line
+    memchr::memchr(b'\n', b)
 }
 
 /// Iterates the paragraphs of a deb822 text with their byte offsets.

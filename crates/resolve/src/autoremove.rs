@@ -78,13 +78,13 @@ impl DepCache<'_> {
                 _ => continue,
             };
             let parent_arch = k.arch.clone();
-            for g in &self.vers[rv].deps {
+            for g in self.vers[rv].deps.iter() {
                 if g.kind.negative() || !self.important(g.kind) {
                     continue;
                 }
                 let hit = g.alts.iter().any(|a| {
-                    names.contains(&a.name)
-                        && match a.arch.as_deref() {
+                    names.iter().any(|n| n == a.name)
+                        && match a.arch {
                             None => parent_arch == arch || a.name != self.pkgs[p].name,
                             Some("any") => true,
                             Some(x) => x == arch,
@@ -172,7 +172,7 @@ impl DepCache<'_> {
         }
         st.marked[p] = true;
         let deps = self.vers[v].deps.clone();
-        for g in &deps {
+        for g in deps.iter() {
             use crate::model::DepKind::*;
             if !matches!(g.kind, Depends | PreDepends | Recommends | Suggests) {
                 continue;
@@ -235,8 +235,8 @@ impl DepCache<'_> {
     /// version constraint were ignored: the target's own and its providers'.
     fn alt_candidates_any(&mut self, parent: VerId, alt: &crate::model::Alt) -> Vec<VerId> {
         let loose = crate::model::Alt {
-            name: alt.name.clone(),
-            arch: alt.arch.clone(),
+            name: alt.name,
+            arch: alt.arch,
             cons: None,
         };
         self.alt_solutions(parent, &loose, Which::Inst, false)

@@ -240,8 +240,8 @@ impl DepCache<'_> {
     /// cannot satisfy switch to that release too.
     fn set_candidate_release(&mut self, v: VerId, suite: &str) {
         let deps = self.vers[v].deps.clone();
-        let deps: Vec<DepGroup> = deps
-            .into_iter()
+        let deps: Vec<&DepGroup> = deps
+            .iter()
             .filter(|g| !g.kind.negative() && self.important(g.kind))
             .collect();
         for g in deps.iter() {
@@ -253,8 +253,8 @@ impl DepCache<'_> {
             }
             for a in &g.alts {
                 let arch = self.parent_arch(v);
-                let tp = self.pkg(&a.name, &arch);
-                let versions = self.u.versions(&a.name, &arch);
+                let tp = self.pkg(a.name, &arch);
+                let versions = self.u.versions(a.name, &arch);
                 let hit = versions
                     .iter()
                     .find(|c| {

@@ -39,19 +39,19 @@ impl DepCache<'_> {
         // (pkg, needs_foreign_or_allowed)
         let mut out = Vec::new();
         let arches = self.arches.clone();
-        match alt.arch.as_deref() {
+        match alt.arch {
             Some("any") => {
                 for a in &arches {
-                    out.push((self.pkg(&alt.name, a), true));
+                    out.push((self.pkg(alt.name, a), true));
                 }
             }
-            Some(a) => out.push((self.pkg(&alt.name, a), false)),
+            Some(a) => out.push((self.pkg(alt.name, a), false)),
             None => {
-                out.push((self.pkg(&alt.name, parent_arch), false));
+                out.push((self.pkg(alt.name, parent_arch), false));
                 for a in &arches {
                     if a != parent_arch {
                         // negative dependencies apply to every architecture of the target
-                        out.push((self.pkg(&alt.name, a), !negative));
+                        out.push((self.pkg(alt.name, a), !negative));
                     }
                 }
             }
@@ -63,7 +63,7 @@ impl DepCache<'_> {
         if !needs_other {
             return true;
         }
-        match alt.arch.as_deref() {
+        match alt.arch {
             Some("any") => {
                 self.vers[v].multi_arch == MultiArch::Allowed
                     || self.pkgs[self.vers[v].pkg].arch == self.native
@@ -98,7 +98,7 @@ impl DepCache<'_> {
                 }
             }
         }
-        for (on, oa, ov, pv) in self.providers(&alt.name).iter() {
+        for (on, oa, ov, pv) in self.providers(alt.name).iter() {
             if negative && *on == self.pkgs[parent_pkg].name {
                 continue;
             }
@@ -109,7 +109,7 @@ impl DepCache<'_> {
                     _ => continue,
                 }
             }
-            let arch_fits = match alt.arch.as_deref() {
+            let arch_fits = match alt.arch {
                 Some("any") | None if negative => true,
                 Some("any") => true,
                 Some(a) => oa == a,
@@ -130,9 +130,8 @@ impl DepCache<'_> {
 
     fn group_has_installed(&self, name: &str) -> bool {
         self.arches.iter().any(|a| {
-            self.pkg_ix
-                .get(&(name.to_string(), a.clone()))
-                .is_some_and(|&p| self.pkgs[p].current.is_some())
+            self.pkg_id(name, a)
+                .is_some_and(|p| self.pkgs[p].current.is_some())
         })
     }
 
@@ -207,7 +206,7 @@ impl DepCache<'_> {
         let mut news = Vec::new();
         for alt in &g.alts {
             let mut list = self.alt_solutions(parent, alt, w, neg);
-            list.sort_by(|&a, &b| self.compare_providers(a, b, &alt.name));
+            list.sort_by(|&a, &b| self.compare_providers(a, b, alt.name));
             for v in list {
                 if self.pkgs[self.vers[v].pkg].current.is_some() {
                     upgrades.push(v);

@@ -127,7 +127,7 @@ impl DepCache<'_> {
                     "provides {}",
                     g.alts
                         .iter()
-                        .map(|a| a.name.as_str())
+                        .map(|a| a.name)
                         .collect::<Vec<_>>()
                         .join(" | ")
                 ),
@@ -152,16 +152,16 @@ impl DepCache<'_> {
                 continue;
             }
             let arch = self.parent_arch(v);
-            let tp = self.pkg(&a.name, &arch);
+            let tp = self.pkg(a.name, &arch);
             let avail: Vec<String> = self
                 .u
-                .versions(&a.name, &arch)
+                .versions(a.name, &arch)
                 .iter()
                 .map(|c| c.version.to_string())
                 .collect();
             let cand = self.pkgs[tp].cand.map(|c| self.vers[c].version.clone());
             let alt = a.to_string();
-            let why = if avail.is_empty() && self.providers(&a.name).is_empty() {
+            let why = if avail.is_empty() && self.providers(a.name).is_empty() {
                 AltProblem::NoSuchPackage { alt }
             } else if let Some(candidate) = cand {
                 let blocked = self.pkgs[tp].mode != Mode::Install;

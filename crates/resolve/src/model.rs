@@ -9,7 +9,7 @@
 use crate::depcache::{DepCache, Reason};
 use opaas_deb::relation::{parse_relations, Op};
 use opaas_deb::Paragraph;
-use opaas_repo::universe::PkgRef;
+use opaas_repo::universe::{PkgRef, Universe};
 use serde::Serialize;
 
 pub type PkgId = usize;
@@ -68,15 +68,17 @@ pub(crate) enum MultiArch {
 
 /// One member of an or-group: `name[:arch] [(op version)]`.
 #[derive(Debug, Clone)]
-pub(crate) struct Alt {
-    pub name: String,
-    pub arch: Option<String>,
-    pub cons: Option<(Op, String)>,
+/// Borrowed from the index or status text the cache reads (`'u`), so creating a version
+/// allocates no string per member.
+pub(crate) struct Alt<'u> {
+    pub name: &'u str,
+    pub arch: Option<&'u str>,
+    pub cons: Option<(Op, &'u str)>,
 }
 
-impl std::fmt::Display for Alt {
+impl std::fmt::Display for Alt<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.name)?;
+        f.write_str(self.name)?;
         if let Some(a) = &self.arch {
             write!(f, ":{a}")?;
         }
@@ -89,12 +91,12 @@ impl std::fmt::Display for Alt {
 
 /// An or-group of one dependency field.
 #[derive(Debug, Clone)]
-pub(crate) struct DepGroup {
+pub(crate) struct DepGroup<'u> {
     pub kind: DepKind,
-    pub alts: Vec<Alt>,
+    pub alts: Vec<Alt<'u>>,
 }
 
-impl DepGroup {
+impl DepGroup<'_> {
     /// The group as written: `a (>= 1) | b`.
     pub fn text(&self) -> String {
         self.alts
@@ -121,7 +123,7 @@ pub(crate) struct Provide {
 
 /// A version of a package (pkgCache::Version).
 #[derive(Debug, Clone)]
-pub(crate) struct Ver {
+pub(crate) struct Ver<'u> {
     pub pkg: PkgId,
     pub version: String,
     /// The index paragraph, if the version is downloadable.
@@ -129,7 +131,8 @@ pub(crate) struct Ver {
     pub multi_arch: MultiArch,
     /// apt's numeric priority (required=1 … extra=5, 0 = no field).
     pub prio: u8,
-    pub deps: Vec<DepGroup>,
+    /// Shared: the marking loops walk a version's groups while they change the cache.
+    pub deps: std::rc::Rc<[DepGroup<'u>]>,
     /// (source package, source version)
     pub source: (String, String),
 }
@@ -242,7 +245,7 @@ fn multi_arch_of(v: Option<&str>) -> MultiArch {
 }
 
 /// pkgCacheGenerator::NewDepends for every dependency field, in stored order.
-fn parse_groups(f: &VerFields<'_>, native: &str) -> Vec<DepGroup> {
+fn parse_groups<'u>(f: &VerFields<'u>, native: &'u str) -> Vec<DepGroup<'u>> {
     let mut out = Vec::new();
     for (k, kind) in DEP_KINDS.into_iter().enumerate() {
         let Some(v) = f.deps[k] else {
@@ -252,19 +255,13 @@ fn parse_groups(f: &VerFields<'_>, native: &str) -> Vec<DepGroup> {
             continue;
         };
         for g in groups {
-            let alts: Vec<Alt> = g
+            let alts: Vec<Alt<'u>> = g
                 .iter()
                 .filter(|a| a.applies_to(native))
                 .map(|a| Alt {
-                    name: a.name.to_string(),
-                    arch: a.arch.map(|x| {
-                        if x == "native" {
-                            native.to_string()
-                        } else {
-                            x.to_string()
-                        }
-                    }),
-                    cons: a.constraint.map(|(o, v)| (o, v.to_string())),
+                    name: a.name,
+                    arch: a.arch.map(|x| if x == "native" { native } else { x }),
+                    cons: a.constraint,
                 })
                 .collect();
             if !alts.is_empty() {
@@ -332,7 +329,7 @@ fn source_of(f: &VerFields<'_>, version: &str) -> (String, String) {
     }
 }
 
-impl DepCache<'_> {
+impl<'u> DepCache<'u> {
     /// pkgCacheGenerator::NewVersion: a version of `pkg` from an index paragraph or a status
     /// stanza.
     pub(crate) fn make_ver(
@@ -340,10 +337,11 @@ impl DepCache<'_> {
         pkg: PkgId,
         version: &str,
         pref: Option<PkgRef>,
-        stanza: Option<&str>,
+        stanza: Option<&'u str>,
     ) -> VerId {
+        let u: &'u Universe = self.u;
         let para = match (pref, stanza) {
-            (Some(r), _) => self.u.paragraph(r),
+            (Some(r), _) => u.paragraph(r),
             (None, Some(s)) => Paragraph::new(s),
             (None, None) => Paragraph::new(""),
         };
@@ -354,7 +352,7 @@ impl DepCache<'_> {
             pref,
             multi_arch: multi_arch_of(f.multi_arch),
             prio: priority_num(f.priority),
-            deps: parse_groups(&f, &self.native),
+            deps: parse_groups(&f, u.native_arch.as_str()).into(),
             source: source_of(&f, version),
         };
         if f.essential {
@@ -370,7 +368,7 @@ impl DepCache<'_> {
     /// pkgCacheGenerator::NewPackage: the package (name, arch), created on first use with its
     /// installed version and its candidate (policy.cc, see [`crate::candidates`]).
     pub(crate) fn pkg(&mut self, name: &str, arch: &str) -> PkgId {
-        if let Some(&id) = self.pkg_ix.get(&(name.to_string(), arch.to_string())) {
+        if let Some(id) = self.pkg_id(name, arch) {
             return id;
         }
         let id = self.pkgs.len();
@@ -390,12 +388,12 @@ impl DepCache<'_> {
             auto: false,
             reason: None,
         });
-        self.pkg_ix.insert((name.to_string(), arch.to_string()), id);
-        let installed = self
-            .base
-            .packages
-            .get(&(name.to_string(), arch.to_string()))
-            .cloned();
+        self.pkg_ix
+            .entry(name.into())
+            .or_default()
+            .push((arch.into(), id));
+        let base = self.base;
+        let installed = base.packages.get(&(name.to_string(), arch.to_string()));
         let versions = self.u.versions(name, arch);
         let mut current = None;
         if let Some(i) = &installed {
@@ -406,9 +404,8 @@ impl DepCache<'_> {
                 .map(|c| c.main);
             current = Some(self.make_ver(id, &i.version, pref, Some(&i.stanza)));
         }
-        let cand =
-            self.default_candidate(id, installed.as_ref().map(|i| i.version.as_str()), current);
-        let held = installed.as_ref().is_some_and(|i| {
+        let cand = self.default_candidate(id, installed.map(|i| i.version.as_str()), current);
+        let held = installed.is_some_and(|i| {
             Paragraph::new(&i.stanza)
                 .get("Status")
                 .is_some_and(|s| s.starts_with("hold "))

@@ -108,13 +108,13 @@ impl DepCache<'_> {
         let arch = &self.pkgs[self.vers[parent].pkg].arch;
         if g.kind.negative() {
             return g.alts.iter().all(|a| {
-                !self.status_provides.contains_key(&a.name)
+                !self.status_provides.contains_key(a.name)
                     && self
                         .base
                         .packages
-                        .range((a.name.clone(), String::new())..)
+                        .range((a.name.to_string(), String::new())..)
                         .next()
-                        .is_none_or(|((n, _), _)| n != &a.name)
+                        .is_none_or(|((n, _), _)| n != a.name)
             });
         }
         g.alts.iter().any(|a| {
@@ -122,7 +122,7 @@ impl DepCache<'_> {
                 && self
                     .base
                     .packages
-                    .get(&(a.name.clone(), arch.clone()))
+                    .get(&(a.name.to_string(), arch.clone()))
                     .is_some_and(|i| {
                         a.cons
                             .as_ref()
@@ -188,7 +188,7 @@ impl DepCache<'_> {
                 }
             }
         }
-        for (on, oa, ov, pv) in self.providers(&alt.name).iter() {
+        for (on, oa, ov, pv) in self.providers(alt.name).iter() {
             if neg && *on == parent_name {
                 continue;
             }
@@ -222,7 +222,7 @@ impl DepCache<'_> {
         if has_versions {
             return Some(t);
         }
-        let provs = self.providers(&alt.name);
+        let provs = self.providers(alt.name);
         let mut owners: Vec<(String, String)> = provs
             .iter()
             .map(|(n, a, _, _)| (n.clone(), a.clone()))
@@ -367,8 +367,9 @@ impl DepCache<'_> {
                 if self.pkgs[i].inst.is_some() {
                     for &(pkg, dv, dg) in kill.iter() {
                         let mut found = false;
-                        let g = self.vers[dv].deps[dg].clone();
-                        if !self.group_satisfied(dv, &g, Which::Now) {
+                        let deps = self.vers[dv].deps.clone();
+                        let g = &deps[dg];
+                        if !self.group_satisfied(dv, g, Which::Now) {
                             if g.kind.negative() && self.mark_delete(pkg, false) {
                                 found = true;
                             }

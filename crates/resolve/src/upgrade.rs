@@ -150,7 +150,7 @@ impl DepCache<'_> {
             *scores.entry(i).or_default() += s;
             let deps = self.vers[iv].deps.clone();
             let arch = self.parent_arch(iv);
-            for g in &deps {
+            for g in deps.iter() {
                 let w = weight(g.kind);
                 if w == 0 {
                     continue;
@@ -281,7 +281,7 @@ impl DepCache<'_> {
                             .into_iter()
                             .map(|(t, _)| t)
                             .collect();
-                        for (on, oa, _, _) in self.providers(&a.name).iter() {
+                        for (on, oa, _, _) in self.providers(a.name).iter() {
                             pk.push(self.pkg(on, oa));
                         }
                         for p in pk {
@@ -423,11 +423,7 @@ impl DepCache<'_> {
         let mut names: Vec<String> = Vec::new();
         for r in self.u.marked(opaas_repo::index::MARK_ESSENTIAL) {
             let name = self.u.name(r);
-            if self.u.arch(r) != self.native
-                || self
-                    .pkg_ix
-                    .contains_key(&(name.to_string(), self.native.clone()))
-            {
+            if self.u.arch(r) != self.native || self.pkg_id(name, &self.native).is_some() {
                 continue;
             }
             names.push(name.to_string());

@@ -227,8 +227,9 @@ impl DepCache<'_> {
         let mut failed = false;
         let mut bad_cand: HashSet<PkgId> = HashSet::new();
         for &gi in to_remove {
-            let g = self.vers[cv].deps[gi].clone();
-            for v in self.possible_solutions(cv, &g, Which::Cand) {
+            let deps = self.vers[cv].deps.clone();
+            let g = &deps[gi];
+            for v in self.possible_solutions(cv, g, Which::Cand) {
                 let tp = self.vers[v].pkg;
                 if self.pkgs[tp].cand != Some(v) {
                     continue;
@@ -257,7 +258,7 @@ impl DepCache<'_> {
                     }
                 }
             }
-            for v in self.possible_solutions(cv, &g, Which::Now) {
+            for v in self.possible_solutions(cv, g, Which::Now) {
                 let tp = self.vers[v].pkg;
                 let tc = self.pkgs[tp].cand;
                 if tc != Some(v) && tc.is_some() && !bad_cand.contains(&tp) {
@@ -395,10 +396,11 @@ impl DepCache<'_> {
     ) -> bool {
         let mut failed = false;
         for &gi in to_install {
-            let g = self.vers[cv].deps[gi].clone();
+            let deps = self.vers[cv].deps.clone();
+            let g = &deps[gi];
             let dep = DepRef { ver: cv, group: gi };
             let critical = g.kind.critical();
-            let found = self.group_satisfied(cv, &g, Which::Inst);
+            let found = self.group_satisfied(cv, g, Which::Inst);
             if found && !propagate_protected {
                 continue;
             }
@@ -441,7 +443,7 @@ impl DepCache<'_> {
                     let mut is_new = true;
                     let mut prev_sat = false;
                     let old: Vec<_> = old
-                        .into_iter()
+                        .iter()
                         .filter(|d| !d.kind.critical() && self.important(d.kind))
                         .collect();
                     for od in old.iter() {
@@ -459,7 +461,7 @@ impl DepCache<'_> {
                     }
                 }
             }
-            let sols = self.possible_solutions(cv, &g, Which::Cand);
+            let sols = self.possible_solutions(cv, g, Which::Cand);
             let mut found = false;
             let n_sols = sols.len();
             for v in sols {

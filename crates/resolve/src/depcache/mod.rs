@@ -12,6 +12,7 @@ use crate::baseline::Baseline;
 use crate::model::{DepGroup, DepKind, DepRef, Pkg, PkgId, ProviderInfo, Ver, VerId, Which};
 use opaas_deb::Paragraph;
 use opaas_repo::universe::Universe;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 
 /// Resolver options (`APT::Install-Recommends`, `APT::Install-Suggests`).
@@ -54,8 +55,9 @@ pub(crate) struct DepCache<'u> {
     pub native: String,
     pub arches: Vec<String>,
     pub pkgs: Vec<Pkg>,
-    pub pkg_ix: HashMap<(String, String), PkgId>,
-    pub vers: Vec<Ver>,
+    /// name → (arch, id): looked up by `&str` without allocating ([`DepCache::pkg_id`]).
+    pub pkg_ix: FxHashMap<Box<str>, Vec<(Box<str>, PkgId)>>,
+    pub vers: Vec<Ver<'u>>,
     pub prov_cache: HashMap<String, std::rc::Rc<[ProviderInfo]>>,
     pub status_provides: HashMap<String, Vec<(String, String)>>,
     pub next_order: u64,
@@ -91,7 +93,7 @@ impl<'u> DepCache<'u> {
             native,
             arches,
             pkgs: Vec::new(),
-            pkg_ix: HashMap::new(),
+            pkg_ix: FxHashMap::default(),
             vers: Vec::new(),
             prov_cache: HashMap::new(),
             status_provides,
@@ -106,8 +108,17 @@ impl<'u> DepCache<'u> {
         s
     }
 
+    /// The package (name, arch), if the cache has created it.
+    pub fn pkg_id(&self, name: &str, arch: &str) -> Option<PkgId> {
+        self.pkg_ix
+            .get(name)?
+            .iter()
+            .find(|(a, _)| &**a == arch)
+            .map(|&(_, id)| id)
+    }
+
     /// The or-group a [`DepRef`] points to.
-    pub fn group(&self, d: DepRef) -> &DepGroup {
+    pub fn group(&self, d: DepRef) -> &DepGroup<'u> {
         &self.vers[d.ver].deps[d.group]
     }
 
@@ -140,7 +151,7 @@ impl<'u> DepCache<'u> {
             return false;
         };
         let deps = self.vers[v].deps.clone();
-        for g in &deps {
+        for g in deps.iter() {
             let relevant = g.kind.critical() || (important_too && self.important(g.kind));
             if relevant && !self.group_satisfied(v, g, Which::Inst) {
                 return true;
