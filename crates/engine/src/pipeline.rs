@@ -218,6 +218,37 @@ pub fn resolve_with(
     req: &Request,
     index: &dyn opaas_repo::store::UpdateProgress,
 ) -> Result<Resolved, EngineError> {
+    // The index tables' CRCs are checked beside the resolution (IndexFile::load). A damaged
+    // table makes the answer, right or wrong, untrustworthy: it is removed, rebuilt from its
+    // verified Packages text, and the request resolved again.
+    match resolve_once(settings, req, index)? {
+        Ok(r) => Ok(r),
+        Err(damaged) => {
+            opaas_repo::store::remove_damaged(&damaged);
+            match resolve_once(settings, req, index)? {
+                Ok(r) => Ok(r),
+                Err(again) => Err(EngineError::new(
+                    Kind::Trust,
+                    format!(
+                        "index tables are damaged again after a rebuild: {}; check the disk of the cache directory",
+                        again
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )),
+            }
+        }
+    }
+}
+
+/// One resolution; `Ok(Err(tables))` when index tables it read turned out damaged.
+fn resolve_once(
+    settings: &Settings,
+    req: &Request,
+    index: &dyn opaas_repo::store::UpdateProgress,
+) -> Result<Result<Resolved, Vec<std::path::PathBuf>>, EngineError> {
     if req.packages.is_empty() && req.upgrade.is_none() {
         return Err(EngineError::new(Kind::BadInput, "no packages requested").field("packages"));
     }
@@ -261,15 +292,39 @@ pub fn resolve_with(
     } else {
         session.universe_with(index)?
     };
-    let base = load_baseline(&req.baseline, &u, session.distro)?;
-    check_names(&u, &session.distro.id, &req.arch, &reqs)?;
+    let computed = resolve_in(&session, req, &reqs, &u);
+    let damaged = u.damaged_tables();
+    if !damaged.is_empty() {
+        return Ok(Err(damaged));
+    }
+    let (result, assumed) = computed?;
+    Ok(Ok(Resolved {
+        session,
+        universe: u,
+        requests: reqs,
+        result,
+        warnings,
+        assumed,
+    }))
+}
+
+/// The resolution itself, on a loaded universe: the resolution and the versions it assumed
+/// installed (upgrades).
+fn resolve_in(
+    session: &Session,
+    req: &Request,
+    reqs: &[opaas_resolve::Request],
+    u: &Universe,
+) -> Result<(opaas_resolve::Resolution, Vec<String>), EngineError> {
+    let base = load_baseline(&req.baseline, u, session.distro)?;
+    check_names(u, &session.distro.id, &req.arch, reqs)?;
     let opts = Options {
         recommends: req.recommends,
         ..Options::default()
     };
     let result = match req.upgrade {
-        None => opaas_resolve::resolve(&u, &base, &reqs, opts),
-        Some(mode) => opaas_resolve::resolve_upgrade(&u, &base, &reqs, opts, mode, req.phased),
+        None => opaas_resolve::resolve(u, &base, reqs, opts),
+        Some(mode) => opaas_resolve::resolve_upgrade(u, &base, reqs, opts, mode, req.phased),
     };
     let result = result.map_err(|e| {
         let kind = match &e {
@@ -284,7 +339,7 @@ pub fn resolve_with(
                 "unknown package '{name}' for {} {}{}",
                 session.distro.id,
                 req.arch,
-                opaas_resolve::suggest::hint(&u, name)
+                opaas_resolve::suggest::hint(u, name)
             ),
             _ => e.to_string(),
         };
@@ -296,7 +351,7 @@ pub fn resolve_with(
             err = err.package(p);
         }
         if let ResolveError::UnknownPackage { name, .. } = &e {
-            err.suggestions = opaas_resolve::suggest::suggestions(&u, name);
+            err.suggestions = opaas_resolve::suggest::suggestions(u, name);
         }
         err.with_source(e)
     })?;
@@ -308,14 +363,7 @@ pub fn resolve_with(
     } else {
         Vec::new()
     };
-    Ok(Resolved {
-        session,
-        universe: u,
-        requests: reqs,
-        result,
-        warnings,
-        assumed,
-    })
+    Ok((result, assumed))
 }
 
 /// Build phases, in order.

@@ -143,7 +143,7 @@ pub fn open(
     } else {
         explicit
     };
-    let keyring = opaas_repo::keyrings::for_distro(&distro.keyring, &keyring_files)
+    let keyring = opaas_repo::keyrings::LazyKeyring::for_distro(&distro.keyring, &keyring_files)
         .map_err(|e| EngineError::from(RepoError::Keyring(e)))?;
     let keyring_files: Vec<PathBuf> = keyring_files.iter().map(|p| p.to_path_buf()).collect();
     let cache_root = s

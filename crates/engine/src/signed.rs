@@ -107,7 +107,11 @@ pub fn signed_archive(
             .collect();
         let s = store::signed_suite(
             &session.cache,
-            &session.target.keyring,
+            session
+                .target
+                .keyring
+                .get()
+                .map_err(|e| EngineError::from(opaas_repo::store::RepoError::Keyring(e)))?,
             &mirror,
             &suite,
             &wanted,

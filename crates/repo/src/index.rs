@@ -466,20 +466,31 @@ impl Bytes {
 }
 
 /// A loaded Packages file: the mapped text and its mapped table. Nothing is copied or parsed
-/// at load (a CRC and one UTF-8 check of the name blob); every accessor reads the table in
-/// place, so loading a whole distro costs a few page faults, not a pass over its entries.
+/// at load; every accessor reads the table in place, so loading a whole distro costs a few page
+/// faults, not a pass over its entries.
+///
+/// The table's CRC is checked on another thread while the caller works ([`IndexFile::load`]);
+/// the caller asks [`IndexFile::intact`] before it trusts what it computed (a damaged table is
+/// removed and rebuilt from its verified text). Until then every accessor is still safe on any
+/// bytes: reads are bounds-checked and names are checked UTF-8 one by one.
 pub struct IndexFile {
     text: Option<Bytes>,
-    idx: Bytes,
+    idx: std::sync::Arc<Bytes>,
+    /// The `.idx` file this table was loaded from.
+    idx_path: Option<std::path::PathBuf>,
+    /// The CRC check: running (`pending`), or its result.
+    pending: std::sync::Mutex<Option<std::thread::JoinHandle<bool>>>,
+    crc_ok: std::sync::OnceLock<bool>,
     pub sha256: [u8; 32],
     ne: usize,
     np: usize,
     nr: usize,
     nm: usize,
     nb: usize,
-    /// The name blob is UTF-8 as a whole (checked once at load), so a name is a sub-slice
-    /// checked for char boundaries only.
-    names_utf8: bool,
+}
+
+fn crc_matches(raw: &[u8]) -> bool {
+    raw.len() >= HDR && crc32fast::hash(&raw[HDR..]) == le32(raw, 68)
 }
 
 fn bad(why: &str) -> io::Error {
@@ -512,7 +523,49 @@ impl IndexFile {
         } else {
             Some(Bytes::Mapped(unsafe { Mmap::map(&f)? }))
         };
-        IndexFile::from_parts(text, idx, Some(text_len))
+        let mut f = IndexFile::from_parts(text, idx, Some(text_len))?;
+        f.idx_path = Some(idx_path.to_path_buf());
+        // the CRC pass reads every page of the table; it runs beside the caller's work
+        let bytes = std::sync::Arc::clone(&f.idx);
+        match std::thread::Builder::new()
+            .name("opaas-idx-crc".into())
+            .spawn(move || crc_matches(bytes.get()))
+        {
+            Ok(h) => {
+                if let Ok(mut p) = f.pending.lock() {
+                    *p = Some(h);
+                }
+            }
+            Err(_) => {
+                let _ = f.crc_ok.set(crc_matches(f.raw()));
+            }
+        }
+        Ok(f)
+    }
+
+    /// Loads and checks the CRC at once (for callers that keep the table for long).
+    pub fn load_checked(text_path: &Path, idx_path: &Path) -> io::Result<IndexFile> {
+        let f = IndexFile::load(text_path, idx_path)?;
+        if !f.intact() {
+            return Err(bad("index table is damaged (CRC)"));
+        }
+        Ok(f)
+    }
+
+    /// Whether the table's CRC matched (waits for the check started by [`IndexFile::load`]).
+    pub fn intact(&self) -> bool {
+        *self.crc_ok.get_or_init(|| {
+            let h = self.pending.lock().ok().and_then(|mut p| p.take());
+            match h {
+                Some(h) => h.join().unwrap_or(false),
+                None => crc_matches(self.raw()),
+            }
+        })
+    }
+
+    /// The `.idx` file the table was loaded from (none for tables built in memory).
+    pub fn idx_path(&self) -> Option<&Path> {
+        self.idx_path.as_deref()
     }
 
     fn from_parts(text: Option<Bytes>, idx: Bytes, text_len: Option<u64>) -> io::Result<Self> {
@@ -533,23 +586,21 @@ impl IndexFile {
         if raw.len() != HDR + ne * 36 + np * 16 + nr * 12 + nm * 8 + nb {
             return Err(bad("index table is truncated"));
         }
-        if crc32fast::hash(&raw[HDR..]) != le32(raw, 68) {
-            return Err(bad("index table is damaged (CRC)"));
-        }
         if text_len.is_some_and(|n| n != want_len) {
             return Err(bad("Packages text does not match its index table"));
         }
-        let names_utf8 = std::str::from_utf8(&raw[raw.len() - nb..]).is_ok();
         Ok(IndexFile {
             text,
-            idx,
+            idx: std::sync::Arc::new(idx),
+            idx_path: None,
+            pending: std::sync::Mutex::new(None),
+            crc_ok: std::sync::OnceLock::new(),
             sha256,
             ne,
             np,
             nr,
             nm,
             nb,
-            names_utf8,
         })
     }
 
@@ -571,14 +622,16 @@ impl IndexFile {
             // a table just built always has a good header; an empty one otherwise
             Err(_) => IndexFile {
                 text: None,
-                idx: Bytes::Owned(idx_bytes(&[0; 32], 0, &Table::default())),
+                idx: std::sync::Arc::new(Bytes::Owned(idx_bytes(&[0; 32], 0, &Table::default()))),
+                idx_path: None,
+                pending: std::sync::Mutex::new(None),
+                crc_ok: std::sync::OnceLock::new(),
                 sha256: [0; 32],
                 ne: 0,
                 np: 0,
                 nr: 0,
                 nm: 0,
                 nb: 0,
-                names_utf8: true,
             },
         }
     }
@@ -685,9 +738,10 @@ impl IndexFile {
         &'a self,
         base: usize,
         count: usize,
-        name_of: impl Fn(u32) -> &'a str + 'a,
+        name_of: impl Fn(u32) -> &'a [u8] + 'a,
         name: &'a str,
     ) -> impl Iterator<Item = u32> + 'a {
+        let name = name.as_bytes();
         let r = self.raw();
         let at = move |k: usize| le32(r, base + k * 4);
         let (mut lo, mut hi) = (0usize, count);
@@ -714,13 +768,13 @@ impl IndexFile {
 
     /// The paragraphs named `name`, in file order.
     pub fn entries_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = u32> + 'a {
-        let name_of = move |i: u32| self.name_at(self.entry_name(i));
+        let name_of = move |i: u32| self.name_bytes_at(self.entry_name(i));
         self.run(self.eb_by_name(), self.ne, name_of, name)
     }
 
     /// The paragraphs that provide `name`, in file order (one per Provides item).
     pub fn providers_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = u32> + 'a {
-        let name_of = move |i: u32| self.name_at(self.provide(i).name);
+        let name_of = move |i: u32| self.name_bytes_at(self.provide(i).name);
         self.run(self.pb_by_name(), self.np, name_of, name)
             .map(move |i| self.provide(i).entry)
     }
@@ -744,7 +798,7 @@ impl IndexFile {
         let (r, rb) = (self.raw(), self.rb());
         let ref_name = move |i: u32| {
             let k = i as usize;
-            self.name_at((le32(r, rb + k * 8), le32(r, rb + k * 8 + 4)))
+            self.name_bytes_at((le32(r, rb + k * 8), le32(r, rb + k * 8 + 4)))
         };
         self.run(self.sb(), self.nr, ref_name, name).next()
     }
@@ -752,17 +806,16 @@ impl IndexFile {
     /// A name (Package or Provides) from the name blob.
     pub fn name_at(&self, r: (u32, u32)) -> &str {
         let (a, b) = (r.0 as usize, r.0 as usize + r.1 as usize);
-        let names = self.names();
-        if self.names_utf8 {
-            // SAFETY: the whole blob is UTF-8 (checked once at load); `str::get` only returns
-            // slices on char boundaries, which are UTF-8 too.
-            let all = unsafe { std::str::from_utf8_unchecked(names) };
-            return all.get(a..b).unwrap_or("");
-        }
-        names
+        self.names()
             .get(a..b)
             .and_then(|s| std::str::from_utf8(s).ok())
             .unwrap_or("")
+    }
+
+    /// A name's bytes (what the binary searches compare: byte order is `str` order).
+    fn name_bytes_at(&self, r: (u32, u32)) -> &[u8] {
+        let (a, b) = (r.0 as usize, r.0 as usize + r.1 as usize);
+        self.names().get(a..b).unwrap_or(&[])
     }
 
     /// The whole paragraph of entry `i`.
@@ -849,16 +902,21 @@ mod tests {
         assert_eq!(ix.entries_named("c").count(), 0);
         assert_eq!(ix.providers_of("z").collect::<Vec<_>>(), [0]);
         assert_eq!(ix.sorted_names().collect::<Vec<_>>(), ["a", "b"]);
-        // a damaged table is refused (its CRC), so the caller rebuilds it
+        // a damaged table is found by its CRC (checked on another thread), so the caller
+        // rebuilds it; load_checked waits for the check
         let mut raw = std::fs::read(&ip).expect("idx");
         let k = raw.len() - 1;
         raw[k] ^= 1;
         std::fs::write(&tp, text).expect("w");
         std::fs::write(&ip, &raw).expect("w");
-        assert!(IndexFile::load(&tp, &ip).is_err());
+        let damaged = IndexFile::load(&tp, &ip).expect("loads: well-formed");
+        assert!(!damaged.intact());
+        assert_eq!(damaged.idx_path(), Some(ip.as_path()));
+        assert!(IndexFile::load_checked(&tp, &ip).is_err());
         raw[k] ^= 1;
         std::fs::write(&ip, &raw).expect("w");
-        assert!(IndexFile::load(&tp, &ip).is_ok());
+        assert!(IndexFile::load(&tp, &ip).expect("loads").intact());
+        assert!(IndexFile::load_checked(&tp, &ip).is_ok());
         assert_eq!(ix.first_reference("z"), Some(2));
         assert_eq!(ix.first_reference("a"), Some(0));
         assert_eq!(ix.first_reference("y"), None);

@@ -223,7 +223,8 @@ pub struct Target<'a> {
     pub arches: Vec<String>,
     pub components: Vec<String>,
     pub mirrors: Mirrors,
-    pub keyring: Keyring,
+    /// Parsed on first use (signature checks), not by loading cached indices.
+    pub keyring: crate::keyrings::LazyKeyring,
 }
 
 impl Target<'_> {
@@ -638,7 +639,8 @@ pub fn update(
     for (mirror, suite) in target.pockets() {
         let dir = cache.suite_dir(mirror, suite);
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let signed = fetch_release(http, &target.keyring, mirror, suite)?;
+        let keyring = target.keyring.get().map_err(RepoError::Keyring)?;
+        let signed = fetch_release(http, keyring, mirror, suite)?;
         let rel = &signed.release;
         progress.file_done(&format!("{suite} InRelease"), signed.raw.len() as u64, true);
         let jobs: Vec<(String, String)> = target
@@ -782,6 +784,34 @@ pub struct SourceMeta {
 }
 
 /// Opens the cached indices of `target` without touching the network.
+/// Removes damaged index tables (see [`crate::universe::Universe::damaged_tables`]); the next
+/// load rebuilds them from their Packages text.
+pub fn remove_damaged(paths: &[PathBuf]) {
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// [`load_cached`], with every table's CRC checked before returning (tables that failed are
+/// rebuilt): for callers that keep the indices for long, such as the service.
+pub fn load_cached_intact(
+    cache: &Cache,
+    target: &Target,
+) -> Result<Vec<(SourceMeta, IndexFile)>, RepoError> {
+    let loaded = load_cached(cache, target)?;
+    let damaged: Vec<PathBuf> = loaded
+        .iter()
+        .filter(|(_, f)| !f.intact())
+        .filter_map(|(_, f)| f.idx_path().map(Path::to_path_buf))
+        .collect();
+    if damaged.is_empty() {
+        return Ok(loaded);
+    }
+    drop(loaded);
+    remove_damaged(&damaged);
+    load_cached(cache, target)
+}
+
 pub fn load_cached(
     cache: &Cache,
     target: &Target,

@@ -36,6 +36,18 @@ pub struct Universe {
 }
 
 impl Universe {
+    /// The `.idx` tables whose CRC check (run beside the caller's work since loading) failed.
+    /// Whatever was computed from this universe is then not to be trusted: remove them
+    /// ([`crate::store::remove_damaged`]), load again (they are rebuilt from the verified
+    /// Packages text) and compute again.
+    pub fn damaged_tables(&self) -> Vec<std::path::PathBuf> {
+        self.files
+            .iter()
+            .filter(|f| !f.intact())
+            .filter_map(|f| f.idx_path().map(|p| p.to_path_buf()))
+            .collect()
+    }
+
     pub fn new(native_arch: &str, loaded: Vec<(SourceMeta, IndexFile)>) -> Universe {
         let (sources, files): (Vec<SourceMeta>, Vec<IndexFile>) = loaded.into_iter().unzip();
         Universe {

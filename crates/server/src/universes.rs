@@ -73,7 +73,7 @@ impl Universes {
         }
         // only what is cached, unless fetching is allowed (a state file for the suite does not
         // mean this architecture's indices are there)
-        let u = match store::load_cached(&session.cache, &session.target) {
+        let u = match store::load_cached_intact(&session.cache, &session.target) {
             Ok(loaded) => Universe::new(session.arch(), loaded),
             Err(RepoError::NotCached { .. }) if !network => return Ok(None),
             Err(RepoError::NotCached { .. }) => session.universe()?,

@@ -66,7 +66,9 @@ impl Fx {
             arches: self.arches.clone(),
             components: self.components.clone(),
             mirrors: target::mirrors(&self.main_url, &self.security_url),
-            keyring: self.repo.keyring().expect("keyring"),
+            keyring: opaas_repo::keyrings::LazyKeyring::ready(
+                self.repo.keyring().expect("keyring"),
+            ),
         }
     }
 
