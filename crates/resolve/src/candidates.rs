@@ -10,8 +10,9 @@
 
 use crate::depcache::DepCache;
 use crate::model::{Alt, DepGroup, Mode, MultiArch, PkgId, VerId, Which};
+use opaas_repo::universe::Universe;
 
-impl DepCache<'_> {
+impl<'u> DepCache<'u> {
     /// The candidate of a package just created (policy.cc `GetCandidateVer`): `current` when
     /// the policy picks the installed version or nothing.
     pub(crate) fn default_candidate(
@@ -20,8 +21,9 @@ impl DepCache<'_> {
         installed: Option<&str>,
         current: Option<VerId>,
     ) -> Option<VerId> {
-        let (name, arch) = (self.pkgs[id].name.clone(), self.pkgs[id].arch.clone());
-        match self.u.candidate(&name, &arch, installed) {
+        let u: &'u Universe = self.u;
+        let found = u.candidate(&self.pkgs[id].name, &self.pkgs[id].arch, installed);
+        match found {
             Some(c) if Some(c.version) == installed => current,
             Some(c) => Some(self.make_ver(id, c.version, Some(c.main), None)),
             None => current,
@@ -38,17 +40,17 @@ impl DepCache<'_> {
     ) -> Vec<(PkgId, bool)> {
         // (pkg, needs_foreign_or_allowed)
         let mut out = Vec::new();
-        let arches = self.arches.clone();
+        let arches = std::rc::Rc::clone(&self.arches);
         match alt.arch {
             Some("any") => {
-                for a in &arches {
+                for a in arches.iter() {
                     out.push((self.pkg(alt.name, a), true));
                 }
             }
             Some(a) => out.push((self.pkg(alt.name, a), false)),
             None => {
                 out.push((self.pkg(alt.name, parent_arch), false));
-                for a in &arches {
+                for a in arches.iter() {
                     if a != parent_arch {
                         // negative dependencies apply to every architecture of the target
                         out.push((self.pkg(alt.name, a), !negative));

@@ -53,7 +53,8 @@ pub(crate) struct DepCache<'u> {
     pub base: &'u Baseline,
     pub opts: Options,
     pub native: String,
-    pub arches: Vec<String>,
+    /// Shared: walked while packages are created.
+    pub arches: std::rc::Rc<[String]>,
     pub pkgs: Vec<Pkg>,
     /// name → (arch, id): looked up by `&str` without allocating ([`DepCache::pkg_id`]).
     pub pkg_ix: FxHashMap<Box<str>, Vec<(Box<str>, PkgId)>>,
@@ -91,7 +92,7 @@ impl<'u> DepCache<'u> {
             base,
             opts,
             native,
-            arches,
+            arches: arches.into(),
             pkgs: Vec::new(),
             pkg_ix: FxHashMap::default(),
             vers: Vec::new(),
