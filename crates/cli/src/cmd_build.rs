@@ -55,7 +55,7 @@ pub fn lock(a: &LockArgs) -> Result<ExitCode> {
     settings.unsigned = a.unsigned;
     let text = opaas_engine::lock(
         &settings,
-        &a.r.request(),
+        &a.r.request()?,
         &Bars {
             bar: None,
             quiet: true,
@@ -162,7 +162,7 @@ impl BuildProgress for Bars {
 }
 
 pub fn build(a: &BuildArgs) -> Result<ExitCode> {
-    build_request(a, &a.r.request())
+    build_request(a, &a.r.request()?)
 }
 
 /// `build` of an engine request made elsewhere (`upgrade --from` makes its own).

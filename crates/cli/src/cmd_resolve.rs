@@ -1,10 +1,10 @@
 //! `resolve` and `baseline`.
 
 use crate::cmd_repo::human;
-use crate::common::TargetArgs;
+use crate::common::{user_err, TargetArgs};
 use anyhow::Result;
 use clap::Args;
-use opaas_engine::{why, Baseline, Request, Resolved};
+use opaas_engine::{why, Baseline, Kind, Request, Resolved};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -18,6 +18,11 @@ pub struct ResolveArgs {
     /// What the target already has: minimal (a minbase image), none, or a dpkg status file
     #[arg(long, default_value = "minimal")]
     pub baseline: String,
+    /// The target's /var/lib/apt/extended_states, beside a --baseline status file: which
+    /// installed packages apt marked automatic (its autoremover keeps only what a manual
+    /// package needs; a collected file from `opaas collect-script` carries it already)
+    #[arg(long, value_name = "FILE")]
+    pub extended_states: Option<std::path::PathBuf>,
     /// Also print why each package is included, one `name version <- reason` line each, on
     /// stderr (stdout keeps only the name=version list, for scripts; --json has it as `why`)
     #[arg(long)]
@@ -53,13 +58,40 @@ pub enum PhasedArg {
 }
 
 impl ResolveArgs {
-    pub fn request(&self) -> Request {
-        Request {
+    /// The engine's request; reads the status and extended_states files when both are given.
+    pub fn request(&self) -> Result<Request> {
+        let baseline = match &self.extended_states {
+            None => Baseline::parse(&self.baseline),
+            Some(es) => {
+                let Baseline::StatusFile(sf) = Baseline::parse(&self.baseline) else {
+                    return Err(user_err(
+                        Kind::BadInput,
+                        format!(
+                            "--extended-states goes with --baseline FILE (the target's dpkg status), not --baseline {}",
+                            self.baseline
+                        ),
+                    ));
+                };
+                let read = |p: &std::path::Path, what: &str| {
+                    std::fs::read_to_string(p).map_err(|e| {
+                        user_err(
+                            Kind::BadInput,
+                            format!("cannot read the {what} {}: {e}", p.display()),
+                        )
+                    })
+                };
+                Baseline::Host {
+                    status: read(&sf, "status file")?,
+                    extended_states: read(es, "extended_states file")?,
+                }
+            }
+        };
+        Ok(Request {
             distro: self.t.distro.clone(),
             arch: self.t.arch.clone(),
             packages: self.requests.clone(),
             recommends: !self.no_recommends,
-            baseline: Baseline::parse(&self.baseline),
+            baseline,
             upgrade: if self.full_upgrade {
                 Some(opaas_resolve::UpgradeMode::FullUpgrade)
             } else if self.upgrade {
@@ -73,7 +105,7 @@ impl ResolveArgs {
             },
             security_only: self.security_only,
             host: None,
-        }
+        })
     }
 }
 
@@ -104,7 +136,7 @@ pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
         result: res,
         warnings,
         ..
-    } = opaas_engine::resolve(&a.t.settings(), &a.request())?;
+    } = opaas_engine::resolve(&a.t.settings(), &a.request()?)?;
     for w in &warnings {
         eprintln!("warning: {w}");
     }

@@ -106,6 +106,7 @@ pub fn upgrade(a: &UpgradeArgs) -> Result<ExitCode> {
         },
         no_recommends: a.no_recommends,
         baseline: String::new(),
+        extended_states: None,
         explain: false,
         json: a.json,
         upgrade: !a.full,
@@ -114,7 +115,7 @@ pub fn upgrade(a: &UpgradeArgs) -> Result<ExitCode> {
         phased: a.phased,
         requests: a.requests.clone(),
     };
-    let base = r.request();
+    let base = r.request()?;
     if !a.quiet {
         for (_, c) in &hosts {
             eprintln!(

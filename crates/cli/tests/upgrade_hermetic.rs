@@ -542,3 +542,87 @@ fn bad_collected_files_exit_3_naming_the_problem_and_write_nothing() {
         "were both collected on host 'web01'",
     );
 }
+
+/// `resolve --upgrade --baseline STATUS --extended-states FILE` plans as `upgrade --from` does
+/// for a collected file holding the same two files; misuse is bad input (exit 3) naming the flag
+/// or the file.
+#[test]
+fn resolve_takes_the_targets_extended_states_beside_its_status() {
+    let fx = fixture();
+    let status = stanza("hello", "1.0", "amd64") + &stanza("libhello1", "1.0", "amd64");
+    let states = "Package: libhello1\nArchitecture: amd64\nAuto-Installed: 1\n\n";
+    let sf = fx.file("status", &status);
+    let ef = fx.file("extended_states", states);
+    let host = collected("web01", "debian", "12", "amd64", &status).replace(
+        "### /var/lib/apt/extended_states\n",
+        &format!("### /var/lib/apt/extended_states\n{states}"),
+    );
+    let hf = fx.file("web01.opaas", &host);
+    let via_upgrade = fx.run(&["upgrade", "-q", "--from", &hf, "--full", "--json"]);
+    assert!(via_upgrade.status.success(), "{}", stderr(&via_upgrade));
+    let mut planned: Vec<String> = json(&via_upgrade)["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .map(|p| {
+            format!(
+                "{}={}",
+                p["name"].as_str().unwrap_or(""),
+                p["to"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    planned.sort();
+    let o = fx.run(&[
+        "resolve",
+        "-q",
+        "-d",
+        "debian-12",
+        "-a",
+        "amd64",
+        "--full-upgrade",
+        "--baseline",
+        &sf,
+        "--extended-states",
+        &ef,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut resolved: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
+    resolved.sort();
+    assert_eq!(resolved, planned);
+    assert!(!resolved.is_empty(), "the fixture has upgrades");
+    // misuse: no status file to go with it; a file that is not there
+    let o = fx.run(&[
+        "resolve",
+        "-q",
+        "-d",
+        "debian-12",
+        "-a",
+        "amd64",
+        "--extended-states",
+        &ef,
+        "hello",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--extended-states goes with --baseline FILE"),
+        "{}",
+        stderr(&o)
+    );
+    let missing = fx.dir.path().join("nope").display().to_string();
+    let o = fx.run(&[
+        "resolve",
+        "-q",
+        "-d",
+        "debian-12",
+        "-a",
+        "amd64",
+        "--full-upgrade",
+        "--baseline",
+        &sf,
+        "--extended-states",
+        &missing,
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&missing), "{}", stderr(&o));
+}
