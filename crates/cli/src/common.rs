@@ -39,6 +39,12 @@ pub struct MirrorArgs {
     /// OpenPGP keyring(s) to verify Release files with, instead of the distro's own
     #[arg(long)]
     pub keyring: Vec<PathBuf>,
+    /// Connections to one mirror at a time, over all parallel downloads (-j). 4 is polite to a
+    /// small mirror; a CDN or a mirror of your own serves 16 and more, and a large build then
+    /// downloads faster (docs/BENCHMARKS.md)
+    #[arg(long, default_value_t = 4, env = "OPAAS_CONNECTIONS_PER_HOST",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub connections_per_host: u16,
 }
 
 impl MirrorArgs {
@@ -50,6 +56,7 @@ impl MirrorArgs {
             security_mirror: self.security_mirror.clone(),
             mirror_preset: self.mirror_preset.clone(),
             keyrings: self.keyring.clone(),
+            per_host: usize::from(self.connections_per_host),
             ..Settings::default()
         }
     }

@@ -906,6 +906,11 @@ pub(crate) fn finish(
         } else {
             settings.jobs
         },
+        per_host: if settings.per_host == 0 {
+            defaults.per_host
+        } else {
+            settings.per_host
+        },
         ..defaults
     };
     let gate = Gate::default();

@@ -24,6 +24,8 @@ pub struct Settings {
     pub offline: bool,
     /// Parallel downloads (0 = default).
     pub jobs: usize,
+    /// Connections to one mirror at a time, over all downloads (0 = default: 4).
+    pub per_host: usize,
     /// Bundles with a flat repository of their own (apt on the target trusts it blindly)
     /// instead of the distribution's signed archive: for mirrors without a signature.
     pub unsigned: bool,
