@@ -962,8 +962,41 @@ fn a_damaged_index_table_is_rebuilt_and_the_request_resolved_again() {
     assert!(good.status.success(), "resolve: {}", stderr(&good));
     // every .idx holding the name `hello` gets it changed to `hellp` (same length, so the
     // table stays well-formed and only the CRC can tell)
+    let damaged = damage_hello(fx.cache.path());
+    assert!(damaged > 0, "no index table names hello");
+    let again = fx.run(&["resolve", "-q", "--offline", "--baseline", "none", "hello"]);
+    assert!(
+        again.status.success(),
+        "a damaged table decided the answer: {}",
+        stderr(&again)
+    );
+    assert_eq!(stdout(&again), stdout(&good));
+    // the rebuilt tables are whole again: a third run needs no rebuild and agrees
+    let check_rebuilt = || {
+        for e in walk(fx.cache.path()) {
+            if e.extension().is_some_and(|x| x == "idx") {
+                let b = std::fs::read(&e).expect("read idx");
+                assert!(
+                    b.windows(5).all(|w| w != b"hellp"),
+                    "{} was not rebuilt",
+                    e.display()
+                );
+            }
+        }
+    };
+    check_rebuilt();
+    // `show` reads the indices outside the resolve pipeline (Session::universe): it waits for
+    // the CRC too and rebuilds before it answers
+    assert_eq!(damage_hello(fx.cache.path()), damaged);
+    let shown = fx.run(&["show", "--offline", "hello"]);
+    assert!(shown.status.success(), "show: {}", stderr(&shown));
+    check_rebuilt();
+}
+
+/// Changes the name `hello` to `hellp` in every `.idx` under `dir`; how many files it changed.
+fn damage_hello(dir: &std::path::Path) -> usize {
     let mut damaged = 0;
-    for e in walk(fx.cache.path()) {
+    for e in walk(dir) {
         if e.extension().is_some_and(|x| x == "idx") {
             let mut b = std::fs::read(&e).expect("read idx");
             let Some(at) = b.windows(5).position(|w| w == b"hello") else {
@@ -974,25 +1007,7 @@ fn a_damaged_index_table_is_rebuilt_and_the_request_resolved_again() {
             damaged += 1;
         }
     }
-    assert!(damaged > 0, "no index table names hello");
-    let again = fx.run(&["resolve", "-q", "--offline", "--baseline", "none", "hello"]);
-    assert!(
-        again.status.success(),
-        "a damaged table decided the answer: {}",
-        stderr(&again)
-    );
-    assert_eq!(stdout(&again), stdout(&good));
-    // the rebuilt tables are whole again: a third run needs no rebuild and agrees
-    for e in walk(fx.cache.path()) {
-        if e.extension().is_some_and(|x| x == "idx") {
-            let b = std::fs::read(&e).expect("read idx");
-            assert!(
-                b.windows(5).all(|w| w != b"hellp"),
-                "{} was not rebuilt",
-                e.display()
-            );
-        }
-    }
+    damaged
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

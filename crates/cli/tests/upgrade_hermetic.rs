@@ -558,6 +558,11 @@ fn resolve_takes_the_targets_extended_states_beside_its_status() {
         &format!("### /var/lib/apt/extended_states\n{states}"),
     );
     let hf = fx.file("web01.opaas", &host);
+    let resolve = |args: &[&str]| {
+        let mut full = vec!["resolve", "-q", "-d", "debian-12", "-a", "amd64"];
+        full.extend_from_slice(args);
+        fx.run(&full)
+    };
     let via_upgrade = fx.run(&["upgrade", "-q", "--from", &hf, "--full", "--json"]);
     assert!(via_upgrade.status.success(), "{}", stderr(&via_upgrade));
     let mut planned: Vec<String> = json(&via_upgrade)["plan"]
@@ -573,13 +578,7 @@ fn resolve_takes_the_targets_extended_states_beside_its_status() {
         })
         .collect();
     planned.sort();
-    let o = fx.run(&[
-        "resolve",
-        "-q",
-        "-d",
-        "debian-12",
-        "-a",
-        "amd64",
+    let o = resolve(&[
         "--full-upgrade",
         "--baseline",
         &sf,
@@ -592,17 +591,7 @@ fn resolve_takes_the_targets_extended_states_beside_its_status() {
     assert_eq!(resolved, planned);
     assert!(!resolved.is_empty(), "the fixture has upgrades");
     // misuse: no status file to go with it; a file that is not there
-    let o = fx.run(&[
-        "resolve",
-        "-q",
-        "-d",
-        "debian-12",
-        "-a",
-        "amd64",
-        "--extended-states",
-        &ef,
-        "hello",
-    ]);
+    let o = resolve(&["--extended-states", &ef, "hello"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("--extended-states goes with --baseline FILE"),
@@ -610,13 +599,7 @@ fn resolve_takes_the_targets_extended_states_beside_its_status() {
         stderr(&o)
     );
     let missing = fx.dir.path().join("nope").display().to_string();
-    let o = fx.run(&[
-        "resolve",
-        "-q",
-        "-d",
-        "debian-12",
-        "-a",
-        "amd64",
+    let o = resolve(&[
         "--full-upgrade",
         "--baseline",
         &sf,

@@ -246,7 +246,17 @@ impl Session {
 
     /// Loads the indices: from the cache when it has them, else fetches them first (unless
     /// offline).
+    /// Waits for the index tables' CRC checks and rebuilds any damaged table (`show`, `search`,
+    /// `baseline`, the service): callers that use the indices without asking
+    /// [`Universe::damaged_tables`] themselves, as the resolve pipeline does.
     pub fn universe(&self) -> Result<Universe, EngineError> {
+        let u = self.universe_with(&store::NoProgress)?;
+        let damaged = u.damaged_tables();
+        if damaged.is_empty() {
+            return Ok(u);
+        }
+        drop(u);
+        store::remove_damaged(&damaged);
         self.universe_with(&store::NoProgress)
     }
 

@@ -568,6 +568,15 @@ impl IndexFile {
         self.idx_path.as_deref()
     }
 
+    /// The `.idx` file, if its CRC failed (waits for the check): the file to remove so that the
+    /// next load rebuilds it.
+    pub fn damaged_path(&self) -> Option<std::path::PathBuf> {
+        if self.intact() {
+            return None;
+        }
+        self.idx_path.clone()
+    }
+
     fn from_parts(text: Option<Bytes>, idx: Bytes, text_len: Option<u64>) -> io::Result<Self> {
         let raw = idx.get();
         if raw.len() < HDR || &raw[..8] != MAGIC {

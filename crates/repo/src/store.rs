@@ -801,8 +801,7 @@ pub fn load_cached_intact(
     let loaded = load_cached(cache, target)?;
     let damaged: Vec<PathBuf> = loaded
         .iter()
-        .filter(|(_, f)| !f.intact())
-        .filter_map(|(_, f)| f.idx_path().map(Path::to_path_buf))
+        .filter_map(|(_, f)| f.damaged_path())
         .collect();
     if damaged.is_empty() {
         return Ok(loaded);

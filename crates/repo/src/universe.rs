@@ -43,8 +43,7 @@ impl Universe {
     pub fn damaged_tables(&self) -> Vec<std::path::PathBuf> {
         self.files
             .iter()
-            .filter(|f| !f.intact())
-            .filter_map(|f| f.idx_path().map(|p| p.to_path_buf()))
+            .filter_map(IndexFile::damaged_path)
             .collect()
     }
 
