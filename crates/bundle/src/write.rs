@@ -10,7 +10,9 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 mod gz;
+mod sink;
 use gz::MixedGz;
+use sink::TarFile;
 
 /// Archive formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,8 +274,7 @@ pub fn write_bundle_streaming(
     let final_path = out_dir.join(format!("{top}.{}", format.ext()));
     let tmp = out_dir.join(format!(".{top}.{}.tmp{}", format.ext(), std::process::id()));
     let result = (|| -> Result<(String, u64), BundleError> {
-        let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        let w = io::BufWriter::with_capacity(1 << 20, HashWrite::new(f));
+        let w = TarFile::create(&tmp)?;
         match format {
             Format::TarGz => {
                 let enc = MixedGz::new(w, flate2::Compression::default()).map_err(io_err(&tmp))?;
@@ -287,7 +288,7 @@ pub fn write_bundle_streaming(
                     ready,
                 )?;
                 let w = enc.finish().map_err(io_err(&tmp))?;
-                finish_file(w, &tmp)
+                w.finish()
             }
             Format::TarZst => {
                 let enc = zstd::stream::write::Encoder::new(w, 3).map_err(io_err(&tmp))?;
@@ -301,7 +302,7 @@ pub fn write_bundle_streaming(
                     ready,
                 )?;
                 let w = enc.finish().map_err(io_err(&tmp))?;
-                finish_file(w, &tmp)
+                w.finish()
             }
         }
     })();
@@ -520,139 +521,6 @@ fn flat_index(
         release.into_bytes(),
     ));
     Ok(())
-}
-
-/// The tarball's file, hashed as it is written (no second pass over it).
-///
-/// The SHA-256 runs on a thread of its own, fed the written bytes in chunks, so hashing (the
-/// largest CPU cost of packing .debs that are stored, not compressed) overlaps the copy; and
-/// the kernel is asked to start writing each 8 MiB back at once (`sync_file_range`), so the
-/// final `fsync` waits for the last few MiB instead of the whole file (issue 12: packing within
-/// 1.3× of a plain synced copy).
-struct HashWrite {
-    f: std::fs::File,
-    n: u64,
-    /// Bytes written since writeback was last started, and where they begin.
-    unsynced: u64,
-    synced_to: u64,
-    chunk: Vec<u8>,
-    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    hasher: Option<std::thread::JoinHandle<Sha256>>,
-    /// Where no thread could be started: the hash, computed here.
-    inline: Option<Sha256>,
-}
-
-/// Bytes handed to the hashing thread at a time.
-const HASH_CHUNK: usize = 1 << 20;
-/// Writeback is started every this many bytes.
-const WRITEBACK_EVERY: u64 = 8 << 20;
-
-impl HashWrite {
-    fn new(f: std::fs::File) -> HashWrite {
-        // a bounded queue: the writer is never more than a few MiB ahead of the hash
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let hasher = std::thread::Builder::new()
-            .name("opaas-tar-sha256".into())
-            .spawn(move || {
-                let mut h = Sha256::new();
-                for c in rx {
-                    h.update(&c);
-                }
-                h
-            })
-            .ok();
-        HashWrite {
-            f,
-            n: 0,
-            unsynced: 0,
-            synced_to: 0,
-            chunk: Vec::with_capacity(HASH_CHUNK),
-            tx: hasher.is_some().then_some(tx),
-            inline: hasher.is_none().then(Sha256::new),
-            hasher,
-        }
-    }
-
-    fn send_chunk(&mut self) {
-        if let Some(h) = &mut self.inline {
-            h.update(&self.chunk);
-            self.chunk.clear();
-            return;
-        }
-        if let Some(tx) = &self.tx {
-            let c = std::mem::replace(&mut self.chunk, Vec::with_capacity(HASH_CHUNK));
-            if tx.send(c).is_err() {
-                // the thread is gone; finish() reports it
-                self.tx = None;
-            }
-        }
-    }
-
-    /// Starts writeback of what was written since the last call (Linux); a hint only.
-    fn start_writeback(&mut self) {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: a plain syscall on a file descriptor this struct owns; it reads no
-            // memory of ours. Errors are ignored: the final fsync is what guarantees.
-            unsafe {
-                libc::sync_file_range(
-                    self.f.as_raw_fd(),
-                    self.synced_to as libc::off64_t,
-                    self.unsynced as libc::off64_t,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                );
-            }
-        }
-        self.synced_to += self.unsynced;
-        self.unsynced = 0;
-    }
-
-    /// Syncs the file and returns its SHA-256 (lowercase hex) and size.
-    fn finish(mut self, tmp: &Path) -> Result<(String, u64), BundleError> {
-        self.send_chunk();
-        self.tx = None; // ends the hashing thread's loop
-        self.f.sync_all().map_err(io_err(tmp))?;
-        let h = match (self.inline.take(), self.hasher.take().map(|t| t.join())) {
-            (Some(h), _) | (None, Some(Ok(h))) => h,
-            _ => {
-                return Err(io_err(tmp)(io::Error::other(
-                    "the hashing thread of the tarball stopped",
-                )))
-            }
-        };
-        Ok((hex::encode(h.finalize()), self.n))
-    }
-}
-
-impl Write for HashWrite {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let k = self.f.write(buf)?;
-        let mut rest = &buf[..k];
-        while !rest.is_empty() {
-            let take = rest.len().min(HASH_CHUNK - self.chunk.len());
-            self.chunk.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if self.chunk.len() == HASH_CHUNK {
-                self.send_chunk();
-            }
-        }
-        self.n += k as u64;
-        self.unsynced += k as u64;
-        if self.unsynced >= WRITEBACK_EVERY {
-            self.start_writeback();
-        }
-        Ok(k)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.f.flush()
-    }
-}
-
-/// Flushes and syncs the tarball; its SHA256 (lowercase hex) and size.
-fn finish_file(w: io::BufWriter<HashWrite>, tmp: &Path) -> Result<(String, u64), BundleError> {
-    let hw = w.into_inner().map_err(|e| io_err(tmp)(e.into_error()))?;
-    hw.finish(tmp)
 }
 
 fn header(path: &str, size: u64, mode: u32, mtime: u64, kind: tar::EntryType) -> tar::Header {

@@ -38,6 +38,8 @@ pub(crate) struct MixedGz<W: Write> {
     /// Stored bytes were written since the compressor last ran: reset it before reuse.
     needs_reset: bool,
     scratch: Vec<u8>,
+    /// Where stored blocks are assembled (allocated on first use, then reused).
+    stored: Vec<u8>,
 }
 
 fn deflate_err(e: impl std::fmt::Display) -> io::Error {
@@ -56,6 +58,7 @@ impl<W: Write> MixedGz<W> {
             comp: Compress::new(level, false),
             needs_reset: false,
             scratch: Vec::new(),
+            stored: Vec::new(),
         })
     }
 
@@ -106,7 +109,8 @@ impl<W: Write> MixedGz<W> {
             return Ok(());
         }
         self.needs_reset = true;
-        let mut buf = vec![0u8; STORED_PER_WRITE * (STORED_MAX + 5)];
+        let mut buf = std::mem::take(&mut self.stored);
+        buf.resize(STORED_PER_WRITE * (STORED_MAX + 5), 0);
         let mut left = size;
         while left > 0 {
             let mut at = 0;
@@ -127,6 +131,7 @@ impl<W: Write> MixedGz<W> {
             }
             self.out.write_all(&buf[..at])?;
         }
+        self.stored = buf;
         self.len += size;
         Ok(())
     }
