@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// ```text
 /// ab/ab12…ef.deb    a verified file (only ever created by renaming a verified .part)
 /// ab/ab12…ef.part   a download in progress, or left by an interrupted one (resumable)
-/// ab/ab12…ef.lock   exclusive lock held while one process downloads that hash
+/// .locks            one byte per hash, locked while one process downloads it (`lock.rs`)
 /// ```
 ///
 /// A `.deb` is immutable once present; readers never see a partial or unverified file.
@@ -54,10 +54,6 @@ impl Cas {
         self.file(sha256, "part")
     }
 
-    pub(crate) fn lock_path(&self, sha256: &str) -> PathBuf {
-        self.file(sha256, "lock")
-    }
-
     /// Whether the verified file is present with this size. Files only get their final name
     /// after their SHA256 was checked, so presence with the right size is enough.
     pub fn contains(&self, sha256: &str, size: u64) -> bool {
@@ -90,7 +86,7 @@ impl Cas {
                 match f.metadata() {
                     Ok(m) if m.is_file() => total += m.len(),
                     Ok(_) => {}
-                    // a .part renamed or a .lock removed while we were listing
+                    // a .part renamed while we were listing
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => return Err(e),
                 }

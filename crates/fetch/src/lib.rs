@@ -43,8 +43,8 @@
 //!   rerun has less to do); disk full or an unwritable store stops the batch.
 //! * **Deduplication.** Items with the same hash in one call are fetched once (their URL lists
 //!   merged). Across calls — threads or processes sharing the cache — a download holds an
-//!   exclusive lock file `<sha>.lock` (`File::lock`) and checks the store again once it has the
-//!   lock, so a file being downloaded by someone else is waited for, not fetched twice. A
+//!   exclusive lock on its hash's byte of the store's `.locks` file (an open-file-description
+//!   lock; see `lock.rs`) and checks the store again once it has the lock, so a file being downloaded by someone else is waited for, not fetched twice. A
 //!   worker that finds a lock taken first works on other files and comes back to it.
 //! * **Disk full.** `ENOSPC` (or a quota) while writing becomes [`FetchError::DiskFull`]; the
 //!   `.part` is removed so the space is given back.
@@ -212,6 +212,10 @@ enum Outcome {
 
 type Slot = Option<Result<Outcome, Failed>>;
 
+/// A verified download on its way to the publishing thread, with the lock of its hash (held
+/// until the file has its name in the store).
+type Publish = (usize, download::Verified, lock::Lock);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // a panicking worker takes the batch down through the scope anyway; never panic twice
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -333,9 +337,37 @@ impl Fetcher {
             progress,
             hosts: &self.hosts,
         };
+        // verified files go to one publishing thread (sync, rename, release the lock), so a
+        // connection never waits for the disk; a bounded queue, so the disk is never far
+        // behind the network
+        let (to_publish, published) = std::sync::mpsc::sync_channel::<Publish>(64);
         std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(|| self.worker(&dl, &uniq, &queue, &results, &cancel));
+            let (uniq, results, cancel, dl) = (&uniq, &results, &cancel, &dl);
+            s.spawn(move || {
+                for first in published.iter() {
+                    // a batch: what queued up while the last fdatasync waited; their writeback
+                    // is under way, so one journal commit mostly covers them all
+                    let batch: Vec<Publish> =
+                        std::iter::once(first).chain(published.try_iter()).collect();
+                    for (i, v, held) in batch {
+                        let u = &uniq[i];
+                        let received = v.received;
+                        let r = download::publish(cas, &u.sha, v).map(|()| received);
+                        drop(held);
+                        self.record(dl, u, i, r.map(Outcome::Downloaded), results, cancel);
+                    }
+                }
+            });
+            let workers: Vec<_> = (0..workers)
+                .map(|_| {
+                    let tx = to_publish.clone();
+                    let queue = &queue;
+                    s.spawn(move || self.worker(dl, uniq, queue, results, cancel, tx))
+                })
+                .collect();
+            drop(to_publish);
+            for w in workers {
+                let _ = w.join();
             }
         });
 
@@ -378,18 +410,17 @@ impl Fetcher {
         queue: &Mutex<VecDeque<(usize, bool)>>,
         results: &Mutex<Vec<Slot>>,
         cancel: &AtomicBool,
+        publish: std::sync::mpsc::SyncSender<Publish>,
     ) {
         while !cancel.load(Ordering::SeqCst) && !dl.progress.cancelled() {
             let Some((i, put_back)) = lock(queue).pop_front() else {
                 break;
             };
             let u = &uniq[i];
-            let lock_path = dl.cas.lock_path(&u.sha);
+            let root = dl.cas.root();
             let held = (|| {
-                if let Some(dir) = lock_path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                lock::acquire(&lock_path, false)
+                std::fs::create_dir_all(root)?;
+                lock::acquire(root, &u.sha, false)
             })();
             let held = match held {
                 Ok(Some(l)) => Ok(l),
@@ -406,16 +437,16 @@ impl Fetcher {
                         "{}: waiting for another download of the same file",
                         u.name
                     ));
-                    lock::acquire_wait(&lock_path)
+                    lock::acquire_wait(root, &u.sha)
                 }
                 Err(e) => Err(e),
             };
             let result = match held {
                 Err(e) => Err(Failed {
-                    err: download::disk_error(&lock_path, e),
+                    err: download::disk_error(&lock::lock_file(root), e),
                     fatal: true,
                 }),
-                Ok(_held) => {
+                Ok(held) => {
                     if dl.cas.contains(&u.sha, u.size) {
                         dl.progress.bytes(u.size);
                         Ok(Outcome::Hit)
@@ -426,22 +457,47 @@ impl Fetcher {
                             size: u.size,
                             urls: &u.urls,
                         };
-                        dl.run(&job).map(Outcome::Downloaded)
+                        match dl.run(&job) {
+                            Ok(v) => match publish.send((i, v, held)) {
+                                // the publisher records it
+                                Ok(()) => continue,
+                                Err(std::sync::mpsc::SendError((_, v, held))) => {
+                                    let received = v.received;
+                                    let r = download::publish(dl.cas, &u.sha, v);
+                                    drop(held);
+                                    r.map(|()| Outcome::Downloaded(received))
+                                }
+                            },
+                            Err(f) => Err(f),
+                        }
                     }
                 }
             };
-            match &result {
-                Ok(o) => dl.progress.file_done(&u.name, matches!(o, Outcome::Hit)),
-                Err(f) => {
-                    if f.fatal {
-                        cancel.store(true, Ordering::SeqCst);
-                    }
-                    dl.progress.message(&format!("failed: {}", f.err));
+            self.record(dl, u, i, result, results, cancel);
+        }
+    }
+
+    /// Reports a file's outcome and keeps it for the caller.
+    fn record(
+        &self,
+        dl: &Downloader,
+        u: &Unique,
+        i: usize,
+        result: Result<Outcome, Failed>,
+        results: &Mutex<Vec<Slot>>,
+        cancel: &AtomicBool,
+    ) {
+        match &result {
+            Ok(o) => dl.progress.file_done(&u.name, matches!(o, Outcome::Hit)),
+            Err(f) => {
+                if f.fatal {
+                    cancel.store(true, Ordering::SeqCst);
                 }
+                dl.progress.message(&format!("failed: {}", f.err));
             }
-            if let Some(slot) = lock(results).get_mut(i) {
-                *slot = Some(result);
-            }
+        }
+        if let Some(slot) = lock(results).get_mut(i) {
+            *slot = Some(result);
         }
     }
 }

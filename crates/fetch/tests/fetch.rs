@@ -185,7 +185,14 @@ fn wrong_hash_is_a_hash_mismatch_after_retries_and_nothing_is_cached() {
     assert_eq!(fx.server.requests_exact(&f.rel), 3);
     assert!(!fx.cas().path(&f.sha).exists());
     assert!(!fx.cas().contains(&f.sha, f.size()));
-    assert!(list_files(fx.cas().root()).is_empty());
+    assert!(
+        leftovers(&fx.cas()).is_empty(),
+        "{:?}",
+        leftovers(&fx.cas())
+    );
+    assert!(!list_files(fx.cas().root())
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "deb")));
 }
 
 #[test]

@@ -153,11 +153,13 @@ pub fn list_files(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Files in the store that are not verified `.deb`s (leftover `.part` or `.lock`).
+/// Files in the store that are not verified `.deb`s (a leftover `.part`, say); the store's one
+/// lock file `.locks` is not a leftover.
 pub fn leftovers(cas: &Cas) -> Vec<PathBuf> {
     list_files(cas.root())
         .into_iter()
         .filter(|p| p.extension().is_none_or(|e| e != "deb"))
+        .filter(|p| p.file_name().is_none_or(|n| n != ".locks"))
         .collect()
 }
 
