@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -139,6 +139,32 @@ pub(crate) struct Downloader<'a> {
     pub cas: &'a Cas,
     pub progress: &'a dyn Progress,
     pub hosts: &'a HostLimit,
+    pub bufs: &'a std::sync::Arc<BufPool>,
+}
+
+/// Chunk buffers shared by all transfers of a fetcher: a body's helper thread takes one per
+/// read and the worker gives it back once written, so a build allocates (and zeroes) a few
+/// dozen, not one per read (issue 12: that was 4 % of a cold build's CPU, plus the page faults
+/// of fresh memory).
+#[derive(Debug, Default)]
+pub(crate) struct BufPool(Mutex<Vec<Vec<u8>>>);
+
+impl BufPool {
+    /// Buffers kept for reuse at most (16 MiB).
+    const KEEP: usize = 64;
+    fn get(&self) -> Vec<u8> {
+        let b = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        b.unwrap_or_else(|| vec![0u8; BUF])
+    }
+    fn put(&self, b: Vec<u8>) {
+        if b.len() != BUF {
+            return;
+        }
+        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if v.len() < Self::KEEP {
+            v.push(b);
+        }
+    }
 }
 
 /// How often a waiting worker looks at the cancel flag.
@@ -223,13 +249,14 @@ enum Msg {
 /// Sends the GET on a helper thread that streams the body back in chunks, so that the worker
 /// can give up on a stalled connection or a cancelled call at once (the helper ends by itself
 /// when its next send fails or the agent's read timeout fires).
-///
-/// Chunk buffers travel back on the returned `Sender` once written, so a transfer allocates
-/// (and zeroes) at most a queue's worth of them, not one per read (issue 12: that was 4 % of a
-/// cold build's CPU, plus the page faults of fresh memory).
-fn spawn_get(agent: &ureq::Agent, url: &str, range_from: u64) -> (Receiver<Msg>, Sender<Vec<u8>>) {
+/// Chunk buffers come from, and go back to, `bufs`.
+fn spawn_get(
+    agent: &ureq::Agent,
+    url: &str,
+    range_from: u64,
+    bufs: std::sync::Arc<BufPool>,
+) -> Receiver<Msg> {
     let (tx, rx) = mpsc::sync_channel(8);
-    let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
     let agent = agent.clone();
     let url = url.to_string();
     std::thread::spawn(move || {
@@ -257,18 +284,21 @@ fn spawn_get(agent: &ureq::Agent, url: &str, range_from: u64) -> (Receiver<Msg>,
         let mut r = resp.into_body().into_reader();
         let mut spare = None;
         loop {
-            let mut buf = spare
-                .take()
-                .or_else(|| spare_rx.try_recv().ok())
-                .unwrap_or_else(|| vec![0u8; BUF]);
+            let mut buf = spare.take().unwrap_or_else(|| bufs.get());
             let msg = match r.read(&mut buf) {
-                Ok(0) => Msg::End,
+                Ok(0) => {
+                    bufs.put(buf);
+                    Msg::End
+                }
                 Ok(n) => Msg::Data(buf, n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                     spare = Some(buf);
                     continue;
                 }
-                Err(e) => Msg::Failed(e.to_string()),
+                Err(e) => {
+                    bufs.put(buf);
+                    Msg::Failed(e.to_string())
+                }
             };
             let last = !matches!(msg, Msg::Data(..));
             if tx.send(msg).is_err() || last {
@@ -276,7 +306,7 @@ fn spawn_get(agent: &ureq::Agent, url: &str, range_from: u64) -> (Receiver<Msg>,
             }
         }
     });
-    (rx, spare_tx)
+    rx
 }
 
 /// Why a wait on the helper thread ended without a message.
@@ -315,7 +345,7 @@ trait Body {
 /// when the next one is asked for.
 struct ChanBody<'a> {
     rx: Receiver<Msg>,
-    spare: Sender<Vec<u8>>,
+    bufs: &'a BufPool,
     chunk: Vec<u8>,
     len: usize,
     stall: Duration,
@@ -330,8 +360,7 @@ impl Body for ChanBody<'_> {
         }
         let used = std::mem::take(&mut self.chunk);
         if !used.is_empty() {
-            // the helper may have ended already; then the buffer is simply freed
-            let _ = self.spare.send(used);
+            self.bufs.put(used);
         }
         loop {
             match next_msg(&self.rx, self.stall, self.progress) {
@@ -663,7 +692,7 @@ impl Downloader<'_> {
         part: &mut Part,
     ) -> Result<(Box<dyn Body + '_>, u64), Attempt> {
         let offset = part.len;
-        let (rx, spare) = spawn_get(self.agent, url, offset);
+        let rx = spawn_get(self.agent, url, offset, self.bufs.clone());
         let stall = self.opts.stall.min(self.opts.timeout);
         let (status, content_range, content_length) =
             match next_msg(&rx, self.opts.timeout, self.progress) {
@@ -737,7 +766,7 @@ impl Downloader<'_> {
         Ok((
             Box::new(ChanBody {
                 rx,
-                spare,
+                bufs: self.bufs,
                 chunk: Vec::new(),
                 len: 0,
                 stall,

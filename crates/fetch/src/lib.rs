@@ -184,6 +184,7 @@ pub struct Fetcher {
     agent: ureq::Agent,
     opts: Options,
     hosts: std::sync::Arc<download::HostLimit>,
+    bufs: std::sync::Arc<download::BufPool>,
 }
 
 /// Downloads `items` into `cas` with a fresh [`Fetcher`]; see the crate documentation.
@@ -288,6 +289,7 @@ impl Fetcher {
         Fetcher {
             agent: opaas_repo::http::agent(config),
             hosts: std::sync::Arc::new(download::HostLimit::new(opts.per_host)),
+            bufs: std::sync::Arc::default(),
             opts,
         }
     }
@@ -336,6 +338,7 @@ impl Fetcher {
             cas,
             progress,
             hosts: &self.hosts,
+            bufs: &self.bufs,
         };
         // verified files go to one publishing thread (sync, rename, release the lock), so a
         // connection never waits for the disk; a bounded queue, so the disk is never far
