@@ -8,7 +8,7 @@
 //!
 //! * **Content-addressed store.** A file lives at `<cache>/debs-v1/<sha[0..2]>/<sha>.deb`. A
 //!   file only gets that name by a rename after its size and SHA256 were checked (and its data
-//!   synced), so "present with the right size" means "verified": a second run stats the files
+//!   synced, by the publishing thread below), so "present with the right size" means "verified": a second run stats the files
 //!   and downloads nothing. Files are immutable, so bundles may hard-link or copy them while
 //!   other downloads run. (The directory is not synced after the rename: a power loss may
 //!   lose a fresh file, which is then downloaded again, but never leaves a wrong one.)
@@ -44,8 +44,13 @@
 //! * **Deduplication.** Items with the same hash in one call are fetched once (their URL lists
 //!   merged). Across calls — threads or processes sharing the cache — a download holds an
 //!   exclusive lock on its hash's byte of the store's `.locks` file (an open-file-description
-//!   lock; see `lock.rs`) and checks the store again once it has the lock, so a file being downloaded by someone else is waited for, not fetched twice. A
-//!   worker that finds a lock taken first works on other files and comes back to it.
+//!   lock; see `lock.rs`) and checks the store again once it has the lock, so a file being
+//!   downloaded by someone else is waited for, not fetched twice. A worker that finds a lock
+//!   taken first works on other files and comes back to it.
+//! * **Publication off the connection.** A verified `.part` goes to one publishing thread
+//!   (with its lock), which waits for its data to be on disk (`fdatasync`; writeback was started
+//!   when it completed) and renames it, so a connection starts its next file at once; the queue
+//!   is bounded, so the disk is never far behind.
 //! * **Disk full.** `ENOSPC` (or a quota) while writing becomes [`FetchError::DiskFull`]; the
 //!   `.part` is removed so the space is given back.
 //! * **Local mirrors.** `file:///path` URLs are read directly (with the same verification).
@@ -361,17 +366,13 @@ impl Fetcher {
                     }
                 }
             });
-            let workers: Vec<_> = (0..workers)
-                .map(|_| {
-                    let tx = to_publish.clone();
-                    let queue = &queue;
-                    s.spawn(move || self.worker(dl, uniq, queue, results, cancel, tx))
-                })
-                .collect();
-            drop(to_publish);
-            for w in workers {
-                let _ = w.join();
+            for _ in 0..workers {
+                let tx = to_publish.clone();
+                let queue = &queue;
+                s.spawn(move || self.worker(dl, uniq, queue, results, cancel, tx));
             }
+            // the publisher ends once the last worker has dropped its sender
+            drop(to_publish);
         });
 
         let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
