@@ -544,7 +544,7 @@ trait TarSink: Write {
     fn write_opaque(&mut self, src: &mut dyn Read, size: u64) -> io::Result<()>;
 }
 
-impl<W: Write> TarSink for MixedGz<W> {
+impl<W: gz::FillWrite> TarSink for MixedGz<W> {
     fn write_opaque(&mut self, src: &mut dyn Read, size: u64) -> io::Result<()> {
         self.write_stored(src, size)
     }
