@@ -248,8 +248,8 @@ enum Msg {
 
 /// Sends the GET on a helper thread that streams the body back in chunks, so that the worker
 /// can give up on a stalled connection or a cancelled call at once (the helper ends by itself
-/// when its next send fails or the agent's read timeout fires).
-/// Chunk buffers come from, and go back to, `bufs`.
+/// when its next send fails or the agent's read timeout fires). Chunk buffers come from, and
+/// go back to, `bufs`.
 fn spawn_get(
     agent: &ureq::Agent,
     url: &str,

@@ -347,8 +347,9 @@ impl Fetcher {
         };
         // verified files go to one publishing thread (sync, rename, release the lock), so a
         // connection never waits for the disk; a bounded queue, so the disk is never far
-        // behind the network
-        let (to_publish, published) = std::sync::mpsc::sync_channel::<Publish>(64);
+        // behind the network and a build holds at most 2 × 16 descriptors for it (the service
+        // runs several builds in one process)
+        let (to_publish, published) = std::sync::mpsc::sync_channel::<Publish>(16);
         std::thread::scope(|s| {
             let (uniq, results, cancel, dl) = (&uniq, &results, &cancel, &dl);
             s.spawn(move || {
