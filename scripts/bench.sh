@@ -11,12 +11,13 @@
 #      root (scripts/oracle/apt-oracle.sh --update: the same mirrors, pockets and components)
 #   2. warm whole-process resolve vs `apt-get -s install` with a warm pkgcache.bin
 #   3. cold download + bundle (.tar.gz; empty .deb cache, warm indices) vs apt's
-#      `install --download-only` into an empty directory (apt-oracle.sh --download)
+#      `install --download-only` into an empty directory (apt-oracle.sh --download), the two
+#      alternating run by run
 #   4. warm rebuild: the same build into a new directory (everything cached: resolve + pack again),
-#      vs apt's download-only again into its now full directory (nothing to fetch); and the
-#      identical build again into the same directory (the verified tarball is reused)
-#   5. packing the same bytes: .tar.gz vs .tar.zst vs a plain copy of the .tar.gz (`dd conv=fsync`,
-#      the source read into the page cache first)
+#      alternating with a plain copy of its .tar.gz (`dd conv=fsync`, the source read into the page
+#      cache first); apt's download-only again into its now full directory (nothing to fetch); and
+#      the identical build again into the same directory (the verified tarball is reused)
+#   5. packing the same bytes: .tar.gz (from step 4) vs .tar.zst vs the plain copy
 #      (the pack times are the build's own "pack N s", from the start of writing to the end)
 # env: BENCH_SIZES (default "small large huge"), BENCH_WRITE=0 (print only, leave the docs alone),
 #      OPAAS (default target/release/opaas), ORACLE (default scripts/oracle/apt-oracle.sh), mirrors

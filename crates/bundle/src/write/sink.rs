@@ -298,28 +298,16 @@ impl super::gz::FillWrite for TarFile {
 }
 
 impl Write for TarFile {
-    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
-        let n = data.len();
-        while !data.is_empty() {
-            if self.cur.is_none() {
-                self.cur = Some(self.free_buf()?);
-            }
-            let full = {
-                let Some(buf) = self.cur.as_mut() else {
-                    break;
-                };
-                let len = buf.len;
-                let take = data.len().min(BLOCK - len);
-                buf.window_mut()[len..len + take].copy_from_slice(&data[..take]);
-                buf.len += take;
-                data = &data[take..];
-                buf.len == BLOCK
-            };
-            if full {
-                self.ship()?;
-            }
-        }
-        Ok(n)
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        use super::gz::FillWrite;
+        let mut rest = data;
+        self.write_filled(data.len(), &mut |s: &mut [u8]| {
+            let (now, later) = rest.split_at(s.len());
+            s.copy_from_slice(now);
+            rest = later;
+            Ok(())
+        })?;
+        Ok(data.len())
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
