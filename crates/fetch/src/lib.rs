@@ -337,6 +337,10 @@ impl Fetcher {
         let results: Mutex<Vec<Slot>> = Mutex::new((0..uniq.len()).map(|_| None).collect());
         let cancel = AtomicBool::new(false);
         let workers = self.opts.jobs.max(1).min(lock(&queue).len());
+        if workers > 0 {
+            // the store's directory once, not before every file's lock
+            std::fs::create_dir_all(cas.root()).map_err(|e| download::disk_error(cas.root(), e))?;
+        }
         let dl = Downloader {
             agent: &self.agent,
             opts: &self.opts,
@@ -423,10 +427,7 @@ impl Fetcher {
             };
             let u = &uniq[i];
             let root = dl.cas.root();
-            let held = (|| {
-                std::fs::create_dir_all(root)?;
-                lock::acquire(root, &u.sha, false)
-            })();
+            let held = lock::acquire(root, &u.sha, false);
             let held = match held {
                 Ok(Some(l)) => Ok(l),
                 Ok(None) => {
