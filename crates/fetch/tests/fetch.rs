@@ -682,3 +682,104 @@ fn two_processes_share_the_cache() {
     fx.assert_all_cached();
     assert!(leftovers(&fx.cas()).is_empty());
 }
+
+/// Compares every [`opaas_fetch::Held`] it is handed with the file's bytes.
+struct CheckHeld {
+    want: std::collections::HashMap<std::path::PathBuf, Vec<u8>>,
+    held: std::sync::Mutex<Vec<(std::path::PathBuf, Result<(), String>)>>,
+}
+
+impl opaas_fetch::Progress for CheckHeld {
+    fn held(&self, path: &std::path::Path, mut bytes: opaas_fetch::Held) {
+        let mut check = || -> Result<(), String> {
+            let want = self.want.get(path).ok_or("not a file of the batch")?;
+            if bytes.len() != want.len() as u64 {
+                return Err(format!("{} bytes, want {}", bytes.len(), want.len()));
+            }
+            // a read at an offset across the first block edge, then the whole stream
+            if want.len() > (1 << 20) + 10 {
+                let mut b = [0u8; 20];
+                bytes
+                    .read_exact_at(&mut b, (1 << 20) - 10)
+                    .map_err(|e| e.to_string())?;
+                if b[..] != want[(1 << 20) - 10..(1 << 20) + 10] {
+                    return Err("read_exact_at across a block edge differs".into());
+                }
+            }
+            let mut got = Vec::new();
+            bytes.read_to_end(&mut got).map_err(|e| e.to_string())?;
+            if got != *want {
+                return Err("bytes differ".into());
+            }
+            Ok(())
+        };
+        let r = check();
+        self.held
+            .lock()
+            .expect("lock")
+            .push((path.to_path_buf(), r));
+    }
+}
+
+#[test]
+fn held_bytes_are_the_files_bytes_and_a_resumed_or_too_large_file_is_not_held() {
+    const MIB: usize = 1 << 20;
+    // sizes around the alignment (4096) and the 1 MiB stage, and one larger than the budget
+    let sizes = [
+        1,
+        4095,
+        4096,
+        300_000,
+        MIB,
+        MIB + 1,
+        3 * MIB + 4097,
+        9 * MIB,
+    ];
+    let fx = Fixture::with_sizes(sizes.len(), |i| sizes[i]);
+    let cas = fx.cas();
+    // one file resumes after a reset (its .part continues at an unaligned offset), one is
+    // corrupt once (the first attempt's bytes are thrown away with what was held)
+    fx.server.fail(&fx.files[3].rel, Fault::DropMidBody, 1);
+    fx.server.fail(&fx.files[6].rel, Fault::Corrupt, 1);
+    let p = CheckHeld {
+        want: fx
+            .files
+            .iter()
+            .map(|f| (cas.path(&f.sha), f.bytes.clone()))
+            .collect(),
+        held: Default::default(),
+    };
+    // one at a time: the budget is shared, and the 9 MiB file's blocks must not crowd out
+    // another's while it finds out that it does not fit
+    let o = Options {
+        hold: 8 << 20,
+        jobs: 1,
+        ..opts()
+    };
+    fetch_all(&cas, &fx.items(), &o, &p).expect("fetch");
+    fx.assert_all_cached();
+    let held = p.held.into_inner().expect("lock");
+    for (path, r) in &held {
+        assert!(r.is_ok(), "{}: {r:?}", path.display());
+    }
+    let held: std::collections::HashSet<_> = held.into_iter().map(|(p, _)| p).collect();
+    for (i, f) in fx.files.iter().enumerate() {
+        let want = !matches!(i, 3 | 7);
+        assert_eq!(
+            held.contains(&cas.path(&f.sha)),
+            want,
+            "file {i} ({} bytes) held",
+            f.bytes.len()
+        );
+    }
+    // with the default (0) nothing is held
+    let fx = Fixture::with_sizes(2, |i| sizes[i + 4]);
+    let p = CheckHeld {
+        want: Default::default(),
+        held: Default::default(),
+    };
+    let o = Options { hold: 0, ..opts() };
+    fetch_all(&fx.cas(), &fx.items(), &o, &p).expect("fetch");
+    fx.assert_all_cached();
+    assert!(p.held.into_inner().expect("lock").is_empty());
+}
