@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 mod gz;
 mod sink;
 use gz::MixedGz;
-use opaas_fetch::direct::StoreReader;
-use opaas_fetch::Held;
 use sink::TarFile;
 
 /// Archive formats.
@@ -184,12 +182,11 @@ pub fn write_bundle_with(
     format: Format,
     packed: &dyn Fn(u64, u64),
 ) -> Result<Written, BundleError> {
-    write_bundle_streaming(input, out_dir, format, packed, &|_| Ok(None))
+    write_bundle_streaming(input, out_dir, format, packed, &|_| Ok(()))
 }
 
 /// [`write_bundle_with`] while the `.deb` files may still be arriving: before a file is read,
-/// `ready(path)` must return (it blocks until the file is complete, or fails), with the file's
-/// bytes if they are still in memory (then the file itself is not read). The tarball's
+/// `ready(path)` must return (it blocks until the file is complete, or fails). The tarball's
 /// members keep their fixed order, so packing overlaps the downloads and the result is
 /// byte-identical to packing after them.
 pub fn write_bundle_streaming(
@@ -197,7 +194,7 @@ pub fn write_bundle_streaming(
     out_dir: &Path,
     format: Format,
     packed: &dyn Fn(u64, u64),
-    ready: &dyn Fn(&Path) -> io::Result<Option<Held>>,
+    ready: &dyn Fn(&Path) -> io::Result<()>,
 ) -> Result<Written, BundleError> {
     let id = bundle_id(input);
     let top = format!("offline_pkg_{}_{}_{}", input.distro.id, input.arch, id);
@@ -570,36 +567,11 @@ fn copy_exact(src: &mut dyn Read, dst: &mut dyn Write, size: u64) -> io::Result<
     Ok(())
 }
 
-/// A .deb to pack: from the store, or still in memory after its download.
-trait DebSource: Read {
-    fn len(&self) -> io::Result<u64>;
-    /// Reads at an offset without moving the stream's position.
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
-}
-
-impl DebSource for StoreReader {
-    fn len(&self) -> io::Result<u64> {
-        Ok(self.file().metadata()?.len())
-    }
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        // before the first read() the file is an ordinary one (see StoreReader::file)
-        std::os::unix::fs::FileExt::read_exact_at(self.file(), buf, offset)
-    }
-}
-
-impl DebSource for Held {
-    fn len(&self) -> io::Result<u64> {
-        Ok(Held::len(self))
-    }
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        Held::read_exact_at(self, buf, offset)
-    }
-}
-
 /// Whether a .deb's payload is already compressed: its `data.tar` member has a compressor
 /// suffix (`data.tar.xz`, `.zst`, `.gz`, `.bz2`, `.lzma`). Read from the ar headers without
 /// moving the file position; anything that is not a readable .deb counts as compressible.
-fn deb_is_compressed(f: &dyn DebSource) -> bool {
+fn deb_is_compressed(f: &std::fs::File) -> bool {
+    use std::os::unix::fs::FileExt;
     let mut head = [0u8; 8 + 60 + 4 + 60];
     if f.read_exact_at(&mut head, 0).is_err() || &head[..8] != b"!<arch>\n" {
         return false;
@@ -633,7 +605,7 @@ fn write_tar<W: TarSink>(
     mtime: u64,
     tmp: &Path,
     on_file: &dyn Fn(u64),
-    ready: &dyn Fn(&Path) -> io::Result<Option<Held>>,
+    ready: &dyn Fn(&Path) -> io::Result<()>,
 ) -> Result<W, BundleError> {
     let mut b = tar::Builder::new(w);
     b.mode(tar::HeaderMode::Deterministic);
@@ -683,14 +655,9 @@ fn write_tar<W: TarSink>(
                     .map_err(tar_err(tmp))?;
             }
             EntryData::File(src, size, _) => {
-                // its bytes from memory when the download kept them; otherwise read past
-                // the page cache where it can: a .deb just downloaded is on the disk only
-                // (written with direct I/O), and nothing here reads it again
-                let mut f: Box<dyn DebSource> = match ready(src).map_err(io_err(src))? {
-                    Some(held) => Box::new(held),
-                    None => Box::new(StoreReader::open(src).map_err(io_err(src))?),
-                };
-                let actual = f.len().map_err(io_err(src))?;
+                ready(src).map_err(io_err(src))?;
+                let mut f = std::fs::File::open(src).map_err(io_err(src))?;
+                let actual = f.metadata().map_err(io_err(src))?.len();
                 if actual != *size {
                     return Err(BundleError::Invalid(format!(
                         "{}: cached file has {actual} bytes, expected {size}",
@@ -703,7 +670,7 @@ fn write_tar<W: TarSink>(
                 b.append_data(&mut h, &path, io::empty())
                     .map_err(tar_err(tmp))?;
                 let sink = b.get_mut();
-                if deb_is_compressed(&*f) {
+                if deb_is_compressed(&f) {
                     sink.write_opaque(&mut f, *size).map_err(io_err(src))?;
                 } else {
                     copy_exact(&mut f, sink, *size).map_err(io_err(src))?;

@@ -422,9 +422,6 @@ struct FetchAdapter<'a> {
     gate: Option<&'a Gate>,
 }
 
-/// Bytes of downloaded .debs kept in memory for the packer at most (issue 12).
-const HOLD: u64 = 192 << 20;
-
 /// Where the packer waits for the downloads: woken at every finished file and at the end.
 #[derive(Default)]
 struct Gate {
@@ -433,9 +430,6 @@ struct Gate {
     cv: std::sync::Condvar,
     /// The packer failed: the downloads stop.
     aborted: std::sync::atomic::AtomicBool,
-    /// Downloaded files whose bytes are still in memory, by store path, until the packer
-    /// takes them.
-    held: std::sync::Mutex<std::collections::HashMap<PathBuf, opaas_fetch::Held>>,
 }
 
 impl Gate {
@@ -449,23 +443,13 @@ impl Gate {
     fn abort(&self) {
         self.aborted.store(true, Ordering::Relaxed);
     }
-    fn hold(&self, path: &Path, bytes: opaas_fetch::Held) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.insert(path.to_path_buf(), bytes);
-    }
     /// Blocks until `path` (a store file, renamed into place only once verified) exists, the
-    /// fetch ended without it, or the build was cancelled. Returns its bytes if the download
-    /// kept them.
-    fn wait_for(
-        &self,
-        path: &Path,
-        progress: &dyn BuildProgress,
-    ) -> std::io::Result<Option<opaas_fetch::Held>> {
+    /// fetch ended without it, or the build was cancelled.
+    fn wait_for(&self, path: &Path, progress: &dyn BuildProgress) -> std::io::Result<()> {
         let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if path.is_file() {
-                let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-                return Ok(held.remove(path));
+                return Ok(());
             }
             if *done {
                 return Err(std::io::Error::new(
@@ -495,11 +479,6 @@ impl opaas_fetch::Progress for FetchAdapter<'_> {
     fn bytes(&self, n: u64) {
         let b = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
         self.p.download(self.files.load(Ordering::Relaxed), b);
-    }
-    fn held(&self, path: &Path, bytes: opaas_fetch::Held) {
-        if let Some(g) = self.gate {
-            g.hold(path, bytes);
-        }
     }
     fn file_done(&self, name: &str, cached: bool) {
         if let Some(g) = self.gate {
@@ -932,10 +911,6 @@ pub(crate) fn finish(
         } else {
             settings.per_host
         },
-        // the packer reads each .deb from memory right after its download (it is on the disk
-        // only, written with direct I/O); the budget covers the files that finish while the
-        // packer waits for a large one before them
-        hold: HOLD,
         ..defaults
     };
     let gate = Gate::default();

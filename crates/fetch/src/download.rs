@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Condvar, Mutex};
@@ -12,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::direct::{self, AlignedBuf, ALIGN};
 use crate::{Cas, FetchError, Options, Progress};
 
 const BUF: usize = 256 * 1024;
@@ -63,15 +61,12 @@ struct Part {
     len: u64,
     /// The one from-scratch retry after a resumed download failed verification was used.
     fresh_retry_used: bool,
-    /// The bytes, kept in memory by the attempt that wrote them all.
-    held: Option<Held>,
 }
 
 impl Part {
     fn reset(&mut self) {
         self.hasher = Sha256::new();
         self.len = 0;
-        self.held = None;
     }
 
     /// Removes the file (its bytes are wrong) and forgets them.
@@ -151,19 +146,8 @@ pub(crate) struct Downloader<'a> {
 /// read and the worker gives it back once written, so a build allocates (and zeroes) a few
 /// dozen, not one per read (issue 12: that was 4 % of a cold build's CPU, plus the page faults
 /// of fresh memory).
-#[derive(Default)]
-pub(crate) struct BufPool(
-    Mutex<Vec<Vec<u8>>>,
-    Mutex<Vec<AlignedBuf>>,
-    /// Bytes of staging buffers held for [`Held`] files now.
-    std::sync::atomic::AtomicU64,
-);
-
-impl std::fmt::Debug for BufPool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BufPool")
-    }
-}
+#[derive(Debug, Default)]
+pub(crate) struct BufPool(Mutex<Vec<Vec<u8>>>);
 
 impl BufPool {
     /// Buffers kept for reuse at most (16 MiB).
@@ -180,270 +164,6 @@ impl BufPool {
         if v.len() < Self::KEEP {
             v.push(b);
         }
-    }
-    /// A staging buffer for a direct `.part` writer (one per transfer in flight).
-    fn stage(&self) -> AlignedBuf {
-        let b = self.1.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        b.unwrap_or_else(|| AlignedBuf::new(STAGE))
-    }
-    fn put_stage(&self, b: AlignedBuf) {
-        let mut v = self.1.lock().unwrap_or_else(|e| e.into_inner());
-        if v.len() < 64 {
-            v.push(b);
-        }
-    }
-    /// Counts one more held buffer if that stays within `max` bytes.
-    fn reserve(&self, max: u64) -> bool {
-        use std::sync::atomic::Ordering;
-        self.2
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
-                (h + STAGE as u64 <= max).then_some(h + STAGE as u64)
-            })
-            .is_ok()
-    }
-    /// Gives back held buffers.
-    fn release(&self, bufs: impl IntoIterator<Item = AlignedBuf>) {
-        for b in bufs {
-            self.2
-                .fetch_sub(STAGE as u64, std::sync::atomic::Ordering::AcqRel);
-            self.put_stage(b);
-        }
-    }
-}
-
-/// A verified file's bytes, still in memory: whoever reads the file next (the packer of a
-/// build that overlaps its downloads) reads them from here instead of from the disk, where
-/// they went with direct I/O. Dropping it gives the memory back to the fetcher.
-pub struct Held {
-    blocks: Vec<AlignedBuf>,
-    len: u64,
-    pos: u64,
-    pool: std::sync::Arc<BufPool>,
-}
-
-impl Held {
-    /// The file's size.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    /// Fills `buf` with the bytes at `offset`; an error if they run past the end.
-    pub fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let end = offset.checked_add(buf.len() as u64);
-        if end.is_none_or(|e| e > self.len) {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "read past the end",
-            ));
-        }
-        let mut done = 0;
-        while done < buf.len() {
-            let at = offset + done as u64;
-            let (b, o) = ((at / STAGE as u64) as usize, (at % STAGE as u64) as usize);
-            let block = &self.blocks[b].window()[o..];
-            let n = block.len().min(buf.len() - done);
-            buf[done..done + n].copy_from_slice(&block[..n]);
-            done += n;
-        }
-        Ok(())
-    }
-}
-
-impl Read for Held {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = (self.len - self.pos).min(out.len() as u64) as usize;
-        let (b, o) = (
-            (self.pos / STAGE as u64) as usize,
-            (self.pos % STAGE as u64) as usize,
-        );
-        let Some(block) = self.blocks.get(b) else {
-            return Ok(0);
-        };
-        let n = n.min(STAGE - o);
-        out[..n].copy_from_slice(&block.window()[o..o + n]);
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.pool.release(self.blocks.drain(..));
-    }
-}
-
-impl std::fmt::Debug for Held {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Held({} bytes)", self.len)
-    }
-}
-
-/// Bytes a direct `.part` writer collects before one write.
-const STAGE: usize = 1 << 20;
-
-/// A `.part` being written from a given offset on: in whole aligned blocks with `O_DIRECT`
-/// where the offset is aligned and the filesystem allows it, through the page cache otherwise
-/// (see [`crate::direct`]). Bytes still staged when it is dropped (a failed attempt) are
-/// written through the page cache, so the next attempt resumes after them.
-struct PartWriter<'p> {
-    file: Option<File>,
-    direct: bool,
-    stage: Option<AlignedBuf>,
-    staged: usize,
-    /// File offset of the first staged byte (of the next byte, when nothing is staged).
-    offset: u64,
-    pool: &'p std::sync::Arc<BufPool>,
-    /// Written stages kept for a [`Held`], while that stays within `hold` bytes.
-    kept: Vec<AlignedBuf>,
-    hold: u64,
-}
-
-impl<'p> PartWriter<'p> {
-    /// `hold`: keep the file's bytes for a [`Held`] within this many bytes of all held files
-    /// (0: never); only a file written directly from its first byte is kept.
-    fn new(
-        file: File,
-        offset: u64,
-        pool: &'p std::sync::Arc<BufPool>,
-        hold: u64,
-    ) -> PartWriter<'p> {
-        let direct = offset.is_multiple_of(ALIGN as u64) && direct::set_direct(&file, true);
-        PartWriter {
-            file: Some(file),
-            direct,
-            stage: direct.then(|| pool.stage()),
-            staged: 0,
-            offset,
-            pool,
-            kept: Vec::new(),
-            hold: if direct && offset == 0 { hold } else { 0 },
-        }
-    }
-
-    /// After a stage was written: keep it (and take a fresh one) while holding, or stop
-    /// holding when the budget is spent.
-    fn keep_stage(&mut self) {
-        if self.hold == 0 {
-            return;
-        }
-        if self.direct && self.pool.reserve(self.hold) {
-            if let Some(full) = self.stage.replace(self.pool.stage()) {
-                self.kept.push(full);
-            }
-        } else {
-            self.hold = 0;
-            self.pool.release(self.kept.drain(..));
-        }
-    }
-
-    fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
-        if !self.direct && self.staged == 0 {
-            if let Some(file) = &self.file {
-                file.write_all_at(data, self.offset)?;
-                self.offset += data.len() as u64;
-            }
-            return Ok(());
-        }
-        while !data.is_empty() {
-            let Some(stage) = self.stage.as_mut() else {
-                return Ok(());
-            };
-            let room = &mut stage.window_mut()[self.staged..];
-            let n = room.len().min(data.len());
-            room[..n].copy_from_slice(&data[..n]);
-            self.staged += n;
-            data = &data[n..];
-            if self.staged == STAGE {
-                self.write_stage(STAGE)?;
-                self.keep_stage();
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the staged bytes, the first `len` of the stage (a multiple of the alignment,
-    /// at least `staged`; the rest is padding the caller cuts off).
-    fn write_stage(&mut self, len: usize) -> io::Result<()> {
-        let (Some(file), Some(stage)) = (&self.file, &self.stage) else {
-            return Ok(());
-        };
-        if self.direct {
-            match direct::write_at(file, &stage.window()[..len], self.offset) {
-                Ok(()) => {
-                    self.offset += self.staged as u64;
-                    self.staged = 0;
-                    return Ok(());
-                }
-                Err(e) if direct::refused(&e) => {
-                    self.direct = !direct::set_direct(file, false);
-                    if self.direct {
-                        return Err(e);
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        file.write_all_at(&stage.window()[..self.staged], self.offset)?;
-        self.offset += self.staged as u64;
-        self.staged = 0;
-        Ok(())
-    }
-
-    /// Writes what is staged and gives the file back (without `O_DIRECT`), `len` bytes long,
-    /// with its bytes if they were kept.
-    fn finish(mut self, len: u64) -> io::Result<(File, Option<Held>)> {
-        if self.staged > 0 {
-            let padded = self.staged.div_ceil(ALIGN) * ALIGN;
-            if let Some(stage) = self.stage.as_mut() {
-                stage.window_mut()[self.staged..padded].fill(0);
-            }
-            let direct = self.direct;
-            self.write_stage(padded)?;
-            if direct {
-                if let Some(f) = &self.file {
-                    f.set_len(len)?;
-                }
-            }
-            if padded > 0 {
-                self.keep_stage();
-            }
-        }
-        let file = self
-            .file
-            .take()
-            .ok_or_else(|| io::Error::other("no file"))?;
-        direct::set_direct(&file, false);
-        let held = (self.hold > 0 && self.offset == len).then(|| Held {
-            blocks: std::mem::take(&mut self.kept),
-            len,
-            pos: 0,
-            pool: self.pool.clone(),
-        });
-        Ok((file, held))
-    }
-
-    /// Drops the file without writing what is staged (its bytes are being thrown away).
-    fn abandon(mut self) {
-        self.staged = 0;
-    }
-}
-
-impl Drop for PartWriter<'_> {
-    fn drop(&mut self) {
-        if self.staged > 0 {
-            if let Some(f) = &self.file {
-                direct::set_direct(f, false);
-                if let Some(stage) = &self.stage {
-                    let _ = f.write_all_at(&stage.window()[..self.staged], self.offset);
-                }
-            }
-        }
-        if let Some(b) = self.stage.take() {
-            self.pool.put_stage(b);
-        }
-        self.pool.release(self.kept.drain(..));
     }
 }
 
@@ -698,8 +418,6 @@ pub(crate) struct Verified {
     part: PathBuf,
     /// Bytes received for it in this call.
     pub received: u64,
-    /// Its bytes, if they were kept ([`Options::hold`](crate::Options::hold)).
-    pub held: Option<Held>,
 }
 
 impl Downloader<'_> {
@@ -712,7 +430,6 @@ impl Downloader<'_> {
             hasher: Sha256::new(),
             len: 0,
             fresh_retry_used: false,
-            held: None,
         };
         if let Some(dir) = part.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Failed {
@@ -736,7 +453,6 @@ impl Downloader<'_> {
                 file,
                 part: part.path,
                 received,
-                held: part.held,
             }
         })
     }
@@ -886,8 +602,9 @@ impl Downloader<'_> {
             file.set_len(0).map_err(|e| disk(part, e))?;
             part.reset();
         }
+        file.seek(SeekFrom::Start(part.len))
+            .map_err(|e| disk(part, e))?;
         let resumed = part.len > 0;
-        let mut w = PartWriter::new(file, part.len, self.bufs, self.opts.hold);
         loop {
             let buf = match body.chunk() {
                 Ok([]) => break,
@@ -897,8 +614,7 @@ impl Downloader<'_> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // keep what arrived (dropping `w` writes it): the next attempt resumes
-                    // from there
+                    // keep what arrived: the next attempt resumes from there
                     return Err(if url.starts_with("file:") {
                         attempt(
                             FetchError::Io {
@@ -915,11 +631,11 @@ impl Downloader<'_> {
             let n = buf.len();
             if part.len + n as u64 > job.size {
                 let got = part.len + n as u64;
-                w.abandon();
+                drop(file);
                 part.discard();
                 return Err(attempt(self.size_mismatch(job, url, got), Next::Retry));
             }
-            w.write(buf).map_err(|e| disk(part, e))?;
+            file.write_all(buf).map_err(|e| disk(part, e))?;
             part.hasher.update(buf);
             part.len += n as u64;
             *received += n as u64;
@@ -928,12 +644,10 @@ impl Downloader<'_> {
         if part.len != job.size {
             // a complete response that is too short: the server has another file
             let got = part.len;
-            w.abandon();
+            drop(file);
             part.discard();
             return Err(attempt(self.size_mismatch(job, url, got), Next::Retry));
         }
-        let (file, held) = w.finish(part.len).map_err(|e| disk(part, e))?;
-        part.held = held;
         self.verify(job, url, file, part, resumed)
     }
 
@@ -1247,85 +961,5 @@ mod tests {
         assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, None)));
         assert_eq!(parse_content_range("bytes */10"), None);
         assert_eq!(parse_content_range("items 1-2/3"), None);
-    }
-
-    fn noise(n: usize) -> Vec<u8> {
-        opaas_testkit::noise(0x2545_f491_4f6c_dd1du64, n)
-    }
-
-    /// Writes `data` through a PartWriter in odd-sized pieces from offset 0; returns the file's
-    /// bytes and the held bytes.
-    fn write_part(dir: &Path, data: &[u8], hold: u64) -> (Vec<u8>, Option<Vec<u8>>) {
-        let path = dir.join(format!("p{}", data.len()));
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .expect("open");
-        let pool = std::sync::Arc::new(BufPool::default());
-        let mut w = PartWriter::new(file, 0, &pool, hold);
-        for piece in data.chunks(65_537) {
-            w.write(piece).expect("write");
-        }
-        let (file, held) = w.finish(data.len() as u64).expect("finish");
-        drop(file);
-        let held = held.map(|mut h| {
-            let mut v = Vec::new();
-            h.read_to_end(&mut v).expect("read held");
-            v
-        });
-        (std::fs::read(&path).expect("read"), held)
-    }
-
-    #[test]
-    fn direct_part_bytes_and_held_bytes_survive_stage_edges() {
-        let dir = tempfile::tempdir().expect("tmp");
-        for n in [0, 1, 4096, STAGE - 1, STAGE, STAGE + 1, 2 * STAGE + 4097] {
-            let data = noise(n);
-            let (on_disk, held) = write_part(dir.path(), &data, 64 << 20);
-            assert!(on_disk == data, "size {n}: file differs");
-            assert!(
-                held.as_deref() == Some(&data[..]),
-                "size {n}: held bytes differ"
-            );
-        }
-        // over the budget: written all the same, not held
-        let data = noise(2 * STAGE + 1);
-        let (on_disk, held) = write_part(dir.path(), &data, STAGE as u64);
-        assert!(on_disk == data && held.is_none());
-    }
-
-    #[test]
-    fn a_refused_direct_write_goes_through_the_page_cache() {
-        let dir = tempfile::tempdir().expect("tmp");
-        direct::REFUSE.with(|r| r.set(true));
-        for n in [1, STAGE, 2 * STAGE + 4097] {
-            let data = noise(n);
-            let (on_disk, held) = write_part(dir.path(), &data, 64 << 20);
-            assert!(on_disk == data, "size {n}: file differs");
-            assert!(held.is_none(), "size {n}: held although written buffered");
-        }
-        direct::REFUSE.with(|r| r.set(false));
-    }
-
-    #[test]
-    fn a_dropped_writer_leaves_every_byte_it_was_given() {
-        // a failed attempt: the next one resumes after exactly these bytes
-        let dir = tempfile::tempdir().expect("tmp");
-        let path = dir.path().join("p");
-        let file = File::create(&path).expect("create");
-        let pool = std::sync::Arc::new(BufPool::default());
-        let data = noise(STAGE + STAGE / 2 + 3);
-        let mut w = PartWriter::new(file, 0, &pool, 64 << 20);
-        w.write(&data).expect("write");
-        drop(w);
-        assert!(std::fs::read(&path).expect("read") == data);
-        assert_eq!(
-            pool.2.load(std::sync::atomic::Ordering::SeqCst),
-            0,
-            "budget given back"
-        );
     }
 }

@@ -73,7 +73,6 @@
 //! ```
 
 mod cas;
-pub mod direct;
 mod download;
 mod error;
 mod lock;
@@ -85,7 +84,6 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use cas::Cas;
-pub use download::Held;
 pub use error::FetchError;
 
 use download::{Downloader, Failed, Job};
@@ -126,10 +124,6 @@ pub struct Options {
     /// first attempt): a deadline for a mirror that fails many requests in a row but does
     /// answer. Default 10 s; zero means the count alone decides.
     pub patience: Duration,
-    /// Keep the bytes of verified downloads in memory, up to this many bytes at a time, and
-    /// hand each file's to [`Progress::held`] (for a consumer that reads the files as they
-    /// arrive: the packer). Default 0: nothing is kept.
-    pub hold: u64,
 }
 
 impl Default for Options {
@@ -142,7 +136,6 @@ impl Default for Options {
             stall: Duration::from_secs(15),
             per_host: 4,
             patience: Duration::from_secs(10),
-            hold: 0,
         }
     }
 }
@@ -159,10 +152,6 @@ pub trait Progress: Sync {
     fn bytes(&self, _n: u64) {}
     /// A file is in the store; `cached`: it was there already (or another process put it).
     fn file_done(&self, _name: &str, _cached: bool) {}
-    /// A downloaded file is in the store at `path`, and its bytes are still in memory
-    /// ([`Options::hold`]); called just before its [`Progress::file_done`]. Dropping `bytes`
-    /// gives the memory back.
-    fn held(&self, _path: &std::path::Path, _bytes: Held) {}
     /// Something worth telling (a retry, a mirror failover, a wait for another download).
     fn message(&self, _msg: &str) {}
     /// Polled several times a second while downloading; true stops the call with
@@ -373,15 +362,11 @@ impl Fetcher {
                     // is under way, so one journal commit mostly covers them all
                     let batch: Vec<Publish> =
                         std::iter::once(first).chain(published.try_iter()).collect();
-                    for (i, mut v, held) in batch {
+                    for (i, v, held) in batch {
                         let u = &uniq[i];
                         let received = v.received;
-                        let bytes = v.held.take();
                         let r = download::publish(cas, &u.sha, v).map(|()| received);
                         drop(held);
-                        if let (Ok(_), Some(b)) = (&r, bytes) {
-                            progress.held(&cas.path(&u.sha), b);
-                        }
                         self.record(dl, u, i, r.map(Outcome::Downloaded), results, cancel);
                     }
                 }
@@ -482,14 +467,10 @@ impl Fetcher {
                             Ok(v) => match publish.send((i, v, held)) {
                                 // the publisher records it
                                 Ok(()) => continue,
-                                Err(std::sync::mpsc::SendError((_, mut v, held))) => {
+                                Err(std::sync::mpsc::SendError((_, v, held))) => {
                                     let received = v.received;
-                                    let bytes = v.held.take();
                                     let r = download::publish(dl.cas, &u.sha, v);
                                     drop(held);
-                                    if let (Ok(()), Some(b)) = (&r, bytes) {
-                                        dl.progress.held(&dl.cas.path(&u.sha), b);
-                                    }
                                     r.map(|()| Outcome::Downloaded(received))
                                 }
                             },

@@ -53,17 +53,3 @@ pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> E
         source,
     }
 }
-
-/// `n` pseudo-random bytes from `seed` (xorshift): incompressible test data, the same for the
-/// same arguments.
-pub fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}

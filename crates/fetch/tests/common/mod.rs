@@ -38,8 +38,6 @@ pub fn opts() -> Options {
         stall: Duration::from_secs(5),
         per_host: 8,
         patience: Duration::ZERO,
-        // every download is written directly and kept (then dropped) within this budget
-        hold: 8 << 20,
     }
 }
 
