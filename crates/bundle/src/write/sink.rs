@@ -101,10 +101,26 @@ pub(crate) struct TarFile {
     hasher: Option<JoinHandle<Sha256>>,
 }
 
+/// Where a test makes direct I/O fail as a filesystem that does not support it would (Linux
+/// 6.6 and later accept `O_DIRECT` on tmpfs, so no filesystem at hand refuses it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refuse {
+    Never,
+    #[cfg(test)]
+    AtOpen,
+    #[cfg(test)]
+    AtWrite,
+}
+
+/// `EINVAL`, what a refused direct open or transfer fails with.
+fn refused(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINVAL)
+}
+
 /// Opens `path` for writing with `O_DIRECT` (Linux), or without where that is refused.
-fn create(path: &Path) -> io::Result<(File, bool)> {
+fn create(path: &Path, refuse: Refuse) -> io::Result<(File, bool)> {
     #[cfg(target_os = "linux")]
-    {
+    if refuse == Refuse::Never {
         use std::os::unix::fs::OpenOptionsExt;
         match std::fs::OpenOptions::new()
             .write(true)
@@ -114,10 +130,12 @@ fn create(path: &Path) -> io::Result<(File, bool)> {
             .open(path)
         {
             Ok(f) => return Ok((f, true)),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) if refused(&e) => {}
             Err(e) => return Err(e),
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = refuse;
     Ok((File::create(path)?, false))
 }
 
@@ -126,7 +144,13 @@ fn reopen_buffered(path: &Path) -> io::Result<File> {
     std::fs::OpenOptions::new().write(true).open(path)
 }
 
-fn write_block(path: &Path, file: &mut File, direct: &mut bool, block: &Block) -> io::Result<()> {
+fn write_block(
+    path: &Path,
+    file: &mut File,
+    direct: &mut bool,
+    block: &Block,
+    refuse: Refuse,
+) -> io::Result<()> {
     let data = block.data();
     if *direct {
         // the whole window up to the alignment: a short last block is padded here and
@@ -136,9 +160,14 @@ fn write_block(path: &Path, file: &mut File, direct: &mut bool, block: &Block) -
             Some(b) => &b.window()[..padded],
             None => return Ok(()),
         };
-        match file.write_all_at(full, block.offset) {
+        let written = match refuse {
+            #[cfg(test)]
+            Refuse::AtWrite => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+            _ => file.write_all_at(full, block.offset),
+        };
+        match written {
             Ok(()) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            Err(e) if refused(&e) => {
                 *file = reopen_buffered(path)?;
                 *direct = false;
             }
@@ -150,7 +179,11 @@ fn write_block(path: &Path, file: &mut File, direct: &mut bool, block: &Block) -
 
 impl TarFile {
     pub(crate) fn create(path: &Path) -> Result<TarFile, BundleError> {
-        let (file, direct) = create(path).map_err(io_err(path))?;
+        TarFile::create_as(path, Refuse::Never)
+    }
+
+    fn create_as(path: &Path, refuse: Refuse) -> Result<TarFile, BundleError> {
+        let (file, direct) = create(path, refuse).map_err(io_err(path))?;
         let (pool_tx, pool_rx) = mpsc::channel();
         let (to_writer, writer_rx) = mpsc::sync_channel::<Arc<Block>>(POOL);
         let (to_hash, hash_rx) = mpsc::sync_channel::<Arc<Block>>(POOL);
@@ -161,7 +194,7 @@ impl TarFile {
                 let mut file = file;
                 let mut direct = direct;
                 for block in writer_rx {
-                    write_block(&wpath, &mut file, &mut direct, &block)?;
+                    write_block(&wpath, &mut file, &mut direct, &block, refuse)?;
                 }
                 Ok((file, direct))
             })
@@ -319,8 +352,12 @@ mod tests {
     use super::*;
 
     fn roundtrip(dir: &Path, sizes: &[usize]) {
+        roundtrip_as(dir, sizes, Refuse::Never)
+    }
+
+    fn roundtrip_as(dir: &Path, sizes: &[usize], refuse: Refuse) {
         let path = dir.join("t.bin");
-        let mut f = TarFile::create(&path).expect("create");
+        let mut f = TarFile::create_as(&path, refuse).expect("create");
         let mut all = Vec::new();
         let mut x: u32 = 7;
         for &s in sizes {
@@ -386,7 +423,19 @@ mod tests {
 
     #[test]
     fn a_filesystem_without_direct_io_gets_the_same_bytes() {
-        // /dev/shm is tmpfs on Linux, which refuses O_DIRECT at open
+        // refused at open (older tmpfs, some network filesystems) and at the first write
+        // (a filesystem that takes the flag but not the transfer): the page cache then
+        let dir = tempfile::tempdir().expect("tempdir");
+        for refuse in [Refuse::AtOpen, Refuse::AtWrite] {
+            roundtrip_as(dir.path(), &[BLOCK + 5, 9], refuse);
+            roundtrip_as(dir.path(), &[3 * BLOCK + 1], refuse);
+            roundtrip_as(dir.path(), &[7], refuse);
+        }
+    }
+
+    #[test]
+    fn tmpfs_gets_the_same_bytes() {
+        // /dev/shm is tmpfs: it refuses O_DIRECT before Linux 6.6, takes it since
         let shm = Path::new("/dev/shm");
         if !shm.is_dir() {
             eprintln!("SKIP: no /dev/shm here");
