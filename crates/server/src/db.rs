@@ -6,10 +6,8 @@
 //! that a slow disk never stalls the runtime. State changes are guarded in SQL (`WHERE state
 //! IN (…)`), so a cancel, a finishing worker and a restart recovery cannot overwrite each other.
 
-use crate::model::{
-    now_ms, rfc3339, BaselineKind, BundleFormat, BundleInfo, Job, JobError, JobMode, JobRequest,
-    Progress, State,
-};
+use crate::jobrow::{job_from_row, JobRow};
+use crate::model::{now_ms, Job, JobError, JobRequest, Progress, State};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -87,58 +85,27 @@ const COLS: &str = "id, state, distro, arch, packages, recommends, baseline, for
 const RUNNING: &str = "('resolving', 'downloading', 'packing')";
 const NOT_TERMINAL: &str = "('queued', 'resolving', 'downloading', 'packing')";
 
+impl JobRow for Row<'_> {
+    type Error = rusqlite::Error;
+    fn text(&self, i: usize) -> rusqlite::Result<String> {
+        self.get(i)
+    }
+    fn opt_text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
+    }
+    fn int(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
+    }
+    fn opt_int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
+    }
+    fn flag(&self, i: usize) -> rusqlite::Result<bool> {
+        Ok(self.get::<_, i64>(i)? != 0)
+    }
+}
+
 fn row_job(r: &Row) -> rusqlite::Result<Job> {
-    let state: String = r.get(1)?;
-    let packages: String = r.get(4)?;
-    let progress: String = r.get(11)?;
-    let err_code: Option<String> = r.get(12)?;
-    let bundle_file: Option<String> = r.get(14)?;
-    let bundle = match bundle_file {
-        Some(file_name) => Some(BundleInfo {
-            file_name,
-            size: r.get::<_, Option<i64>>(15)?.unwrap_or(0) as u64,
-            sha256: r.get::<_, Option<String>>(16)?.unwrap_or_default(),
-            package_count: r.get::<_, Option<i64>>(17)?.unwrap_or(0) as u64,
-            expires_at: rfc3339(r.get::<_, Option<i64>>(18)?.unwrap_or(0)),
-            expired: r.get::<_, i64>(19)? != 0,
-        }),
-        None => None,
-    };
-    Ok(Job {
-        id: r.get(0)?,
-        state: State::parse(&state).unwrap_or(State::Failed),
-        distro: r.get(2)?,
-        arch: r.get(3)?,
-        packages: serde_json::from_str(&packages).unwrap_or_default(),
-        recommends: r.get::<_, i64>(5)? != 0,
-        baseline: BaselineKind::parse(&r.get::<_, String>(6)?).unwrap_or(BaselineKind::Minimal),
-        format: BundleFormat::parse(&r.get::<_, String>(7)?).unwrap_or(BundleFormat::TarGz),
-        created_at: rfc3339(r.get(8)?),
-        started_at: r.get::<_, Option<i64>>(9)?.map(rfc3339),
-        finished_at: r.get::<_, Option<i64>>(10)?.map(rfc3339),
-        progress: serde_json::from_str(&progress).unwrap_or_else(|_| Progress::queued()),
-        error: match err_code {
-            Some(code) => Some(JobError {
-                code,
-                message: r.get::<_, Option<String>>(13)?.unwrap_or_default(),
-                index: r
-                    .get::<_, Option<i64>>(20)?
-                    .and_then(|i| u32::try_from(i).ok()),
-                package: r.get(21)?,
-            }),
-            None => None,
-        },
-        bundle,
-        mode: JobMode::parse(&r.get::<_, String>(22)?).unwrap_or(JobMode::Install),
-        security_only: r.get::<_, i64>(23)? != 0,
-        hosts: r
-            .get::<_, Option<String>>(24)?
-            .and_then(|h| serde_json::from_str(&h).ok())
-            .unwrap_or_default(),
-        plan: r
-            .get::<_, Option<String>>(25)?
-            .and_then(|p| serde_json::from_str(&p).ok()),
-    })
+    job_from_row(r)
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -678,6 +645,7 @@ impl crate::store::JobStore for Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{BaselineKind, BundleFormat, JobMode};
 
     fn new_job() -> JobRequest {
         JobRequest {

@@ -29,6 +29,7 @@ pub mod files;
 pub mod guard;
 pub mod health;
 pub mod janitor;
+mod jobrow;
 pub mod jobs;
 pub mod metrics;
 pub mod model;

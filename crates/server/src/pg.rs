@@ -21,10 +21,8 @@
 //! that record a job's outcome are retried until it answers again.
 
 use crate::db::{Claimed, DbError, DoneInfo};
-use crate::model::{
-    now_ms, rfc3339, BaselineKind, BundleFormat, BundleInfo, Job, JobError, JobMode, JobRequest,
-    Progress, State,
-};
+use crate::jobrow::{job_from_row, JobRow};
+use crate::model::{now_ms, Job, JobError, JobRequest, Progress, State};
 use crate::store::{JobStore, Lease};
 use postgres::{Client, NoTls, Row};
 use std::collections::HashSet;
@@ -61,58 +59,27 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
+impl JobRow for Row {
+    type Error = postgres::Error;
+    fn text(&self, i: usize) -> Result<String, postgres::Error> {
+        self.try_get(i)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, postgres::Error> {
+        self.try_get(i)
+    }
+    fn int(&self, i: usize) -> Result<i64, postgres::Error> {
+        self.try_get(i)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, postgres::Error> {
+        self.try_get(i)
+    }
+    fn flag(&self, i: usize) -> Result<bool, postgres::Error> {
+        self.try_get(i)
+    }
+}
+
 fn row_job(r: &Row) -> Result<Job, postgres::Error> {
-    let state: String = r.try_get(1)?;
-    let packages: String = r.try_get(4)?;
-    let progress: String = r.try_get(11)?;
-    let err_code: Option<String> = r.try_get(12)?;
-    let bundle_file: Option<String> = r.try_get(14)?;
-    let bundle = match bundle_file {
-        Some(file_name) => Some(BundleInfo {
-            file_name,
-            size: r.try_get::<_, Option<i64>>(15)?.unwrap_or(0) as u64,
-            sha256: r.try_get::<_, Option<String>>(16)?.unwrap_or_default(),
-            package_count: r.try_get::<_, Option<i64>>(17)?.unwrap_or(0) as u64,
-            expires_at: rfc3339(r.try_get::<_, Option<i64>>(18)?.unwrap_or(0)),
-            expired: r.try_get::<_, bool>(19)?,
-        }),
-        None => None,
-    };
-    Ok(Job {
-        id: r.try_get(0)?,
-        state: State::parse(&state).unwrap_or(State::Failed),
-        distro: r.try_get(2)?,
-        arch: r.try_get(3)?,
-        packages: serde_json::from_str(&packages).unwrap_or_default(),
-        recommends: r.try_get::<_, bool>(5)?,
-        baseline: BaselineKind::parse(&r.try_get::<_, String>(6)?).unwrap_or(BaselineKind::Minimal),
-        format: BundleFormat::parse(&r.try_get::<_, String>(7)?).unwrap_or(BundleFormat::TarGz),
-        created_at: rfc3339(r.try_get(8)?),
-        started_at: r.try_get::<_, Option<i64>>(9)?.map(rfc3339),
-        finished_at: r.try_get::<_, Option<i64>>(10)?.map(rfc3339),
-        progress: serde_json::from_str(&progress).unwrap_or_else(|_| Progress::queued()),
-        error: match err_code {
-            Some(code) => Some(JobError {
-                code,
-                message: r.try_get::<_, Option<String>>(13)?.unwrap_or_default(),
-                index: r
-                    .try_get::<_, Option<i64>>(20)?
-                    .and_then(|i| u32::try_from(i).ok()),
-                package: r.try_get(21)?,
-            }),
-            None => None,
-        },
-        bundle,
-        mode: JobMode::parse(&r.try_get::<_, String>(22)?).unwrap_or(JobMode::Install),
-        security_only: r.try_get::<_, bool>(23)?,
-        hosts: r
-            .try_get::<_, Option<String>>(24)?
-            .and_then(|h| serde_json::from_str(&h).ok())
-            .unwrap_or_default(),
-        plan: r
-            .try_get::<_, Option<String>>(25)?
-            .and_then(|p| serde_json::from_str(&p).ok()),
-    })
+    job_from_row(r)
 }
 
 /// Whether an error is about the connection (the database is away) rather than the query.
