@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -250,6 +251,12 @@ enum Msg {
 /// can give up on a stalled connection or a cancelled call at once (the helper ends by itself
 /// when its next send fails or the agent's read timeout fires). Chunk buffers come from, and
 /// go back to, `bufs`.
+///
+/// Each worker thread keeps its helper for the next request once the helper is free again (it
+/// says so before its last message), so a build starts a few threads, not one per file (a
+/// thread's start and exit, its stack's mapping and the TLB shootdown of the unmapping were
+/// about 3 % of a cold build's CPU). A helper still blocked on an abandoned transfer is left
+/// to end by itself, and the worker starts a new one.
 fn spawn_get(
     agent: &ureq::Agent,
     url: &str,
@@ -257,56 +264,119 @@ fn spawn_get(
     bufs: std::sync::Arc<BufPool>,
 ) -> Receiver<Msg> {
     let (tx, rx) = mpsc::sync_channel(8);
-    let agent = agent.clone();
-    let url = url.to_string();
-    std::thread::spawn(move || {
-        let mut req = agent.get(&url);
-        if range_from > 0 {
-            req = req.header("Range", &format!("bytes={range_from}-"));
-        }
-        let resp = match req.call() {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = tx.send(Msg::CallFailed(e.to_string(), classify(&e)));
-                return;
-            }
-        };
-        let status = resp.status().as_u16();
-        let cr = resp
-            .headers()
-            .get("content-range")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let len = resp.body().content_length();
-        if tx.send(Msg::Head(status, cr, len)).is_err() || !matches!(status, 200 | 206) {
-            return;
-        }
-        let mut r = resp.into_body().into_reader();
-        let mut spare = None;
-        loop {
-            let mut buf = spare.take().unwrap_or_else(|| bufs.get());
-            let msg = match r.read(&mut buf) {
-                Ok(0) => {
-                    bufs.put(buf);
-                    Msg::End
-                }
-                Ok(n) => Msg::Data(buf, n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    spare = Some(buf);
-                    continue;
-                }
-                Err(e) => {
-                    bufs.put(buf);
-                    Msg::Failed(e.to_string())
-                }
-            };
-            let last = !matches!(msg, Msg::Data(..));
-            if tx.send(msg).is_err() || last {
-                return;
+    let mut req = GetReq {
+        agent: agent.clone(),
+        url: url.to_string(),
+        range_from,
+        bufs,
+        reply: tx,
+    };
+    HELPER.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if let Some(h) = cell.as_ref().filter(|h| !h.busy.load(Ordering::SeqCst)) {
+            h.busy.store(true, Ordering::SeqCst);
+            match h.tx.send(req) {
+                Ok(()) => return,
+                Err(mpsc::SendError(r)) => req = r,
             }
         }
+        let (to_helper, requests) = mpsc::channel::<GetReq>();
+        let busy = std::sync::Arc::new(AtomicBool::new(true));
+        let b = busy.clone();
+        std::thread::spawn(move || {
+            for r in requests {
+                run_get(r, &b);
+            }
+        });
+        // a new thread has not dropped its receiver: this send cannot fail
+        let _ = to_helper.send(req);
+        *cell = Some(Helper {
+            tx: to_helper,
+            busy,
+        });
     });
     rx
+}
+
+/// One GET for a helper thread.
+struct GetReq {
+    agent: ureq::Agent,
+    url: String,
+    range_from: u64,
+    bufs: std::sync::Arc<BufPool>,
+    reply: mpsc::SyncSender<Msg>,
+}
+
+/// A worker's helper thread: where to send its next request, and whether it is in one.
+struct Helper {
+    tx: mpsc::Sender<GetReq>,
+    busy: std::sync::Arc<AtomicBool>,
+}
+
+thread_local! {
+    static HELPER: std::cell::RefCell<Option<Helper>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs one request on the helper thread, streaming its messages to `r.reply`; clears `busy`
+/// before the last message it sends (or once the worker has hung up).
+fn run_get(r: GetReq, busy: &AtomicBool) {
+    let GetReq {
+        agent,
+        url,
+        range_from,
+        bufs,
+        reply: tx,
+    } = r;
+    let last = |tx: &mpsc::SyncSender<Msg>, m: Msg| {
+        busy.store(false, Ordering::SeqCst);
+        let _ = tx.send(m);
+    };
+    let mut req = agent.get(&url);
+    if range_from > 0 {
+        req = req.header("Range", &format!("bytes={range_from}-"));
+    }
+    let resp = match req.call() {
+        Ok(r) => r,
+        Err(e) => return last(&tx, Msg::CallFailed(e.to_string(), classify(&e))),
+    };
+    let status = resp.status().as_u16();
+    let cr = resp
+        .headers()
+        .get("content-range")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let len = resp.body().content_length();
+    if !matches!(status, 200 | 206) {
+        return last(&tx, Msg::Head(status, cr, len));
+    }
+    if tx.send(Msg::Head(status, cr, len)).is_err() {
+        busy.store(false, Ordering::SeqCst);
+        return;
+    }
+    let mut r = resp.into_body().into_reader();
+    let mut spare = None;
+    loop {
+        let mut buf = spare.take().unwrap_or_else(|| bufs.get());
+        match r.read(&mut buf) {
+            Ok(0) => {
+                bufs.put(buf);
+                // the connection goes back to the agent's pool before the worker hears of it
+                drop(r);
+                return last(&tx, Msg::End);
+            }
+            Ok(n) => {
+                if tx.send(Msg::Data(buf, n)).is_err() {
+                    busy.store(false, Ordering::SeqCst);
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => spare = Some(buf),
+            Err(e) => {
+                bufs.put(buf);
+                return last(&tx, Msg::Failed(e.to_string()));
+            }
+        }
+    }
 }
 
 /// Why a wait on the helper thread ended without a message.
