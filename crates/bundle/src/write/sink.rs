@@ -13,9 +13,9 @@
 //! stays at [`POOL`] blocks. The last block is written padded to the alignment and the file
 //! is then truncated to its length.
 //!
-//! Where direct I/O is refused (tmpfs, some network filesystems: `open` or the first write
-//! fails with `EINVAL`), the same threads write through the page cache instead; the bytes and
-//! the digest are the same either way.
+//! Where direct I/O is refused (tmpfs before Linux 6.6, some network filesystems: `open` or
+//! the first write fails with `EINVAL`), the same threads write through the page cache
+//! instead; the bytes and the digest are the same either way.
 
 use crate::{io_err, BundleError};
 use sha2::{Digest, Sha256};
