@@ -13,10 +13,12 @@
 #   3. cold download + bundle (.tar.gz; empty .deb cache, warm indices) vs apt's
 #      `install --download-only` into an empty directory (apt-oracle.sh --download), the two
 #      alternating run by run
-#   4. warm rebuild: the same build into a new directory (everything cached: resolve + pack again),
-#      alternating with a plain copy of its .tar.gz (`dd conv=fsync`, the source read into the page
-#      cache first); apt's download-only again into its now full directory (nothing to fetch); and
-#      the identical build again into the same directory (the verified tarball is reused)
+#   4. warm rebuild: the same build into a new directory (everything in the store: resolve + pack
+#      again; the .debs cached, as the cold build left them), alternating with a plain copy of its
+#      .tar.gz (`dd conv=fsync`, the source read into the page cache first); then the warm rebuild
+#      with its .debs on the disk only (after a reboot, or evicted); apt's download-only again
+#      into its now full directory (nothing to fetch); and the identical build again into the
+#      same directory (the verified tarball is reused)
 #   5. packing the same bytes: .tar.gz (from step 4) vs .tar.zst vs the plain copy
 #      (the pack times are the build's own "pack N s", from the start of writing to the end)
 # env: BENCH_SIZES (default "small large huge"), BENCH_WRITE=0 (print only, leave the docs alone),
@@ -41,7 +43,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/opaas-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export OPAAS_CACHE_DIR=$work/cache ORACLE_WORK=$work/oracle
 declare -A W M   # wall seconds, peak RSS MB, by label
-declare -A N GZ ZST DEBS PGZ PZST DL MCOLD MPACK   # per request size: packages, sizes, phase
+declare -A N GZ ZST DEBS PGZ PZST PDISK DL MCOLD MPACK   # per request size: packages, sizes, phase
                                                  # times, medians of the pairs' ratios
 # run LABEL SETUP CMD...: RUNS times (SETUP, a function name or :, before each), keeps the
 # fastest wall time and its RSS, and its stderr in $work/LABEL.err
@@ -65,8 +67,9 @@ run() {
       W[$label]=$s M[$label]=$((kb / 1024))
       cp "$work/err.txt" "$work/$label.err"
     fi
+    # every run, not only the best so far
+    echo "  $label: $s s, $((kb / 1024)) MB (best ${W[$label]} s)" >&2
   done
-  echo "  $label: ${W[$label]} s, ${M[$label]} MB" >&2
 }
 # the build's own phase times: "pack 0.65 s" from its summary line (of the best run; of the
 # latest with LABEL.last)
@@ -79,6 +82,12 @@ no_cache() { rm -rf "$work/cache"; }
 no_oracle() { rm -rf "$work/oracle"; }
 no_debs() { rm -rf "$work/cache/debs-v1" "$work/out"; }
 no_out() { rm -rf "$work/out2"; }
+# the store's .debs not in the page cache (`iflag=nocache count=0` drops a file's pages)
+debs_on_disk() {
+  no_out
+  local f
+  for f in "$work"/cache/debs-v1/*/*.deb; do dd if="$f" iflag=nocache count=0 status=none; done
+}
 no_zst() { rm -rf "$work/zst"; }
 no_apt_debs() { rm -rf "$work/debs"; }
 no_copy() { rm -f "$work/copy"; }
@@ -120,9 +129,8 @@ for size in $sizes; do
     run "opaas-warm-$size" no_out "${build[@]}" -o "$work/out2" "${req[@]}"
     p=$(phase "opaas-warm-$size.last" pack)
     gz=$(ls "$work"/out2/offline_pkg_*.tar.gz)
-    # the tarball was written with O_DIRECT: read it once so that the copy reads it from the
-    # page cache, as a copy of a file just written through the page cache would (the stricter
-    # baseline)
+    # the tarball was written with O_DIRECT: read it once so that the copy reads its input from
+    # the page cache, as the build just did
     cat "$gz" >/dev/null
     run "copy-$size" no_copy dd if="$gz" of="$work/copy" bs=1M conv=fsync status=none
     runs=$runs_all
@@ -134,12 +142,15 @@ for size in $sizes; do
   grep -q '^reusing ' "$work/opaas-reuse-$size.err" || { echo "bench: the identical build did not reuse" >&2; exit 1; }
   echo "5. packing" >&2
   run "opaas-zst-$size" no_zst "${build[@]}" --format tar.zst -o "$work/zst" "${req[@]}"
+  # last: it leaves the .debs uncached (a rebuild gives back what it read from the disk)
+  run "opaas-disk-$size" debs_on_disk "${build[@]}" -o "$work/out2" "${req[@]}"
   gz=$(ls "$work"/out2/offline_pkg_*.tar.gz)
   N[$size]=$(sed -n 's/^\([0-9]*\) packages (.*/\1/p' "$work/opaas-cold-$size.err" | tail -1)
   GZ[$size]=$(stat -c %s "$gz")
   ZST[$size]=$(stat -c %s "$work"/zst/offline_pkg_*.tar.zst)
   DEBS[$size]=$(du -cb "$work"/debs/*.deb | tail -1 | cut -f1)
   PGZ[$size]=$(phase "opaas-warm-$size" pack)
+  PDISK[$size]=$(phase "opaas-disk-$size" pack)
   PZST[$size]=$(phase "opaas-zst-$size" pack)
   DL[$size]=$(phase "opaas-cold-$size" download)
   rm -rf "$work/out" "$work/out2" "$work/zst" "$work/copy" "$work/debs"
@@ -163,12 +174,14 @@ sec=$work/section.md
     what="$size: ${N[$size]} packages, $(mib "${DEBS[$size]}")"
     echo "| $what | warm resolve (whole process) | ${W[opaas-resolve-$size]} s, ${M[opaas-resolve-$size]} MB | ${W[apt-resolve-$size]} s, ${M[apt-resolve-$size]} MB (\`-s install\`) | $(ratio "${W[opaas-resolve-$size]}" "${W[apt-resolve-$size]}") |"
     echo "| $what | cold download + bundle (.tar.gz) | ${W[opaas-cold-$size]} s, ${M[opaas-cold-$size]} MB (download ${DL[$size]} s) | ${W[apt-cold-$size]} s, ${M[apt-cold-$size]} MB (download only) | $(ratio "${W[opaas-cold-$size]}" "${W[apt-cold-$size]}") (pairs: median ${MCOLD[$size]}) |"
-    echo "| $what | warm rebuild (resolve + pack again) | ${W[opaas-warm-$size]} s, ${M[opaas-warm-$size]} MB | ${W[apt-warm-$size]} s (download only, all present) | $(ratio "${W[opaas-warm-$size]}" "${W[apt-warm-$size]}") |"
+    echo "| $what | warm rebuild (resolve + pack again; .debs in the page cache) | ${W[opaas-warm-$size]} s, ${M[opaas-warm-$size]} MB | ${W[apt-warm-$size]} s (download only, all present) | $(ratio "${W[opaas-warm-$size]}" "${W[apt-warm-$size]}") |"
+    echo "| $what | warm rebuild, .debs read from the disk (pack ${PDISK[$size]} s) | ${W[opaas-disk-$size]} s, ${M[opaas-disk-$size]} MB | | |"
     echo "| $what | identical build again (reuse, verified) | ${W[opaas-reuse-$size]} s, ${M[opaas-reuse-$size]} MB | | |"
   done
   echo
   echo "Packing the same bytes (\`pack\`: the build's own phase time, from the first byte of the tarball to"
-  echo "its rename; the copy is \`dd bs=1M conv=fsync\` of the finished .tar.gz):"
+  echo "its rename; the copy is \`dd bs=1M conv=fsync\` of the finished .tar.gz; both read their input from"
+  echo "the page cache):"
   echo
   echo "| request | .tar.gz | .tar.zst | plain copy | .tar.gz / copy (best; median of pairs) | sizes (.tar.gz, .tar.zst) |"
   echo "|---|---|---|---|---|---|"

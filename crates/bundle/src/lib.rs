@@ -29,6 +29,7 @@
 //! from the content-addressed cache into the archive: nothing is staged on disk, and the
 //! tarball is written to a temp name and renamed when complete.
 
+mod pagecache;
 mod read;
 mod render;
 mod sbom;

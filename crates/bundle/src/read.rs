@@ -2,6 +2,7 @@
 //! bytes), the typed [`Manifest`] and the SHA256 of a file. `verify` and the service read
 //! bundles only through these.
 
+use crate::pagecache::{advise, mostly_cached, Advice};
 use crate::{io_err, BundleDistro, BundleError, PackageInfo};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -218,13 +219,19 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64), BundleError> {
 }
 
 /// Feeds what is left of `f` into `h`, which has seen `n` bytes; the digest and total size.
+/// Pages it pulls in from the disk are given back as it goes (`crate::pagecache`).
 pub(crate) fn hash_rest(
     path: &Path,
     f: &mut std::fs::File,
     mut h: Sha256,
     mut n: u64,
 ) -> Result<(String, u64), BundleError> {
+    /// Bytes hashed between two hand-backs of the pages behind.
+    const BEHIND: u64 = 8 << 20;
     let mut buf = vec![0u8; 1 << 20];
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let give_back = !mostly_cached(f, len);
+    let mut dropped = n;
     loop {
         let k = f.read(&mut buf).map_err(io_err(path))?;
         if k == 0 {
@@ -232,6 +239,13 @@ pub(crate) fn hash_rest(
         }
         h.update(&buf[..k]);
         n += k as u64;
+        if give_back && n - dropped >= BEHIND {
+            advise(f, dropped, n - dropped, Advice::DontNeed);
+            dropped = n;
+        }
+    }
+    if give_back {
+        advise(f, dropped, 0, Advice::DontNeed);
     }
     Ok((hex::encode(h.finalize()), n))
 }

@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 
 mod gz;
 mod sink;
+mod source;
+use crate::pagecache::{advise, Advice};
 use gz::MixedGz;
 use sink::TarFile;
+use source::Sources;
 
 /// Archive formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -623,6 +626,15 @@ fn write_tar<W: TarSink>(
         b.append_data(&mut h, &dir, io::empty())
             .map_err(tar_err(tmp))?;
     }
+    let mut sources = Sources::new(
+        entries
+            .iter()
+            .filter_map(|e| match &e.data {
+                EntryData::File(src, size, _) => Some((src.clone(), *size)),
+                EntryData::Mem(_) => None,
+            })
+            .collect(),
+    );
     for e in entries {
         let path = format!("{top}/{}", e.path);
         match &e.data {
@@ -656,7 +668,7 @@ fn write_tar<W: TarSink>(
             }
             EntryData::File(src, size, _) => {
                 ready(src).map_err(io_err(src))?;
-                let mut f = std::fs::File::open(src).map_err(io_err(src))?;
+                let (mut f, was_cached) = sources.open(src).map_err(io_err(src))?;
                 let actual = f.metadata().map_err(io_err(src))?.len();
                 if actual != *size {
                     return Err(BundleError::Invalid(format!(
@@ -674,6 +686,11 @@ fn write_tar<W: TarSink>(
                     sink.write_opaque(&mut f, *size).map_err(io_err(src))?;
                 } else {
                     copy_exact(&mut f, sink, *size).map_err(io_err(src))?;
+                }
+                if !was_cached {
+                    // pulled in from the disk for this one read: give its pages back
+                    // (pagecache.rs)
+                    advise(&f, 0, 0, Advice::DontNeed);
                 }
                 let pad = (512 - (*size % 512) as usize) % 512;
                 sink.write_all(&[0u8; 512][..pad]).map_err(tar_err(tmp))?;

@@ -661,3 +661,101 @@ fn tar_gz_stores_compressed_debs_and_standard_tools_read_it() {
         Err(e) => eprintln!("SKIP busybox tar: {e} (apt-get install busybox)"),
     }
 }
+
+/// Pages of `path` in the page cache (`mincore` over a shared mapping).
+fn resident_pages(path: &Path) -> usize {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).expect("open");
+    let len = f.metadata().expect("stat").len() as usize;
+    if len == 0 {
+        return 0;
+    }
+    let page = 4096;
+    let mut vec = vec![0u8; len.div_ceil(page)];
+    // SAFETY: a read-only shared mapping of a file kept open, unmapped before it is closed;
+    // `vec` has one byte per page of the mapping, as mincore requires.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED, "mmap {}", path.display());
+        assert_eq!(libc::mincore(p, len, vec.as_mut_ptr()), 0, "mincore");
+        libc::munmap(p, len);
+    }
+    vec.iter().filter(|b| **b & 1 == 1).count()
+}
+
+/// Gives `path`'s pages back; false when this filesystem keeps them whatever it is told
+/// (tmpfs) or the kernel cannot say what is cached (no `cachestat(2)` before Linux 6.5): then
+/// what is tested here cannot be seen.
+fn drop_pages(path: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).expect("open");
+    f.sync_all().expect("sync");
+    // SAFETY: plain system calls; cachestat is given no memory, so it answers EFAULT if it
+    // exists and ENOSYS if it does not.
+    let cachestat = unsafe {
+        libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+        let r = libc::syscall(451, f.as_raw_fd(), 0usize, 0usize, 0u32);
+        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS)
+    };
+    cachestat && resident_pages(path) == 0
+}
+
+/// Issue 12: what a bundle pulls in from the disk it gives back (the store's .debs when
+/// packing, the tarball when it is hashed for reuse), so a huge build neither evicts the
+/// machine's working set nor, on a VM, faults in half a gigabyte of fresh pages; what was
+/// cached (the .debs a build has just downloaded) stays cached for the next rebuild.
+#[test]
+fn packing_and_hashing_give_back_the_pages_they_pulled_in() {
+    // on the disk's filesystem (the target directory), not a tmpfs /tmp
+    let d = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tmp");
+    let inp = deb_input(d.path());
+    let debs: Vec<_> = inp.packages.iter().map(|p| p.path.clone()).collect();
+    for p in &debs {
+        if !drop_pages(p) {
+            eprintln!(
+                "SKIP packing_and_hashing_give_back_the_pages_they_pulled_in: {} keeps its pages \
+                 (tmpfs?) or this kernel has no cachestat",
+                d.path().display()
+            );
+            return;
+        }
+    }
+    // the first .deb is cached (as if just downloaded), the others are on the disk only
+    std::fs::read(&debs[0]).expect("read");
+    let cached = resident_pages(&debs[0]);
+    assert!(cached > 0);
+    let w = write_bundle(&inp, &d.path().join("out"), Format::TarGz).expect("bundle");
+    assert_eq!(
+        resident_pages(&debs[0]),
+        cached,
+        "a cached .deb was given back"
+    );
+    for p in &debs[1..] {
+        assert_eq!(resident_pages(p), 0, "{} stayed cached", p.display());
+    }
+    // the tarball hashed as the reuse check does: from the disk, then from the cache
+    assert!(drop_pages(&w.path));
+    let (sha, size) = sha256_file(&w.path).expect("hash");
+    assert_eq!((sha, size), (w.sha256.clone(), w.size));
+    assert_eq!(
+        resident_pages(&w.path),
+        0,
+        "the hashed tarball stayed cached"
+    );
+    std::fs::read(&w.path).expect("read");
+    let cached = resident_pages(&w.path);
+    assert!(cached > 0);
+    assert_eq!(sha256_file(&w.path).expect("hash").0, w.sha256);
+    assert_eq!(
+        resident_pages(&w.path),
+        cached,
+        "a cached tarball was given back"
+    );
+}
