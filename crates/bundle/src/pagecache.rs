@@ -1,5 +1,5 @@
-//! How bundles use the page cache: big files are read once, so they pass through a bounded
-//! window of it instead of filling it.
+//! How bundles use the page cache: what a bundle pulls in from the disk to read once passes
+//! through a bounded window of it instead of filling it.
 //!
 //! A huge bundle reads half a gigabyte of `.deb`s once (packing) and its own tarball once
 //! (the check before it is reused). Left to the kernel, all of it stays cached. That evicts
@@ -64,8 +64,8 @@ pub(crate) fn mostly_cached(f: &File, len: u64) -> bool {
         nr_evicted: u64,
         nr_recently_evicted: u64,
     }
-    /// `cachestat`'s number, the same on every architecture (it is newer than the unified
-    /// syscall table); the `libc` crate does not name it for x86_64 yet.
+    /// `cachestat`'s number: system calls from 424 on have one number on every architecture
+    /// but alpha; the `libc` crate does not name this one for x86_64 yet.
     const SYS_CACHESTAT: libc::c_long = 451;
     if len == 0 {
         return true;

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 
 /// Bytes announced ahead of the file being packed.
 const WINDOW: u64 = 64 << 20;
+/// Files held open ahead at most: a bundle of many small .debs must not take the process's
+/// descriptors (the downloads and the service need them too).
+const MAX_EARLY: usize = 32;
 
 /// The files of a tarball in member order.
 pub(crate) struct Sources {
@@ -69,7 +72,7 @@ impl Sources {
             .iter()
             .map(|(_, size)| size)
             .sum();
-        while bytes < WINDOW {
+        while bytes < WINDOW && self.early.len() < MAX_EARLY {
             let Some((path, size)) = self.files.get(self.ahead) else {
                 break;
             };
@@ -114,6 +117,21 @@ mod tests {
         std::fs::write(&paths[2], "file 2").expect("write");
         assert_eq!(read(s.open(&paths[2]).expect("2")), "file 2");
         assert_eq!(read(s.open(&paths[3]).expect("3")), "file 3");
+        assert!(s.early.is_empty());
+    }
+
+    #[test]
+    fn few_descriptors_are_held_ahead_however_small_the_files() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let paths: Vec<PathBuf> = (0..100).map(|i| dir.path().join(format!("{i}"))).collect();
+        for p in &paths {
+            std::fs::write(p, "x").expect("write");
+        }
+        let mut s = Sources::new(paths.iter().map(|p| (p.clone(), 1)).collect());
+        for p in &paths {
+            s.open(p).expect("open");
+            assert!(s.early.len() <= MAX_EARLY);
+        }
         assert!(s.early.is_empty());
     }
 
