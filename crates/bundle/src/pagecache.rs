@@ -14,7 +14,7 @@
 //! (PostgreSQL's ring buffers): once read, those pages are handed back with
 //! `POSIX_FADV_DONTNEED`, and the kernel gives them to the next read. What was already cached
 //! stays cached: the `.deb`s a build has just downloaded are what a rebuild soon after reads
-//! (giving them back as well made such a rebuild read the disk again: 1.27 s instead of
+//! (giving them back as well made such a rebuild read the disk again: 1.17 s instead of
 //! 0.61 s). [`mostly_cached`] tells the two apart before the first read. What is needed soon
 //! is announced with `POSIX_FADV_WILLNEED`, so the disk reads ahead of the consumer. Advice is
 //! only advice: where a filesystem ignores it (tmpfs), or the kernel cannot say what is
