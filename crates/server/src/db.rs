@@ -6,7 +6,7 @@
 //! that a slow disk never stalls the runtime. State changes are guarded in SQL (`WHERE state
 //! IN (…)`), so a cancel, a finishing worker and a restart recovery cannot overwrite each other.
 
-use crate::jobrow::{job_from_row, JobRow};
+use crate::jobrow::{counts_by_state, job_from_row, JobRow};
 use crate::model::{now_ms, Job, JobError, JobRequest, Progress, State};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
@@ -519,16 +519,7 @@ pub fn count_by_state(c: &Connection) -> rusqlite::Result<Vec<(State, u64)>> {
     let found: Vec<(String, i64)> = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(State::ALL
-        .into_iter()
-        .map(|s| {
-            let n = found
-                .iter()
-                .find(|(k, _)| k == s.as_str())
-                .map_or(0, |(_, n)| *n as u64);
-            (s, n)
-        })
-        .collect())
+    Ok(counts_by_state(&found))
 }
 
 /// The SQLite backend: the free functions above, on the main connection (reads for

@@ -68,3 +68,42 @@ pub(crate) fn job_from_row<R: JobRow>(r: &R) -> Result<Job, R::Error> {
         plan: r.opt_text(25)?.and_then(|p| serde_json::from_str(&p).ok()),
     })
 }
+
+/// Every state with its count, zeros included, from a `SELECT state, count(*) … GROUP BY
+/// state` (a state the model does not know is left out).
+pub(crate) fn counts_by_state(found: &[(String, i64)]) -> Vec<(State, u64)> {
+    State::ALL
+        .into_iter()
+        .map(|s| {
+            let n = found
+                .iter()
+                .find(|(k, _)| k == s.as_str())
+                .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
+            (s, n)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_is_counted_zeros_included_and_unknown_ones_left_out() {
+        let found = vec![
+            ("failed".to_string(), 2),
+            ("queued".to_string(), 5),
+            ("from-a-newer-version".to_string(), 9),
+        ];
+        let counts = counts_by_state(&found);
+        assert_eq!(
+            counts.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            State::ALL.to_vec()
+        );
+        let n = |st: State| counts.iter().find(|(s, _)| *s == st).map(|(_, n)| *n);
+        assert_eq!(n(State::Queued), Some(5));
+        assert_eq!(n(State::Failed), Some(2));
+        assert_eq!(n(State::Resolving), Some(0));
+        assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 7);
+    }
+}

@@ -21,7 +21,7 @@
 //! that record a job's outcome are retried until it answers again.
 
 use crate::db::{Claimed, DbError, DoneInfo};
-use crate::jobrow::{job_from_row, JobRow};
+use crate::jobrow::{counts_by_state, job_from_row, JobRow};
 use crate::model::{now_ms, Job, JobError, JobRequest, Progress, State};
 use crate::store::{JobStore, Lease};
 use postgres::{Client, NoTls, Row};
@@ -625,16 +625,7 @@ impl JobStore for Pg {
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
                 .collect()
         })?;
-        Ok(State::ALL
-            .into_iter()
-            .map(|s| {
-                let n = found
-                    .iter()
-                    .find(|(k, _)| k == s.as_str())
-                    .map_or(0, |(_, n)| *n as u64);
-                (s, n)
-            })
-            .collect())
+        Ok(counts_by_state(&found))
     }
     fn ping(&self) -> Result<(), DbError> {
         self.with(|c| {
