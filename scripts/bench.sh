@@ -15,12 +15,13 @@
 #      alternating run by run
 #   4. warm rebuild: the same build into a new directory (everything in the store: resolve + pack
 #      again; the .debs cached, as the cold build left them), alternating with a plain copy of its
-#      .tar.gz (`dd conv=fsync`, the source read into the page cache first); then the warm rebuild
-#      with its .debs on the disk only (after a reboot, or evicted); apt's download-only again
-#      into its now full directory (nothing to fetch); and the identical build again into the
-#      same directory (the verified tarball is reused)
+#      .tar.gz (`dd conv=fsync`, the source read into the page cache first); apt's download-only
+#      again into its now full directory (nothing to fetch); and the identical build again into
+#      the same directory (the verified tarball is reused)
 #   5. packing the same bytes: .tar.gz (from step 4) vs .tar.zst vs the plain copy
-#      (the pack times are the build's own "pack N s", from the start of writing to the end)
+#      (the pack times are the build's own "pack N s", from the start of writing to the end);
+#      last, the warm rebuild with its .debs on the disk only (after a reboot, or evicted: their
+#      pages dropped first), which leaves them uncached
 # env: BENCH_SIZES (default "small large huge"), BENCH_WRITE=0 (print only, leave the docs alone),
 #      OPAAS (default target/release/opaas), ORACLE (default scripts/oracle/apt-oracle.sh), mirrors
 #      as for opaas and the oracle (flag > env > config > host APT sources).
