@@ -68,10 +68,7 @@ impl Sources {
     }
 
     fn read_ahead(&mut self) {
-        let mut bytes: u64 = self.files[self.next.min(self.files.len())..self.ahead]
-            .iter()
-            .map(|(_, size)| size)
-            .sum();
+        let mut bytes: u64 = self.early.iter().map(|(j, ..)| self.files[*j].1).sum();
         while bytes < WINDOW && self.early.len() < MAX_EARLY {
             let Some((path, size)) = self.files.get(self.ahead) else {
                 break;
@@ -151,5 +148,8 @@ mod tests {
         // the caller asks for another path than the list says: it gets that path
         assert_eq!(read(s.open(&c).expect("c")), "c");
         assert!(s.open(&dir.path().join("missing")).is_err());
+        // more files than the list has: opened as asked, the window stays empty
+        assert_eq!(read(s.open(&a).expect("a again")), "a");
+        assert!(s.early.is_empty());
     }
 }
