@@ -74,7 +74,7 @@ pub fn lock(a: &LockArgs) -> Result<ExitCode> {
             let _ = std::fs::remove_file(&tmp);
             anyhow::anyhow!("{}: {e}", a.output.display())
         })?;
-    if !a.r.t.quiet {
+    if !a.r.t.s.quiet {
         let lock = opaas_engine::parse_lock(&text)?;
         eprintln!(
             "locked {} packages for {} {} ({} bundle, indices as of {}) in {}",
@@ -198,7 +198,7 @@ pub fn build_with(
             format!("unknown --format '{}': use tar.gz or tar.zst", a.format),
         )
     })?;
-    let quiet = a.r.t.quiet;
+    let quiet = a.r.t.s.quiet;
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(0);
         b.set_style(

@@ -182,7 +182,7 @@ pub fn human(b: u64) -> String {
 pub fn update(t: &TargetArgs) -> Result<ExitCode> {
     let ctx = t.session()?;
     let t0 = Instant::now();
-    let r = ctx.update(&Printer { quiet: t.quiet })?;
+    let r = ctx.update(&Printer { quiet: t.s.quiet })?;
     eprintln!(
         "{} {}: {} indices fetched ({}), {} unchanged, in {:.2} s; cache {}",
         ctx.distro.id,

@@ -117,7 +117,7 @@ pub fn baseline(t: &TargetArgs) -> Result<ExitCode> {
     for i in b.packages.values() {
         println!("{}={}", i.name, i.version);
     }
-    if !t.quiet {
+    if !t.s.quiet {
         eprintln!(
             "{} packages in the minimal baseline of {} {}",
             b.packages.len(),
@@ -191,7 +191,7 @@ pub fn resolve(a: &ResolveArgs) -> Result<ExitCode> {
             "warning: apt would remove installed package {r}; a bundle cannot remove packages"
         );
     }
-    if !a.t.quiet {
+    if !a.t.s.quiet {
         eprintln!(
             "{} packages, {} to download, resolved in {} ms",
             res.install.len(),

@@ -7,7 +7,7 @@
 
 use crate::cmd_build::{build_request, build_with, BuildArgs};
 use crate::cmd_resolve::{PhasedArg, ResolveArgs};
-use crate::common::{user_err, IndexAge, MirrorArgs, TargetArgs};
+use crate::common::{user_err, SourceArgs, TargetArgs};
 use anyhow::Result;
 use clap::Args;
 use opaas_engine::collect::{Collected, COLLECT_SCRIPT, MAX_COLLECTED_BYTES};
@@ -53,18 +53,7 @@ pub struct UpgradeArgs {
     #[arg(long, short = 'j', default_value_t = 8)]
     pub jobs: usize,
     #[command(flatten)]
-    pub m: MirrorArgs,
-    /// Cache directory (default $OPAAS_CACHE_DIR or ~/.cache/opaas)
-    #[arg(long)]
-    pub cache_dir: Option<PathBuf>,
-    /// Use the cache only; never touch the network
-    #[arg(long)]
-    pub offline: bool,
-    #[command(flatten)]
-    pub age: IndexAge,
-    /// Fewer messages on stderr
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    pub s: SourceArgs,
     /// Packages to install in the same run (as `apt-get upgrade PKG…`)
     pub requests: Vec<String>,
 }
@@ -98,11 +87,7 @@ pub fn upgrade(a: &UpgradeArgs) -> Result<ExitCode> {
             distro: first.distro.clone(),
             arch: first.arch.clone(),
             components: Vec::new(),
-            m: a.m.clone(),
-            cache_dir: a.cache_dir.clone(),
-            offline: a.offline,
-            age: a.age.clone(),
-            quiet: a.quiet,
+            s: a.s.clone(),
         },
         no_recommends: a.no_recommends,
         baseline: String::new(),
@@ -116,7 +101,7 @@ pub fn upgrade(a: &UpgradeArgs) -> Result<ExitCode> {
         requests: a.requests.clone(),
     };
     let base = r.request()?;
-    if !a.quiet {
+    if !a.s.quiet {
         for (_, c) in &hosts {
             eprintln!(
                 "{}: {} {} collected {} ({} packages installed)",

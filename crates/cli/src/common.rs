@@ -100,6 +100,15 @@ pub struct TargetArgs {
     #[arg(long, value_delimiter = ',')]
     pub components: Vec<String>,
     #[command(flatten)]
+    pub s: SourceArgs,
+}
+
+/// Where a command reads repositories from and how it talks: mirrors, cache, offline, index
+/// age, quiet. Part of [`TargetArgs`], and of `upgrade`, whose distro and architecture come
+/// from the collected file instead of flags.
+#[derive(Args, Clone, Debug)]
+pub struct SourceArgs {
+    #[command(flatten)]
     pub m: MirrorArgs,
     /// Cache directory (default $OPAAS_CACHE_DIR or ~/.cache/opaas)
     #[arg(long)]
@@ -117,12 +126,12 @@ pub struct TargetArgs {
 impl TargetArgs {
     pub fn settings(&self) -> Settings {
         Settings {
-            cache_dir: self.cache_dir.clone(),
+            cache_dir: self.s.cache_dir.clone(),
             components: self.components.clone(),
-            offline: self.offline,
+            offline: self.s.offline,
             jobs: 0,
-            max_index_age: Some(self.age.max_index_age),
-            ..self.m.settings()
+            max_index_age: Some(self.s.age.max_index_age),
+            ..self.s.m.settings()
         }
     }
 
@@ -180,22 +189,22 @@ impl TargetArgs {
         if !self.components.is_empty() {
             opt("--components", &self.components.join(","));
         }
-        if let Some(m) = &self.m.mirror {
+        if let Some(m) = &self.s.m.mirror {
             opt("--mirror", m);
         }
-        if let Some(m) = &self.m.security_mirror {
+        if let Some(m) = &self.s.m.security_mirror {
             opt("--security-mirror", m);
         }
-        if let Some(p) = &self.m.mirror_preset {
+        if let Some(p) = &self.s.m.mirror_preset {
             opt("--mirror-preset", p);
         }
-        if let Some(f) = &self.m.config {
+        if let Some(f) = &self.s.m.config {
             opt("--config", &f.display().to_string());
         }
-        for k in &self.m.keyring {
+        for k in &self.s.m.keyring {
             opt("--keyring", &k.display().to_string());
         }
-        if let Some(d) = &self.cache_dir {
+        if let Some(d) = &self.s.cache_dir {
             opt("--cache-dir", &d.display().to_string());
         }
         c
