@@ -423,13 +423,18 @@ fn signed_entries(
                 p.pool_path
             )));
         }
-        entries.push(Entry {
-            path: format!("archive/{}", p.pool_path),
-            mode: 0o644,
-            data: EntryData::File(p.path.clone(), p.size, p.sha256.clone()),
-        });
+        entries.push(deb_entry(format!("archive/{}", p.pool_path), p));
     }
     Ok(())
+}
+
+/// A bundled .deb at `path` in the tarball, copied from its place in the store.
+fn deb_entry(path: String, p: &BundlePackage) -> Entry {
+    Entry {
+        path,
+        mode: 0o644,
+        data: EntryData::File(p.path.clone(), p.size, p.sha256.clone()),
+    }
 }
 
 /// `repo/`: a flat repository of exactly the bundled .debs (unsigned bundles).
@@ -470,11 +475,7 @@ fn flat_entries(
         flat_index(input, id, &mine, &dir, &label, entries, out_dir)?;
     }
     for p in pkgs {
-        entries.push(Entry {
-            path: format!("repo/{}", p.filename),
-            mode: 0o644,
-            data: EntryData::File(p.path.clone(), p.size, p.sha256.clone()),
-        });
+        entries.push(deb_entry(format!("repo/{}", p.filename), p));
     }
     Ok(())
 }
