@@ -37,59 +37,21 @@ for c in mmdebstrap unshare chroot mount python3; do
 done
 [ "$(dpkg --print-architecture)" = "$arch" ] || { echo "only native-arch targets" >&2; exit 2; }
 case $suite in bookworm|bullseye|trixie) ;; *) echo "Debian targets only" >&2; exit 2 ;; esac
-host_uri() { grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -E "/$1/?\$" | head -1; }
-ts() { date +%s.%N; }
-dt() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-fails=0
-check() { if [ "$2" = 0 ]; then echo "PASS $1${3:+ - $3}"; else echo "FAIL $1${3:+ - $3}"; fails=$((fails+1)); fi; }
+# shellcheck source=scripts/e2e/lib.sh
+. "$here/lib.sh"
 T0=$(ts)
 
 # ---- 1. the older systems (cached; the same key as chroot-upgrade-test.sh) -------------------
-old_system() {  # PKG... -> prints the path of the cached older system
-  local key base inc m hook=()
-  key=$(printf '%s\n' "$@" | sha256sum | cut -c1-8)
-  base=$CACHE/chroots/$target-old-$key
-  mkdir -p "$CACHE/chroots" "$CACHE/logs"
-  exec 9>"$base.lock"; flock 9
-  if [ "${REBUILD:-0}" = 1 ] || [ ! -e "$base/.opaas-e2e-complete" ]; then
-    rm -rf "$base" "$base.tmp"
-    inc=$(IFS=,; echo "apt${*:+,$*}")
-    echo "building the older $target system (release pocket only, + $*) ..." >&2
-    m=${OPAAS_MIRROR_DEBIAN:-$(host_uri debian)}
-    [ -n "$m" ] || { echo "set OPAAS_MIRROR_DEBIAN" >&2; exit 2; }
-    [ "$suite" = bookworm ] && hook=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr)
-    mmdebstrap --variant=minbase --include="$inc" --mode=root --architectures="$arch" "${hook[@]}" \
-      "$suite" "$base.tmp" "deb $m $suite main" >"$CACHE/logs/mmdebstrap-$target-old-$key.log" 2>&1 \
-      || { tail -n 30 "$CACHE/logs/mmdebstrap-$target-old-$key.log" >&2; echo "mmdebstrap failed" >&2; exit 1; }
-    touch "$base.tmp/.opaas-e2e-complete"
-    mv "$base.tmp" "$base"
-  fi
-  exec 9>&-
-  echo "$base"
-}
 A=$(old_system openssh-server nginx curl sudo)
 B=$(old_system cron logrotate)
 T1=$(ts)
 echo "older systems: A $(grep -c '^Package:' "$A/var/lib/dpkg/status") packages, B $(grep -c '^Package:' "$B/var/lib/dpkg/status") packages ($(dt "$T0" "$T1") s)"
 
 w=$(mktemp -d "$CACHE/fleet.XXXXXX")
-mounts=()
-cleanup() {
-  set +e
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept: $w" >&2; return; fi
-  local m
-  for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || umount -l "$m"; done
-  rm -rf "$w"
-}
 trap cleanup EXIT
-overlay() {  # NAME LOWER -> a fresh overlay of LOWER at $w/NAME/root
-  mkdir -p "$w/$1/upper" "$w/$1/work" "$w/$1/root"
-  mount -t overlay overlay -o "lowerdir=$2,upperdir=$w/$1/upper,workdir=$w/$1/work" "$w/$1/root"
-  mounts+=("$w/$1/root")
-  rm -f "$w/$1/root/usr/sbin/policy-rc.d"
-}
 inside() {  # HOSTNAME ROOT COMMAND... : no network, own pid, mount and UTS namespace
   local h=$1 r=$2; shift 2
+  # shellcheck disable=SC2016  # $0 and $@ are the inner sh's
   unshare --mount --net --pid --uts --fork --mount-proc="$r/proc" \
     sh -c 'hostname "$0" && exec chroot "$@"' "$h" "$r" "$@"
 }

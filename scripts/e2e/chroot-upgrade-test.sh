@@ -33,66 +33,24 @@ for c in mmdebstrap unshare chroot mount; do
   command -v "$c" >/dev/null || { echo "missing $c (apt-get install mmdebstrap util-linux)" >&2; exit 2; }
 done
 [ "$(dpkg --print-architecture)" = "$arch" ] || { echo "only native-arch targets ($arch != $(dpkg --print-architecture))" >&2; exit 2; }
-host_uri() { grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -E "/$1/?\$" | head -1; }
-ts() { date +%s.%N; }
-dt() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-fails=0
-check() { if [ "$2" = 0 ]; then echo "PASS $1${3:+ - $3}"; else echo "FAIL $1${3:+ - $3}"; fails=$((fails+1)); fi; }
+# shellcheck source=scripts/e2e/lib.sh
+. "$here/lib.sh"
 T0=$(ts)
 
 # ---- 1. the older system (cached) ------------------------------------------------------------
-key=$(printf '%s\n' "${pkgs[@]}" | sha256sum | cut -c1-8)
-base=$CACHE/chroots/$target-old-$key
-mkdir -p "$CACHE/chroots" "$CACHE/logs"
-exec 9>"$base.lock"; flock 9
-if [ "${REBUILD:-0}" = 1 ] || [ ! -e "$base/.opaas-e2e-complete" ]; then
-  rm -rf "$base" "$base.tmp"
-  inc=$(IFS=,; echo "apt${pkgs[*]:+,${pkgs[*]}}")
-  echo "building the older $target system (release pocket only, + ${pkgs[*]}) ..." >&2
-  case $suite in
-    noble|jammy)
-      m=${OPAAS_MIRROR_UBUNTU:?set OPAAS_MIRROR_UBUNTU}
-      mmdebstrap --variant=minbase --include="$inc" --mode=root --architectures="$arch" \
-        --keyring="$top/keyrings/ubuntu-archive-keyring.gpg" \
-        --components=main,restricted,universe,multiverse "$suite" "$base.tmp" \
-        "deb $m $suite main restricted universe multiverse" >"$CACHE/logs/mmdebstrap-$target-old.log" 2>&1 ;;
-    *)
-      m=${OPAAS_MIRROR_DEBIAN:-$(host_uri debian)}
-      [ -n "$m" ] || { echo "set OPAAS_MIRROR_DEBIAN" >&2; exit 2; }
-      hook=(); [ "$suite" = bookworm ] && hook=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr)
-      mmdebstrap --variant=minbase --include="$inc" --mode=root --architectures="$arch" "${hook[@]}" \
-        "$suite" "$base.tmp" "deb $m $suite main" >"$CACHE/logs/mmdebstrap-$target-old.log" 2>&1 ;;
-  esac || { tail -n 30 "$CACHE/logs/mmdebstrap-$target-old.log" >&2; echo "mmdebstrap failed" >&2; exit 1; }
-  touch "$base.tmp/.opaas-e2e-complete"
-  mv "$base.tmp" "$base"
-fi
-exec 9>&-
+base=$(old_system "${pkgs[@]}")
 T1=$(ts)
 echo "older system: $base ($(grep -c '^Package:' "$base/var/lib/dpkg/status") packages, $(dt "$T0" "$T1") s)"
 
 w=$(mktemp -d "$CACHE/upgrade.XXXXXX")
-mounts=()
-cleanup() {
-  set +e
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept: $w" >&2; return; fi
-  local m
-  for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || umount -l "$m"; done
-  rm -rf "$w"
-}
 trap cleanup EXIT
-overlay() {  # NAME -> a fresh overlay of the older system at $w/NAME/root
-  mkdir -p "$w/$1/upper" "$w/$1/work" "$w/$1/root"
-  mount -t overlay overlay -o "lowerdir=$base,upperdir=$w/$1/upper,workdir=$w/$1/work" "$w/$1/root"
-  mounts+=("$w/$1/root")
-  rm -f "$w/$1/root/usr/sbin/policy-rc.d"
-}
 inside() {  # ROOT COMMAND... : no network, own pid and mount namespace, /proc mounted
   local r=$1; shift
   unshare --mount --net --pid --fork --mount-proc="$r/proc" chroot "$r" "$@"
 }
 
 # ---- 2. collect -----------------------------------------------------------------------------
-overlay collect
+overlay collect "$base"
 "$OPAAS" collect-script > "$w/collect/root/collect.sh"
 inside "$w/collect/root" sh /collect.sh > "$w/host.opaas"
 check "collect script runs offline" 0 "$(wc -c < "$w/host.opaas") bytes, $(sed -n 's/^Hostname: //p' "$w/host.opaas")"
@@ -121,7 +79,7 @@ check "opaas upgrade -o writes the bundle" "$rc" "$(basename "${bundle:-none}") 
 name=$(tar -tzf "$bundle" | awk -F/ 'NR == 1 { print $1 }')
 
 # ---- 4. install offline, twice --------------------------------------------------------------
-overlay up
+overlay up "$base"
 tar -xzf "$bundle" -C "$w/up/root/root"
 T2=$(ts)
 rc=0; inside "$w/up/root" bash "/root/$name/install.sh" > "$w/install1.out" 2>&1 </dev/null || rc=$?
@@ -137,7 +95,7 @@ s2=$(sha256sum < "$w/up/root/var/lib/dpkg/status")
 check "a second run exits 0 and changes nothing" "$([ "$rc" = 0 ] && [ "$s1" = "$s2" ] && echo 0 || echo 1)" "exit $rc"
 
 # ---- 5. drift -------------------------------------------------------------------------------
-overlay drift
+overlay drift "$base"
 tar -xzf "$bundle" -C "$w/drift/root/root"
 victim=$(python3 - "$w/plan.txt" <<'PY'
 import sys
