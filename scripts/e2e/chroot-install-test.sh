@@ -55,42 +55,13 @@ for c in "${checks[@]}"; do
     *) echo "unknown check '$c'" >&2; exit 2 ;; esac
 done
 
-ts() { date +%s.%N; }
-dt() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=scripts/e2e/lib.sh
+. "$here/lib.sh"
 T0=$(ts)
-host_uri() { grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -E "/$1/?\$" | head -1; }
 
 # ---- 1. the cached minimal chroot --------------------------------------------------------
-mkdir -p "$CACHE/chroots" "$CACHE/logs"
 base=$CACHE/chroots/$target
-exec 9>"$CACHE/chroots/$target.lock"
-flock 9
-chroot_state=cached
-if [ "${REBUILD:-0}" = 1 ] || [ ! -e "$base/.opaas-e2e-complete" ]; then
-  chroot_state=built
-  rm -rf "$base" "$base.tmp"
-  echo "building the minimal $target chroot (mmdebstrap minbase) in $base ..." >&2
-  case $suite in
-    noble|jammy)
-      m=${OPAAS_MIRROR_UBUNTU:?set OPAAS_MIRROR_UBUNTU}; s=${OPAAS_SECURITY_MIRROR_UBUNTU:-$m}
-      mmdebstrap --variant=minbase --include=apt --mode=root --architectures="$arch" \
-        --keyring="$top/../shared/keyrings/ubuntu-archive-keyring.gpg" \
-        --components=main,restricted,universe,multiverse "$suite" "$base.tmp" \
-        "deb $m $suite main restricted universe multiverse" \
-        "deb $m $suite-updates main restricted universe multiverse" \
-        "deb $s $suite-security main restricted universe multiverse" >"$CACHE/logs/mmdebstrap-$target.log" 2>&1 ;;
-    *)
-      m=${OPAAS_MIRROR_DEBIAN:-$(host_uri debian)}; s=${OPAAS_SECURITY_MIRROR_DEBIAN:-$(host_uri debian-security)}
-      [ -n "$m" ] && [ -n "$s" ] || { echo "set OPAAS_MIRROR_DEBIAN and OPAAS_SECURITY_MIRROR_DEBIAN" >&2; exit 2; }
-      hook=(); [ "$suite" = bookworm ] && hook=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr)
-      mmdebstrap --variant=minbase --mode=root --architectures="$arch" "${hook[@]}" "$suite" "$base.tmp" \
-        "deb $m $suite main" "deb $m $suite-updates main" "deb $s $suite-security main" \
-        >"$CACHE/logs/mmdebstrap-$target.log" 2>&1 ;;
-  esac || { tail -n 30 "$CACHE/logs/mmdebstrap-$target.log" >&2; echo "mmdebstrap failed" >&2; exit 1; }
-  touch "$base.tmp/.opaas-e2e-complete"
-  mv "$base.tmp" "$base"
-fi
-exec 9>&-
+chroot_state=$(cached_chroot "$base" apt "" -updates -security)
 T1=$(ts)
 echo "chroot: $base ($chroot_state, $(grep -c '^Package:' "$base/var/lib/dpkg/status") packages, $(dt "$T0" "$T1") s)"
 

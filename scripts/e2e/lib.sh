@@ -13,38 +13,57 @@ fails=0
 # check NAME RC [DETAIL]: a PASS or FAIL line; a FAIL counts in $fails
 check() { if [ "$2" = 0 ]; then echo "PASS $1${3:+ - $3}"; else echo "FAIL $1${3:+ - $3}"; fails=$((fails+1)); fi; }
 
-# old_system PKG... -> prints the path of an older $target system: minbase from the release
-# pocket only, with PKG..., built once and cached under $CACHE/chroots (keyed by the package list,
-# so the scripts that ask for the same list share it)
-old_system() {
-  local key base inc m log hook=()
-  key=$(printf '%s\n' "$@" | sha256sum | cut -c1-8)
-  base=$CACHE/chroots/$target-old-$key
-  log=$CACHE/logs/mmdebstrap-$target-old-$key.log
-  mkdir -p "$CACHE/chroots" "$CACHE/logs"
-  exec 9>"$base.lock"; flock 9
-  if [ "${REBUILD:-0}" = 1 ] || [ ! -e "$base/.opaas-e2e-complete" ]; then
-    rm -rf "$base" "$base.tmp"
-    inc=$(IFS=,; echo "apt${*:+,$*}")
-    echo "building the older $target system (release pocket only, + $*) ..." >&2
+# cached_chroot DIR INCLUDE POCKET... -> prints "built" or "cached": a minbase system of $target
+# at DIR with the packages INCLUDE (comma-separated, apt at least) and POCKET... as its sources
+# ("" the release, -updates, -security), built once with mmdebstrap (merged-usr hook for bookworm,
+# like the oracle's make-status.sh) and reused while DIR/.opaas-e2e-complete exists; REBUILD=1
+# builds it again. Mirrors: OPAAS_MIRROR_DEBIAN / OPAAS_SECURITY_MIRROR_DEBIAN (default: the host's
+# APT sources), OPAAS_MIRROR_UBUNTU / OPAAS_SECURITY_MIRROR_UBUNTU.
+cached_chroot() {
+  local dir=$1 inc=$2 log m s p comps opts=() src=() state=cached
+  shift 2
+  log=$CACHE/logs/mmdebstrap-$(basename "$dir").log
+  mkdir -p "$(dirname "$dir")" "$CACHE/logs"
+  exec 9>"$dir.lock"; flock 9
+  if [ "${REBUILD:-0}" = 1 ] || [ ! -e "$dir/.opaas-e2e-complete" ]; then
+    state=built
+    rm -rf "$dir" "$dir.tmp"
+    echo "building the $target system $(basename "$dir") (minbase + $inc; pockets: $(printf '%s ' "${@/#/$suite}")) ..." >&2
     case $suite in
       noble|jammy)
-        m=${OPAAS_MIRROR_UBUNTU:?set OPAAS_MIRROR_UBUNTU}
-        mmdebstrap --variant=minbase --include="$inc" --mode=root --architectures="$arch" \
-          --keyring="$top/keyrings/ubuntu-archive-keyring.gpg" \
-          --components=main,restricted,universe,multiverse "$suite" "$base.tmp" \
-          "deb $m $suite main restricted universe multiverse" >"$log" 2>&1 ;;
+        m=${OPAAS_MIRROR_UBUNTU:?set OPAAS_MIRROR_UBUNTU}; s=${OPAAS_SECURITY_MIRROR_UBUNTU:-$m}
+        comps=(main restricted universe multiverse)
+        opts=(--keyring="$top/keyrings/ubuntu-archive-keyring.gpg" "--components=main,restricted,universe,multiverse") ;;
       *)
-        m=${OPAAS_MIRROR_DEBIAN:-$(host_uri debian)}
-        [ -n "$m" ] || { echo "set OPAAS_MIRROR_DEBIAN" >&2; exit 2; }
-        [ "$suite" = bookworm ] && hook=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr)
-        mmdebstrap --variant=minbase --include="$inc" --mode=root --architectures="$arch" "${hook[@]}" \
-          "$suite" "$base.tmp" "deb $m $suite main" >"$log" 2>&1 ;;
-    esac || { tail -n 30 "$log" >&2; echo "mmdebstrap failed" >&2; exit 1; }
-    touch "$base.tmp/.opaas-e2e-complete"
-    mv "$base.tmp" "$base"
+        m=${OPAAS_MIRROR_DEBIAN:-$(host_uri debian)}; s=${OPAAS_SECURITY_MIRROR_DEBIAN:-$(host_uri debian-security)}
+        comps=(main)
+        [ "$suite" = bookworm ] && opts=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr) ;;
+    esac
+    for p in "$@"; do
+      case $p in
+        -security) [ -n "$s" ] || { echo "set the security mirror (OPAAS_SECURITY_MIRROR_DEBIAN)" >&2; exit 2; }
+                   src+=("deb $s $suite$p ${comps[*]}") ;;
+        *) src+=("deb $m $suite$p ${comps[*]}") ;;
+      esac
+    done
+    [ -n "$m" ] || { echo "set OPAAS_MIRROR_DEBIAN" >&2; exit 2; }
+    mmdebstrap --variant=minbase --include="$inc" --mode=root --architectures="$arch" "${opts[@]}" \
+      "$suite" "$dir.tmp" "${src[@]}" >"$log" 2>&1 \
+      || { tail -n 30 "$log" >&2; echo "mmdebstrap failed" >&2; exit 1; }
+    touch "$dir.tmp/.opaas-e2e-complete"
+    mv "$dir.tmp" "$dir"
   fi
   exec 9>&-
+  echo "$state"
+}
+
+# old_system PKG... -> prints the path of an older $target system: minbase from the release
+# pocket only, with PKG..., cached under $CACHE/chroots by the package list (so the scripts that
+# ask for the same list share it)
+old_system() {
+  local base
+  base=$CACHE/chroots/$target-old-$(printf '%s\n' "$@" | sha256sum | cut -c1-8)
+  cached_chroot "$base" "$(IFS=,; echo "apt${*:+,$*}")" "" >/dev/null
   echo "$base"
 }
 
