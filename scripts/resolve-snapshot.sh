@@ -21,7 +21,7 @@ OPAAS=${OPAAS:-$here/target/debug/opaas}
 CACHE=${CACHE:-/work/cache-A}
 TARGETS=${TARGETS:-debian-12:amd64 debian-12:arm64 debian-11:amd64}
 out=${1:?usage: resolve-snapshot.sh OUT-DIR [REQUESTS-FILE]}
-reqs=${2:-$here/../shared/oracle/requests-public.txt}
+reqs=${2:-$here/scripts/oracle/requests-public.txt}
 mkdir -p "$out"
 
 errors=(
