@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # lib.sh - what the chroot e2e scripts share (sourced): timing, PASS/FAIL checks, the mirror of
-# the host's APT sources, cached older systems and throw-away overlays.
+# the host's APT sources, cached minbase systems (current and older) and throw-away overlays.
 # The script sets $top (the repository), $CACHE, $target, $suite and $arch first, and $w (its work
 # directory) before it mounts an overlay; `trap cleanup EXIT` then unmounts them and removes $w.
 # shellcheck disable=SC2154  # target, suite, arch and w are the sourcing script's
@@ -39,6 +39,7 @@ cached_chroot() {
         comps=(main)
         [ "$suite" = bookworm ] && opts=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr) ;;
     esac
+    [ -n "$m" ] || { echo "set OPAAS_MIRROR_DEBIAN" >&2; exit 2; }
     for p in "$@"; do
       case $p in
         -security) [ -n "$s" ] || { echo "set the security mirror (OPAAS_SECURITY_MIRROR_DEBIAN)" >&2; exit 2; }
@@ -46,7 +47,6 @@ cached_chroot() {
         *) src+=("deb $m $suite$p ${comps[*]}") ;;
       esac
     done
-    [ -n "$m" ] || { echo "set OPAAS_MIRROR_DEBIAN" >&2; exit 2; }
     mmdebstrap --variant=minbase --include="$inc" --mode=root --architectures="$arch" "${opts[@]}" \
       "$suite" "$dir.tmp" "${src[@]}" >"$log" 2>&1 \
       || { tail -n 30 "$log" >&2; echo "mmdebstrap failed" >&2; exit 1; }
